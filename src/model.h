@@ -1,0 +1,152 @@
+/* model.h: the subscription model, as read from netext-plan(5) files.
+ *
+ * The model is a plain tree of structs; every element remembers where it was
+ * written (file and line) so that validation can say "file:line: what is wrong".
+ * All strings are owned by the model and freed by nx_model_free(). */
+#ifndef NX_MODEL_H
+#define NX_MODEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "hashmap.h"
+
+struct nx_loc {
+    const char *file; /* owned by the model's file list */
+    unsigned line;
+};
+
+enum nx_addr_mode { NX_ADDR_DHCP = 0, NX_ADDR_STATIC };
+
+#define NX_MAX_DNS 4
+
+struct nx_address {
+    enum nx_addr_mode mode;
+    uint32_t ip; /* host byte order */
+    unsigned prefix;
+    bool has_gateway;
+    uint32_t gateway;
+    uint32_t dns[NX_MAX_DNS];
+    size_t n_dns;
+    struct nx_loc loc;
+};
+
+/* Where an appliance goes. Unset fields are NULL; see nx_placement_merge(). */
+struct nx_placement {
+    char *folder;
+    char *resource_pool;
+    char *datastore;
+};
+
+struct nx_host {
+    struct nx_loc loc;
+    char *name; /* the plan's name for this replication target */
+    char *uri; /* connection URI of the hypervisor managing it */
+    char *target; /* the hypervisor's own name for the host (default: name) */
+    char *production_network; /* SP production network (portgroup, libvirt network, switch) */
+    unsigned production_vlan; /* 0: untagged / as the network defines it */
+    char *vlan_switch; /* switch/network carrying the tenant VLANs (provider-specific) */
+    struct nx_placement placement;
+    size_t idx; /* index in nx_model.hosts, set by validation */
+};
+
+struct nx_network {
+    struct nx_loc loc;
+    char *name;
+    unsigned vlan; /* 1..4094 */
+};
+
+struct nx_hwplan {
+    struct nx_loc loc;
+    char *name;
+    char *host_name;
+    struct nx_host *host; /* resolved by validation; NULL if unknown */
+    struct nx_network *networks;
+    size_t n_networks, alloc_networks;
+};
+
+enum nx_proto { NX_PROTO_TCP = 0, NX_PROTO_UDP };
+
+struct nx_rule {
+    struct nx_loc loc;
+    char *host_name; /* optional when the tenant has one host */
+    uint32_t public_ip;
+    unsigned public_port;
+    uint32_t replica_ip;
+    unsigned replica_port;
+    enum nx_proto proto;
+};
+
+/* Per-host settings of a tenant's provider-side appliance. */
+struct nx_tenant_appliance {
+    struct nx_loc loc;
+    char *host_name;
+    struct nx_address addr;
+};
+
+struct nx_subscription {
+    struct nx_loc loc;
+    char *plan_name;
+    struct nx_hwplan *plan; /* resolved by validation */
+};
+
+struct nx_tenant {
+    struct nx_loc loc;
+    char *name;
+    struct nx_subscription *subs;
+    size_t n_subs, alloc_subs;
+    struct nx_tenant_appliance *appliances;
+    size_t n_appliances, alloc_appliances;
+    struct nx_rule *rules;
+    size_t n_rules, alloc_rules;
+    size_t idx; /* index in nx_model.tenants, set by validation */
+};
+
+struct nx_gateway {
+    struct nx_loc loc;
+    char *address; /* DNS name or IPv4 of the cloud gateway */
+    unsigned port;
+};
+
+struct nx_model {
+    char **files; /* every file read, for nx_loc.file */
+    size_t n_files, alloc_files;
+    size_t n_syntax_errors; /* malformed XML or schema violations seen while reading */
+
+    bool has_gateway;
+    struct nx_gateway gateway;
+    bool has_defaults;
+    struct nx_loc defaults_loc;
+    struct nx_placement defaults;
+    bool power_on; /* desired power state of appliances (default true) */
+
+    struct nx_host **hosts;
+    size_t n_hosts, alloc_hosts;
+    struct nx_hwplan **plans;
+    size_t n_plans, alloc_plans;
+    struct nx_tenant **tenants;
+    size_t n_tenants, alloc_tenants;
+
+    struct nx_map host_by_name, plan_by_name, tenant_by_name;
+};
+
+/* The folder and resource pool every provider-side appliance goes to unless
+ * the plan says otherwise. */
+#define NX_DEFAULT_FOLDER "Cloud_Connect_Replication"
+#define NX_DEFAULT_POOL "Cloud_Connect_Replication"
+#define NX_DEFAULT_GATEWAY_PORT 6180
+
+struct nx_model *nx_model_new(void);
+void nx_model_free(struct nx_model *m);
+
+struct nx_host *nx_model_host(const struct nx_model *m, const char *name);
+struct nx_hwplan *nx_model_plan(const struct nx_model *m, const char *name);
+struct nx_tenant *nx_model_tenant(const struct nx_model *m, const char *name);
+
+/* out = first non-NULL of (a, b) field by field; strings are borrowed. */
+void nx_placement_merge(struct nx_placement *out, const struct nx_placement *a,
+                        const struct nx_placement *b);
+void nx_placement_release(struct nx_placement *p);
+
+#endif

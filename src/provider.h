@@ -1,0 +1,128 @@
+/* provider.h: the one interface every hypervisor provider implements.
+ *
+ * After libvirt's driver tables: each provider lives in providers/<name>/ and
+ * exports one `const struct nx_provider_ops`; the core chooses it from the
+ * connection URI (nx_provider_for_uri) and never knows which is behind it.
+ *
+ * Contract for every function returning int: 0 on success; -1 on failure,
+ * after reporting the error once with nx_error_set() (context included).
+ * Functions that change nothing may be called freely; the changing ones
+ * (create, update_vnics, set_payload, set_power, remove) are only called by
+ * the reconcile core after every check passed. */
+#ifndef NX_PROVIDER_H
+#define NX_PROVIDER_H
+
+#include "desired.h"
+
+struct nx_vnic_obs {
+    char *id; /* the provider's device id (device key, MAC, InstanceID) */
+    char *network; /* in the same terms as nx_vnic_spec.network */
+    unsigned vlan; /* 0: none */
+    uint8_t mac[6];
+};
+
+/* The ownership marker every appliance carries. */
+struct nx_marker {
+    enum nx_role role;
+    char *tenant;
+    char *host; /* the plan's host name */
+    unsigned revision;
+    char digest[65]; /* SHA-256 of the payload it carries, hex; "" if unknown */
+};
+
+struct nx_conn;
+
+struct nx_appliance_obs {
+    char *id; /* provider-unique: libvirt UUID, vSphere moref, Hyper-V VM GUID */
+    char *name;
+    struct nx_marker marker;
+    bool powered_on;
+    struct nx_vnic_obs *vnics;
+    size_t n_vnics, alloc_vnics;
+    struct nx_conn *conn; /* set by the core: where it lives */
+};
+
+struct nx_obs_list {
+    struct nx_appliance_obs **items;
+    size_t n, alloc;
+};
+
+struct nx_conn_opts {
+    const char *user; /* borrowed; may be NULL */
+    const char *password; /* borrowed secret; never logged */
+    const char *cafile; /* TLS: extra trusted CA bundle */
+    const char *thumbprint; /* TLS: pinned SHA-256 of the server certificate */
+    bool insecure; /* TLS: no verification (warned about) */
+    long connect_timeout_ms;
+    long request_timeout_ms;
+};
+
+struct nx_conn {
+    const struct nx_provider_ops *ops;
+    char *uri;
+    unsigned long n_changes; /* changing provider calls, counted by the core */
+    unsigned long n_requests; /* wire requests, where the provider counts them */
+};
+
+struct nx_provider_ops {
+    const char *name;
+    /* true if this provider handles uri */
+    bool (*probe)(const char *uri);
+    /* MACs this provider assigns to vNICs */
+    const struct nx_mac_range *mac_range;
+
+    int (*open)(const char *uri, const struct nx_conn_opts *opts, struct nx_conn **out);
+    /* accepts NULL */
+    void (*close)(struct nx_conn *c);
+
+    /* Inventory lookup and validation of spec's placement, networks and
+     * storage on its host. Changes nothing. */
+    int (*check_placement)(struct nx_conn *c, const struct nx_appliance_spec *spec);
+    /* Every appliance on this connection that carries a marker. */
+    int (*list_owned)(struct nx_conn *c, struct nx_obs_list *out);
+
+    /* Create the appliance with all its vNICs, marker and payload, powered off.
+     * *out describes what was created (free with nx_obs_free). */
+    int (*create)(struct nx_conn *c, const struct nx_appliance_spec *spec,
+                  struct nx_appliance_obs **out);
+    /* Remove and add vNICs in one change where the hypervisor allows. */
+    int (*update_vnics)(struct nx_conn *c, const struct nx_appliance_obs *obs,
+                        const struct nx_appliance_spec *spec, const struct nx_vnic_spec *const *add,
+                        size_t n_add, const struct nx_vnic_obs *const *remove, size_t n_remove);
+    /* Replace the payload and the marker's digest. */
+    int (*set_payload)(struct nx_conn *c, const struct nx_appliance_obs *obs,
+                       const struct nx_appliance_spec *spec);
+    int (*set_power)(struct nx_conn *c, const struct nx_appliance_obs *obs, bool on);
+    /* Power off (if needed) and delete the appliance and what belongs to it. */
+    int (*remove)(struct nx_conn *c, const struct nx_appliance_obs *obs);
+};
+
+/* Registry: the providers built in (see configure --with-<provider>). */
+const struct nx_provider_ops *nx_provider_for_uri(const char *uri);
+const struct nx_provider_ops *const *nx_providers(size_t *n);
+
+/* Open/close through the registry; sets nx_error on failure. */
+int nx_conn_open(const char *uri, const struct nx_conn_opts *opts, struct nx_conn **out);
+void nx_conn_close(struct nx_conn *c);
+
+/* Helpers for providers. */
+void nx_obs_free(struct nx_appliance_obs *o);
+void nx_obs_list_release(struct nx_obs_list *l);
+void nx_obs_list_add(struct nx_obs_list *l, struct nx_appliance_obs *o);
+struct nx_vnic_obs *nx_obs_add_vnic(struct nx_appliance_obs *o);
+void nx_marker_from_spec(struct nx_marker *m, const struct nx_appliance_spec *spec);
+void nx_marker_release(struct nx_marker *m);
+
+/* Text form of the marker, for providers that keep it in a string field
+ * (vSphere annotation, Hyper-V Notes):
+ *   "netext-deploy:1 role=provider tenant=acme host=esx1 digest=<hex>"
+ * Values are percent-encoded. decode returns -1 (nothing set) if the text is
+ * not a marker. */
+char *nx_marker_encode(const struct nx_marker *m);
+int nx_marker_decode(const char *text, struct nx_marker *m);
+
+/* Namespace and element of the marker in XML-capable carriers (libvirt
+ * metadata): <appliance xmlns="NX_MARKER_NS" role= tenant= host= revision= digest=/> */
+#define NX_MARKER_NS "urn:netext-deploy:appliance:1"
+
+#endif

@@ -1,0 +1,509 @@
+/* reconcile.c: discover, diff and execute through the provider interface. */
+#include "reconcile.h"
+#include "log.h"
+#include "strbuf.h"
+#include "util.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static bool tenant_selected(const struct nx_run_opts *o, const char *name)
+{
+    if (!o->tenants)
+        return true;
+    for (const char *const *t = o->tenants; *t; t++)
+        if (strcmp(*t, name) == 0)
+            return true;
+    return false;
+}
+
+static size_t tenant_index(const struct nx_model *m, const struct nx_tenant *t)
+{
+    (void)m;
+    return t->idx;
+}
+
+static int open_connections(struct nx_run *run)
+{
+    struct nx_model *m = run->model;
+    const struct nx_run_opts *o = run->opts;
+    struct nx_map by_uri;
+    nx_map_init(&by_uri);
+    run->host_conn = nx_calloc(m->n_hosts + 1, sizeof(*run->host_conn));
+    run->conns = nx_calloc(m->n_hosts + 1, sizeof(*run->conns));
+    int ret = 0;
+    for (size_t i = 0; i < m->n_hosts; i++) {
+        const char *uri = o->connect ? o->connect : m->hosts[i]->uri;
+        struct nx_conn *c = nx_map_get(&by_uri, uri);
+        if (!c) {
+            nx_info("connecting to %s", uri);
+            struct nx_conn_opts co = o->conn;
+            const struct nx_cred_entry *ce = o->creds ? nx_credentials_for(o->creds, uri) : NULL;
+            if (ce) {
+                co.user = ce->user;
+                co.password = ce->password;
+            }
+            if (nx_conn_open(uri, &co, &c) < 0) {
+                nx_error_prefix("host '%s': ", m->hosts[i]->name);
+                ret = -1;
+                break;
+            }
+            run->conns[run->n_conns++] = c;
+            nx_map_put(&by_uri, c->uri, c);
+        }
+        run->host_conn[i] = c;
+    }
+    nx_map_release(&by_uri);
+    return ret;
+}
+
+static bool spec_in_scope(const struct nx_run *run, const struct nx_appliance_spec *s)
+{
+    return s->role == run->opts->role && tenant_selected(run->opts, s->tenant->name);
+}
+
+static void check_placements(struct nx_run *run)
+{
+    for (size_t i = 0; i < run->desired->n; i++) {
+        const struct nx_appliance_spec *s = run->desired->items[i];
+        if (!spec_in_scope(run, s))
+            continue;
+        struct nx_conn *c = run->host_conn[s->host->idx];
+        nx_error_clear();
+        if (c->ops->check_placement(c, s) < 0) {
+            nx_diag_add(&run->problems, s->tenant->loc.file, s->tenant->loc.line,
+                        "tenant '%s', host '%s': %s", s->tenant->name, s->host->name,
+                        nx_error_msg());
+            run->tenant_refused[tenant_index(run->model, s->tenant)] = true;
+        }
+    }
+}
+
+static int list_all(struct nx_run *run)
+{
+    for (size_t i = 0; i < run->n_conns; i++) {
+        struct nx_conn *c = run->conns[i];
+        size_t before = run->obs.n;
+        if (c->ops->list_owned(c, &run->obs) < 0) {
+            nx_error_prefix("%s: listing appliances: ", c->uri);
+            return -1;
+        }
+        for (size_t j = before; j < run->obs.n; j++)
+            run->obs.items[j]->conn = c;
+    }
+    return 0;
+}
+
+static const char *action_tenant(const struct nx_action *a)
+{
+    return a->spec ? a->spec->tenant->name : a->obs->marker.tenant;
+}
+
+static const char *action_host(const struct nx_action *a)
+{
+    return a->spec ? a->spec->host->name : a->obs->marker.host;
+}
+
+static const char *action_appliance(const struct nx_action *a)
+{
+    if (a->kind == NX_ACT_REMOVE)
+        return a->obs->name;
+    return a->obs ? a->obs->name : a->spec->name;
+}
+
+/* Actions of one appliance are adjacent: same spec (or same obs for removals). */
+static bool same_group(const struct nx_action *a, const struct nx_action *b)
+{
+    if (a->kind == NX_ACT_REMOVE || b->kind == NX_ACT_REMOVE)
+        return false; /* each removal stands alone */
+    return a->spec == b->spec;
+}
+
+static bool refused(const struct nx_run *run, const struct nx_action *a)
+{
+    if (!a->spec)
+        return false;
+    return run->tenant_refused[tenant_index(run->model, a->spec->tenant)];
+}
+
+static void fail_rest(struct nx_run *run, size_t from, size_t to, const char *why)
+{
+    for (size_t k = from; k < to; k++) {
+        if (run->status[k] != NX_ST_PLANNED)
+            continue;
+        run->status[k] = NX_ST_SKIPPED;
+        run->errors[k] = nx_strdup(why);
+    }
+}
+
+static int do_call(struct nx_run *run, struct nx_conn *c, size_t idx, int rc)
+{
+    c->n_changes++;
+    run->n_changes++;
+    if (rc < 0) {
+        run->status[idx] = NX_ST_FAILED;
+        run->errors[idx] = nx_strdup(nx_error_msg());
+        run->n_failed++;
+        nx_log(NX_LOG_ERROR, "%s", nx_error_msg());
+        return -1;
+    }
+    run->status[idx] = NX_ST_DONE;
+    return 0;
+}
+
+static void execute_group(struct nx_run *run, size_t start, size_t end)
+{
+    struct nx_action *acts = run->actions.items;
+    const struct nx_appliance_obs *cur = NULL;
+    struct nx_conn *c = NULL;
+    for (size_t i = start; i < end; i++) {
+        struct nx_action *a = &acts[i];
+        if (run->status[i] != NX_ST_PLANNED)
+            continue;
+        nx_error_clear();
+        if (a->kind == NX_ACT_REMOVE) {
+            c = a->obs->conn;
+            nx_info("removing %s (%s)", a->obs->name, a->reason);
+            do_call(run, c, i, c->ops->remove(c, a->obs));
+            continue;
+        }
+        if (!cur)
+            cur = a->obs;
+        c = a->spec ? run->host_conn[a->spec->host->idx] : a->obs->conn;
+        if (cur && cur->conn)
+            c = cur->conn;
+        int rc = 0;
+        switch (a->kind) {
+        case NX_ACT_CREATE: {
+            struct nx_appliance_obs *made = NULL;
+            nx_info("creating %s", a->spec->name);
+            rc = do_call(run, c, i, c->ops->create(c, a->spec, &made));
+            if (rc == 0) {
+                made->conn = c;
+                nx_obs_list_add(&run->created, made);
+                cur = made;
+            }
+            break;
+        }
+        case NX_ACT_REMOVE_VNIC:
+        case NX_ACT_ADD_VNIC: {
+            /* all vNIC changes of the appliance in one provider call */
+            const struct nx_vnic_spec **add = nx_calloc(end - i, sizeof(*add));
+            const struct nx_vnic_obs **rem = nx_calloc(end - i, sizeof(*rem));
+            size_t n_add = 0, n_rem = 0, last = i;
+            for (size_t k = i; k < end; k++) {
+                if (acts[k].kind == NX_ACT_ADD_VNIC)
+                    add[n_add++] = acts[k].vnic;
+                else if (acts[k].kind == NX_ACT_REMOVE_VNIC)
+                    rem[n_rem++] = acts[k].ovnic;
+                else
+                    continue;
+                last = k;
+            }
+            nx_info("changing vNICs of %s: +%zu -%zu", cur->name, n_add, n_rem);
+            rc = do_call(run, c, i, c->ops->update_vnics(c, cur, a->spec, add, n_add, rem, n_rem));
+            for (size_t k = i + 1; k <= last; k++) {
+                if (acts[k].kind != NX_ACT_ADD_VNIC && acts[k].kind != NX_ACT_REMOVE_VNIC)
+                    continue;
+                run->status[k] = run->status[i];
+                if (rc < 0)
+                    run->errors[k] = nx_strdup(run->errors[i]);
+            }
+            free(add);
+            free(rem);
+            break;
+        }
+        case NX_ACT_SET_PAYLOAD:
+            nx_info("updating the payload of %s", cur->name);
+            rc = do_call(run, c, i, c->ops->set_payload(c, cur, a->spec));
+            break;
+        case NX_ACT_POWER_ON:
+        case NX_ACT_POWER_OFF:
+            nx_info("powering %s %s", a->kind == NX_ACT_POWER_ON ? "on" : "off", cur->name);
+            rc = do_call(run, c, i, c->ops->set_power(c, cur, a->kind == NX_ACT_POWER_ON));
+            break;
+        default:
+            break;
+        }
+        if (rc < 0) {
+            fail_rest(run, i + 1, end, "not attempted: an earlier step of this appliance failed");
+            return;
+        }
+    }
+}
+
+static void execute(struct nx_run *run)
+{
+    size_t n = run->actions.n;
+    size_t i = 0;
+    while (i < n) {
+        size_t j = i + 1;
+        while (j < n && same_group(&run->actions.items[i], &run->actions.items[j]))
+            j++;
+        if (refused(run, &run->actions.items[i]))
+            fail_rest(run, i, j, "not attempted: the tenant failed a check (see above)");
+        else
+            execute_group(run, i, j);
+        i = j;
+    }
+}
+
+int nx_run_execute(struct nx_model *m, const struct nx_run_opts *opts, struct nx_run *run)
+{
+    memset(run, 0, sizeof(*run));
+    run->model = m;
+    run->opts = opts;
+    nx_diag_init(&run->problems);
+    run->tenant_refused = nx_calloc(m->n_tenants + 1, sizeof(bool));
+
+    /* MAC ranges come from the provider behind each host's URI */
+    const struct nx_mac_range **ranges = nx_calloc(m->n_hosts + 1, sizeof(*ranges));
+    for (size_t i = 0; i < m->n_hosts; i++) {
+        const struct nx_provider_ops *p =
+            nx_provider_for_uri(opts->connect ? opts->connect : m->hosts[i]->uri);
+        ranges[i] = p ? p->mac_range : NULL;
+    }
+    run->desired = nx_desired_compute(m, ranges);
+    free(ranges);
+
+    if (open_connections(run) < 0) {
+        run->exit_code = nx_error_code();
+        return run->exit_code;
+    }
+    check_placements(run);
+    if (list_all(run) < 0) {
+        run->exit_code = nx_error_code();
+        return run->exit_code;
+    }
+    struct nx_scope scope = {opts->role, opts->tenants, m};
+    nx_diff(opts->remove_all ? &run->empty : run->desired, &run->obs, &scope, &run->actions);
+    run->status = nx_calloc(run->actions.n + 1, sizeof(*run->status));
+    run->errors = nx_calloc(run->actions.n + 1, sizeof(*run->errors));
+    for (size_t i = 0; i < run->actions.n_skipped; i++)
+        nx_warn("%s: marked by a newer netext-deploy (revision %u); left alone",
+                run->actions.skipped[i]->name, run->actions.skipped[i]->marker.revision);
+
+    if (opts->dry_run) {
+        for (size_t i = 0; i < run->actions.n; i++)
+            if (refused(run, &run->actions.items[i])) {
+                run->status[i] = NX_ST_SKIPPED;
+                run->errors[i] = nx_strdup("not attempted: the tenant failed a check");
+            }
+    } else {
+        execute(run);
+    }
+    if (run->problems.n)
+        run->exit_code = NX_EX_DATAERR;
+    else if (run->n_failed)
+        run->exit_code = NX_EX_FAILED;
+    else
+        run->exit_code = NX_EX_OK;
+    return run->exit_code;
+}
+
+void nx_run_release(struct nx_run *run)
+{
+    for (size_t i = 0; i < run->actions.n; i++)
+        free(run->errors ? run->errors[i] : NULL);
+    free(run->errors);
+    free(run->status);
+    nx_actions_release(&run->actions);
+    nx_obs_list_release(&run->obs);
+    nx_obs_list_release(&run->created);
+    for (size_t i = 0; i < run->n_conns; i++)
+        nx_conn_close(run->conns[i]);
+    free(run->conns);
+    free(run->host_conn);
+    nx_desired_free(run->desired);
+    nx_diag_release(&run->problems);
+    free(run->tenant_refused);
+    memset(run, 0, sizeof(*run));
+}
+
+/* ---- reporting ---------------------------------------------------------- */
+
+static void describe_vnic(struct strbuf *sb, const struct nx_vnic_spec *v)
+{
+    char mac[18];
+    nx_format_mac(v->mac, mac);
+    if (v->kind == NX_VNIC_PRODUCTION)
+        strbuf_addf(sb, "production '%s'", v->label);
+    else
+        strbuf_addf(sb, "VLAN %u '%s'", v->vlan, v->label);
+    strbuf_addf(sb, " %s", mac);
+}
+
+static void describe(struct strbuf *sb, const struct nx_action *a)
+{
+    char mac[18];
+    switch (a->kind) {
+    case NX_ACT_CREATE:
+        strbuf_addf(sb, "%zu vNICs: ", a->spec->n_vnics);
+        for (size_t i = 0; i < a->spec->n_vnics; i++) {
+            if (i)
+                strbuf_addstr(sb, ", ");
+            describe_vnic(sb, &a->spec->vnics[i]);
+        }
+        strbuf_addf(sb, "; folder '%s', pool '%s'",
+                    a->spec->placement.folder ? a->spec->placement.folder : "-",
+                    a->spec->placement.resource_pool ? a->spec->placement.resource_pool : "-");
+        if (a->spec->placement.datastore)
+            strbuf_addf(sb, ", datastore '%s'", a->spec->placement.datastore);
+        break;
+    case NX_ACT_ADD_VNIC:
+        describe_vnic(sb, a->vnic);
+        break;
+    case NX_ACT_REMOVE_VNIC:
+        nx_format_mac(a->ovnic->mac, mac);
+        strbuf_addf(sb, "%s VLAN %u %s", a->ovnic->network ? a->ovnic->network : "-",
+                    a->ovnic->vlan, mac);
+        break;
+    case NX_ACT_SET_PAYLOAD:
+        strbuf_addf(sb, "sha256 %.12s", a->spec->digest);
+        break;
+    default:
+        strbuf_addstr(sb, a->reason ? a->reason : "");
+        break;
+    }
+}
+
+void nx_run_report_text(const struct nx_run *run, const char *command, FILE *out)
+{
+    struct strbuf sb = STRBUF_INIT;
+    bool dry = run->opts->dry_run;
+    for (size_t i = 0; i < run->problems.n; i++)
+        fprintf(stderr, "%s\n", run->problems.msgs[i]);
+    for (size_t i = 0; i < run->actions.n; i++) {
+        const struct nx_action *a = &run->actions.items[i];
+        strbuf_reset(&sb);
+        describe(&sb, a);
+        const char *st = "";
+        switch (run->status[i]) {
+        case NX_ST_PLANNED:
+            st = dry ? "would " : "";
+            break;
+        case NX_ST_DONE:
+            st = "";
+            break;
+        case NX_ST_FAILED:
+            st = "FAILED ";
+            break;
+        case NX_ST_SKIPPED:
+            st = "skipped ";
+            break;
+        }
+        fprintf(out, "%s%-11s %s (tenant %s, host %s): %s", st, nx_action_name(a->kind),
+                action_appliance(a), action_tenant(a), action_host(a), sb.buf);
+        if (run->errors[i])
+            fprintf(out, ": %s", run->errors[i]);
+        fputc('\n', out);
+    }
+    size_t planned = run->actions.n;
+    if (planned == 0 && run->problems.n == 0)
+        fprintf(out, "%s: up to date (%zu appliance%s checked, 0 changes)\n", command,
+                run->desired ? run->desired->n : 0,
+                run->desired && run->desired->n == 1 ? "" : "s");
+    else if (dry)
+        fprintf(out, "%s: dry run: %zu action%s planned, nothing changed\n", command, planned,
+                planned == 1 ? "" : "s");
+    else
+        fprintf(out, "%s: %lu change%s made, %zu failed\n", command, run->n_changes,
+                run->n_changes == 1 ? "" : "s", run->n_failed);
+    strbuf_release(&sb);
+}
+
+/* status: one line per appliance in scope, from the diff. */
+void nx_run_report_status(const struct nx_run *run, FILE *out)
+{
+    for (size_t i = 0; i < run->problems.n; i++)
+        fprintf(stderr, "%s\n", run->problems.msgs[i]);
+    fprintf(out, "%-40s %-16s %-12s %s\n", "APPLIANCE", "TENANT", "HOST", "STATE");
+    const struct nx_desired *d = run->opts->remove_all ? &run->empty : run->desired;
+    for (size_t i = 0; d && i < d->n; i++) {
+        const struct nx_appliance_spec *s = d->items[i];
+        if (!spec_in_scope(run, s))
+            continue;
+        size_t add = 0, rem = 0;
+        bool missing = false, payload = false, power = false, dup = false;
+        for (size_t k = 0; k < run->actions.n; k++) {
+            const struct nx_action *a = &run->actions.items[k];
+            if (a->spec != s)
+                continue;
+            missing |= a->kind == NX_ACT_CREATE;
+            add += a->kind == NX_ACT_ADD_VNIC;
+            rem += a->kind == NX_ACT_REMOVE_VNIC;
+            payload |= a->kind == NX_ACT_SET_PAYLOAD;
+            power |= a->kind == NX_ACT_POWER_ON || a->kind == NX_ACT_POWER_OFF;
+            dup |= a->kind == NX_ACT_REMOVE;
+        }
+        struct strbuf st = STRBUF_INIT;
+        if (missing)
+            strbuf_addstr(&st, "missing");
+        if (add || rem)
+            strbuf_addf(&st, "%svNICs +%zu -%zu", st.len ? ", " : "", add, rem);
+        if (payload)
+            strbuf_addf(&st, "%spayload outdated", st.len ? ", " : "");
+        if (power && !missing)
+            strbuf_addf(&st, "%spower state differs", st.len ? ", " : "");
+        if (dup)
+            strbuf_addf(&st, "%sduplicates", st.len ? ", " : "");
+        fprintf(out, "%-40s %-16s %-12s %s\n", s->name, s->tenant->name, s->host->name,
+                st.len ? st.buf : "up to date");
+        strbuf_release(&st);
+    }
+    for (size_t k = 0; k < run->actions.n; k++) {
+        const struct nx_action *a = &run->actions.items[k];
+        if (a->kind == NX_ACT_REMOVE && !a->spec)
+            fprintf(out, "%-40s %-16s %-12s %s\n", a->obs->name, a->obs->marker.tenant,
+                    a->obs->marker.host, "orphan (not subscribed)");
+    }
+}
+
+void nx_run_report_json(const struct nx_run *run, const char *command, FILE *out)
+{
+    struct strbuf sb = STRBUF_INIT;
+    const char *result = run->problems.n      ? "refused"
+                         : run->n_failed      ? "failed"
+                         : !run->actions.n    ? "up-to-date"
+                         : run->opts->dry_run ? "planned"
+                                              : "changed";
+    strbuf_addstr(&sb, "{\"command\":");
+    strbuf_add_json_str(&sb, command);
+    strbuf_addf(&sb,
+                ",\"dry_run\":%s,\"result\":\"%s\",\"exit_code\":%d,\"changes\":%lu,"
+                "\"failed\":%zu,\"appliances\":%zu,\"actions\":[",
+                run->opts->dry_run ? "true" : "false", result, run->exit_code, run->n_changes,
+                run->n_failed, run->desired ? run->desired->n : 0);
+    static const char *const st_names[] = {"planned", "done", "failed", "skipped"};
+    for (size_t i = 0; i < run->actions.n; i++) {
+        const struct nx_action *a = &run->actions.items[i];
+        struct strbuf d = STRBUF_INIT;
+        describe(&d, a);
+        strbuf_addstr(&sb, i ? ",{" : "{");
+        strbuf_addf(&sb,
+                    "\"action\":\"%s\",\"status\":\"%s\",\"appliance\":", nx_action_name(a->kind),
+                    st_names[run->status[i]]);
+        strbuf_add_json_str(&sb, action_appliance(a));
+        strbuf_addstr(&sb, ",\"tenant\":");
+        strbuf_add_json_str(&sb, action_tenant(a));
+        strbuf_addstr(&sb, ",\"host\":");
+        strbuf_add_json_str(&sb, action_host(a));
+        strbuf_addstr(&sb, ",\"detail\":");
+        strbuf_add_json_str(&sb, d.buf);
+        if (run->errors[i]) {
+            strbuf_addstr(&sb, ",\"error\":");
+            strbuf_add_json_str(&sb, run->errors[i]);
+        }
+        strbuf_addch(&sb, '}');
+        strbuf_release(&d);
+    }
+    strbuf_addstr(&sb, "],\"problems\":[");
+    for (size_t i = 0; i < run->problems.n; i++) {
+        if (i)
+            strbuf_addch(&sb, ',');
+        strbuf_add_json_str(&sb, run->problems.msgs[i]);
+    }
+    strbuf_addstr(&sb, "]}\n");
+    fputs(sb.buf, out);
+    strbuf_release(&sb);
+}

@@ -1,0 +1,66 @@
+/* reconcile.h: discover, diff and execute, through the provider interface.
+ *
+ * Order of a run, so that bad input changes nothing:
+ *   1. the model is valid (the caller ran nx_validate);
+ *   2. one connection per distinct URI is opened;
+ *   3. every in-scope appliance's placement is checked (reads only);
+ *   4. owned appliances are listed; 5. the diff is computed;
+ *   6. unless dry-run, actions run appliance by appliance; a failure stops that
+ *      appliance's remaining actions and is reported, the others go on. */
+#ifndef NX_RECONCILE_H
+#define NX_RECONCILE_H
+
+#include <stdio.h>
+
+#include "diff.h"
+#include "error.h"
+#include "credentials.h"
+#include "provider.h"
+
+struct nx_run_opts {
+    enum nx_role role;
+    const char *const *tenants; /* NULL-terminated; NULL: every tenant of the model */
+    bool dry_run;
+    bool remove_all; /* unsubscribe: nothing is desired for the tenants in scope */
+    const char *connect; /* overrides every host's URI */
+    struct nx_conn_opts conn; /* TLS and timeouts; user/password are filled */
+    const struct nx_credentials *creds; /* per URI, from nx_credentials_for(); may be NULL */
+};
+
+enum nx_action_status {
+    NX_ST_PLANNED = 0,
+    NX_ST_DONE,
+    NX_ST_FAILED,
+    NX_ST_SKIPPED, /* not attempted: an earlier action of the appliance or its check failed */
+};
+
+struct nx_run {
+    struct nx_model *model; /* borrowed */
+    struct nx_desired *desired; /* owned */
+    struct nx_desired empty; /* for remove_all */
+    struct nx_conn **conns; /* one per distinct URI */
+    size_t n_conns;
+    struct nx_conn **host_conn; /* per model host */
+    struct nx_obs_list obs;
+    struct nx_obs_list created; /* appliances created in this run */
+    struct nx_actions actions;
+    enum nx_action_status *status;
+    char **errors; /* per action, for FAILED/SKIPPED */
+    struct nx_diag problems; /* placement and other pre-change problems */
+    bool *tenant_refused; /* per model tenant: a check failed, nothing done */
+    unsigned long n_changes;
+    size_t n_failed;
+    int exit_code;
+    const struct nx_run_opts *opts;
+};
+
+/* Runs the whole sequence. Returns the exit code (also in run->exit_code);
+ * run must be released with nx_run_release() in every case. */
+int nx_run_execute(struct nx_model *m, const struct nx_run_opts *opts, struct nx_run *run);
+void nx_run_release(struct nx_run *run);
+
+void nx_run_report_text(const struct nx_run *run, const char *command, FILE *out);
+void nx_run_report_status(const struct nx_run *run, FILE *out);
+void nx_run_report_json(const struct nx_run *run, const char *command, FILE *out);
+
+#endif

@@ -1,0 +1,324 @@
+/* validate.c: semantic checks of a whole model. */
+#include "validate.h"
+#include "util.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define D(diag, loc, ...) nx_diag_add((diag), (loc).file, (loc).line, __VA_ARGS__)
+
+/* Names end up in VM names, file names and payloads: printable, no path
+ * separators, bounded. UTF-8 is guaranteed by the XML parser. */
+static bool check_name(struct nx_diag *diag, struct nx_loc loc, const char *what, const char *name,
+                       size_t max)
+{
+    if (!name || !*name) {
+        D(diag, loc, "%s: the name is empty", what);
+        return false;
+    }
+    size_t len = strlen(name);
+    if (len > max) {
+        D(diag, loc, "%s name=\"%s\": longer than %zu bytes", what, name, max);
+        return false;
+    }
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+        if (*p < 0x20 || *p == 0x7f || *p == '/' || *p == '\\') {
+            D(diag, loc, "%s name=\"%s\": contains a control character, '/' or '\\'", what, name);
+            return false;
+        }
+    }
+    if (name[0] == ' ' || name[len - 1] == ' ') {
+        D(diag, loc, "%s name=\"%s\": starts or ends with a space", what, name);
+        return false;
+    }
+    return true;
+}
+
+static bool valid_hostname(const char *s)
+{
+    if (!s || !*s || strlen(s) > 253)
+        return false;
+    for (; *s; s++) {
+        char c = *s;
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.'))
+            return false;
+    }
+    return true;
+}
+
+static void check_hosts(struct nx_model *m, struct nx_diag *diag)
+{
+    for (size_t i = 0; i < m->n_hosts; i++) {
+        struct nx_host *h = m->hosts[i];
+        h->idx = i;
+        if (!check_name(diag, h->loc, "<host>", h->name, NX_HOST_NAME_MAX))
+            continue;
+        struct nx_host *prev = nx_map_put(&m->host_by_name, h->name, h);
+        if (prev)
+            D(diag, h->loc, "<host name=\"%s\">: duplicate name (first at %s:%u)", h->name,
+              prev->loc.file, prev->loc.line);
+        if (!h->uri || !*h->uri)
+            D(diag, h->loc, "<host name=\"%s\">: uri is empty", h->name);
+        else if (!strstr(h->uri, ":"))
+            D(diag, h->loc, "<host name=\"%s\">: uri '%s' has no scheme (e.g. qemu:///system)",
+              h->name, h->uri);
+        if (!h->production_network || !*h->production_network)
+            D(diag, h->loc, "<host name=\"%s\">: production-network is empty", h->name);
+    }
+}
+
+static void check_plans(struct nx_model *m, struct nx_diag *diag)
+{
+    for (size_t i = 0; i < m->n_plans; i++) {
+        struct nx_hwplan *p = m->plans[i];
+        if (!check_name(diag, p->loc, "<hardware-plan>", p->name, 128))
+            continue;
+        struct nx_hwplan *prev = nx_map_put(&m->plan_by_name, p->name, p);
+        if (prev)
+            D(diag, p->loc, "<hardware-plan name=\"%s\">: duplicate name (first at %s:%u)", p->name,
+              prev->loc.file, prev->loc.line);
+        p->host = p->host_name ? nx_model_host(m, p->host_name) : NULL;
+        if (!p->host)
+            D(diag, p->loc, "<hardware-plan name=\"%s\">: unknown host '%s'", p->name,
+              p->host_name ? p->host_name : "");
+        if (p->n_networks == 0)
+            D(diag, p->loc, "<hardware-plan name=\"%s\">: the plan has no networks", p->name);
+        for (size_t j = 0; j < p->n_networks; j++) {
+            struct nx_network *n = &p->networks[j];
+            check_name(diag, n->loc, "<network>", n->name, 128);
+            for (size_t k = 0; k < j; k++) {
+                struct nx_network *o = &p->networks[k];
+                if (n->name && o->name && strcmp(n->name, o->name) == 0)
+                    D(diag, n->loc,
+                      "<network name=\"%s\">: duplicate name in hardware plan '%s' (first at "
+                      "line %u)",
+                      n->name, p->name, o->loc.line);
+                else if (n->vlan && n->vlan == o->vlan)
+                    D(diag, n->loc,
+                      "<network name=\"%s\">: VLAN %u is already network '%s' of hardware "
+                      "plan '%s' (line %u)",
+                      n->name, n->vlan, o->name, p->name, o->loc.line);
+            }
+            if (p->host && n->vlan && n->vlan == p->host->production_vlan)
+                D(diag, n->loc,
+                  "<network name=\"%s\">: VLAN %u is the SP production VLAN of host '%s'", n->name,
+                  n->vlan, p->host->name);
+        }
+    }
+}
+
+/* One owner per (host, VLAN) across all tenants; one owner per static address;
+ * one owner per public endpoint. Keys are built into scratch strings kept in
+ * an array so the map can borrow them. */
+struct owner {
+    const struct nx_tenant *tenant;
+    struct nx_loc loc;
+};
+
+struct keyset {
+    struct nx_map map;
+    char **keys;
+    struct owner *owners;
+    size_t n, alloc, alloc_o;
+};
+
+static struct owner *keyset_claim(struct keyset *ks, char *key, const struct nx_tenant *t,
+                                  struct nx_loc loc)
+{
+    struct owner *prev = nx_map_get(&ks->map, key);
+    if (prev) {
+        free(key);
+        return prev;
+    }
+    /* owners are allocated one by one so map values stay valid as we grow */
+    struct owner *o = nx_malloc(sizeof(*o));
+    o->tenant = t;
+    o->loc = loc;
+    NX_GROW(ks->keys, ks->alloc, ks->n + 1);
+    ks->keys[ks->n++] = key;
+    nx_map_put(&ks->map, key, o);
+    return NULL;
+}
+
+static void keyset_release(struct keyset *ks)
+{
+    for (size_t i = 0; i < ks->map.cap; i++)
+        if (ks->map.slots[i].key)
+            free(ks->map.slots[i].value);
+    for (size_t i = 0; i < ks->n; i++)
+        free(ks->keys[i]);
+    free(ks->keys);
+    nx_map_release(&ks->map);
+}
+
+size_t nx_tenant_hosts(const struct nx_model *m __attribute__((unused)), const struct nx_tenant *t,
+                       size_t **out)
+{
+    /* hosts are few per tenant: a small sorted array */
+    size_t *idx = NULL, n = 0, alloc = 0;
+    for (size_t i = 0; i < t->n_subs; i++) {
+        const struct nx_hwplan *p = t->subs[i].plan;
+        if (!p || !p->host)
+            continue;
+        size_t hi = p->host->idx;
+        size_t j = 0;
+        while (j < n && idx[j] < hi)
+            j++;
+        if (j < n && idx[j] == hi)
+            continue;
+        NX_GROW(idx, alloc, n + 1);
+        memmove(idx + j + 1, idx + j, (n - j) * sizeof(*idx));
+        idx[j] = hi;
+        n++;
+    }
+    *out = idx;
+    return n;
+}
+
+static bool tenant_on_host(const struct nx_tenant *t, const struct nx_host *h)
+{
+    for (size_t i = 0; i < t->n_subs; i++)
+        if (t->subs[i].plan && t->subs[i].plan->host == h)
+            return true;
+    return false;
+}
+
+static void check_tenants(struct nx_model *m, struct nx_diag *diag)
+{
+    struct keyset vlans = {0}, addrs = {0}, endpoints = {0};
+    bool any_subscribed = false;
+
+    for (size_t i = 0; i < m->n_tenants; i++) {
+        struct nx_tenant *t = m->tenants[i];
+        t->idx = i;
+        if (!check_name(diag, t->loc, "<tenant>", t->name, NX_TENANT_NAME_MAX))
+            continue;
+        struct nx_tenant *prev = nx_map_put(&m->tenant_by_name, t->name, t);
+        if (prev) {
+            D(diag, t->loc, "<tenant name=\"%s\">: duplicate name (first at %s:%u)", t->name,
+              prev->loc.file, prev->loc.line);
+            continue;
+        }
+        for (size_t j = 0; j < t->n_subs; j++) {
+            struct nx_subscription *s = &t->subs[j];
+            s->plan = s->plan_name ? nx_model_plan(m, s->plan_name) : NULL;
+            if (!s->plan) {
+                D(diag, s->loc, "<subscribe plan=\"%s\">: unknown hardware plan (tenant '%s')",
+                  s->plan_name ? s->plan_name : "", t->name);
+                continue;
+            }
+            any_subscribed = true;
+            for (size_t k = 0; k < j; k++)
+                if (t->subs[k].plan == s->plan)
+                    D(diag, s->loc,
+                      "<subscribe plan=\"%s\">: tenant '%s' is already subscribed to it (line "
+                      "%u)",
+                      s->plan_name, t->name, t->subs[k].loc.line);
+            if (!s->plan->host)
+                continue;
+            /* tenant isolation: a VLAN on a host belongs to one tenant */
+            for (size_t k = 0; k < s->plan->n_networks; k++) {
+                const struct nx_network *n = &s->plan->networks[k];
+                if (!n->vlan)
+                    continue;
+                char *key = nx_asprintf("%s\n%u", s->plan->host->name, n->vlan);
+                struct owner *o = keyset_claim(&vlans, key, t, n->loc);
+                if (o && o->tenant != t)
+                    D(diag, s->loc,
+                      "<subscribe plan=\"%s\">: VLAN %u on host '%s' (network '%s') already "
+                      "belongs to tenant '%s' (%s:%u); tenants never share a VLAN",
+                      s->plan_name, n->vlan, s->plan->host->name, n->name, o->tenant->name,
+                      o->loc.file, o->loc.line);
+            }
+        }
+        for (size_t j = 0; j < t->n_appliances; j++) {
+            struct nx_tenant_appliance *a = &t->appliances[j];
+            struct nx_host *h = a->host_name ? nx_model_host(m, a->host_name) : NULL;
+            if (!h) {
+                D(diag, a->loc, "<appliance host=\"%s\">: unknown host (tenant '%s')",
+                  a->host_name ? a->host_name : "", t->name);
+                continue;
+            }
+            if (!tenant_on_host(t, h))
+                D(diag, a->loc,
+                  "<appliance host=\"%s\">: tenant '%s' has no hardware plan on this host",
+                  a->host_name, t->name);
+            for (size_t k = 0; k < j; k++)
+                if (nx_str_eq(t->appliances[k].host_name, a->host_name))
+                    D(diag, a->loc, "<appliance host=\"%s\">: defined twice for tenant '%s'",
+                      a->host_name, t->name);
+            if (a->addr.mode == NX_ADDR_STATIC && a->addr.ip) {
+                char ip[16];
+                nx_format_ipv4(a->addr.ip, ip);
+                struct owner *o = keyset_claim(&addrs, nx_strdup(ip), t, a->addr.loc);
+                if (o)
+                    D(diag, a->addr.loc,
+                      "<static ip=\"%s\">: address already used by tenant '%s' (%s:%u)", ip,
+                      o->tenant->name, o->loc.file, o->loc.line);
+            }
+        }
+        size_t *hosts;
+        size_t n_hosts = nx_tenant_hosts(m, t, &hosts);
+        for (size_t j = 0; j < t->n_rules; j++) {
+            struct nx_rule *r = &t->rules[j];
+            char pub[16], rep[16];
+            nx_format_ipv4(r->public_ip, pub);
+            nx_format_ipv4(r->replica_ip, rep);
+            if (r->public_port == NX_RESERVED_PORT)
+                D(diag, r->loc,
+                  "<public-ip-rule public=\"%s:%u\">: port %d is reserved for the appliance's "
+                  "management and cannot be a public port",
+                  pub, r->public_port, NX_RESERVED_PORT);
+            if (r->host_name) {
+                struct nx_host *h = nx_model_host(m, r->host_name);
+                if (!h || !tenant_on_host(t, h))
+                    D(diag, r->loc,
+                      "<public-ip-rule host=\"%s\">: tenant '%s' has no appliance on this host",
+                      r->host_name, t->name);
+            } else if (n_hosts > 1) {
+                D(diag, r->loc,
+                  "<public-ip-rule public=\"%s:%u\">: tenant '%s' has appliances on %zu hosts; "
+                  "say which with host=\"...\"",
+                  pub, r->public_port, t->name, n_hosts);
+            } else if (n_hosts == 0) {
+                D(diag, r->loc,
+                  "<public-ip-rule public=\"%s:%u\">: tenant '%s' has no hardware plan, so no "
+                  "appliance to carry the rule",
+                  pub, r->public_port, t->name);
+            }
+            char *key = nx_asprintf("%s:%u/%s", pub, r->public_port,
+                                    r->proto == NX_PROTO_UDP ? "udp" : "tcp");
+            struct owner *o = keyset_claim(&endpoints, key, t, r->loc);
+            if (o)
+                D(diag, r->loc,
+                  "<public-ip-rule public=\"%s:%u\">: public endpoint already used by tenant "
+                  "'%s' (%s:%u)",
+                  pub, r->public_port, o->tenant->name, o->loc.file, o->loc.line);
+        }
+        free(hosts);
+    }
+    if (any_subscribed && !m->has_gateway)
+        nx_diag_add(diag, m->n_files ? m->files[0] : NULL, 0,
+                    "no <gateway> defined: tenant appliances need the cloud gateway endpoint");
+    if (m->has_gateway && !valid_hostname(m->gateway.address))
+        D(diag, m->gateway.loc, "<gateway address=\"%s\">: not a host name or IPv4 address",
+          m->gateway.address ? m->gateway.address : "");
+    keyset_release(&vlans);
+    keyset_release(&addrs);
+    keyset_release(&endpoints);
+}
+
+size_t nx_validate(struct nx_model *m, struct nx_diag *diag)
+{
+    size_t before = diag->n;
+    /* maps are (re)built here: validation may run once per model */
+    nx_map_release(&m->host_by_name);
+    nx_map_release(&m->plan_by_name);
+    nx_map_release(&m->tenant_by_name);
+    check_hosts(m, diag);
+    check_plans(m, diag);
+    check_tenants(m, diag);
+    return diag->n - before;
+}
