@@ -1,0 +1,50 @@
+/* http.h: the HTTP(S) transport shared by the SOAP (vSphere) and WS-Man
+ * (Hyper-V) layers, on libcurl.
+ *
+ * One struct nx_http per endpoint: one keep-alive connection reused for every
+ * request, cookies kept in memory (vSphere's vmware_soap_session), no
+ * "Expect: 100-continue". TLS is verified by default (system CAs, or
+ * opts->cafile); opts->thumbprint pins the server certificate by the SHA-256
+ * of its DER encoding (hex, ':' optional, case-insensitive) and is then the
+ * only thing checked; opts->insecure turns verification off. Credentials are
+ * set with nx_http_set_basic_auth()/nx_http_set_ntlm_auth() and never logged.
+ * Counts every request it sends (nx_http.n_requests). Not thread-safe: one
+ * user at a time. */
+#ifndef NX_HTTP_H
+#define NX_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "provider.h"
+#include "strbuf.h"
+
+struct nx_http;
+
+struct nx_http_response {
+    long status;          /* HTTP status; 0 if no response */
+    struct strbuf body;   /* response body (NUL-terminated) */
+    char *content_type;   /* may be NULL */
+};
+
+/* url: https://host:port/path. NULL with nx_error set on a bad URL. */
+struct nx_http *nx_http_new(const char *url, const struct nx_conn_opts *opts);
+void nx_http_free(struct nx_http *h); /* accepts NULL */
+int nx_http_set_basic_auth(struct nx_http *h, const char *user, const char *password);
+int nx_http_set_ntlm_auth(struct nx_http *h, const char *user, const char *password);
+/* Forget cookies (e.g. after a server-side session drop). */
+void nx_http_clear_cookies(struct nx_http *h);
+
+/* POST body with the given Content-Type and extra headers (NULL-terminated
+ * "Name: value" strings, may be NULL). Transport failures (connect, TLS,
+ * timeout) return -1 with nx_error set (NX_EX_UNAVAILABLE); any HTTP status
+ * returns 0 with resp->status set: the caller decides (SOAP faults come with
+ * 500). resp must be initialised with nx_http_response_init(). */
+int nx_http_post(struct nx_http *h, const char *content_type, const char *const *headers,
+                 const char *body, size_t len, struct nx_http_response *resp);
+void nx_http_response_init(struct nx_http_response *r);
+void nx_http_response_release(struct nx_http_response *r);
+
+unsigned long nx_http_requests(const struct nx_http *h);
+
+#endif
