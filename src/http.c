@@ -1,0 +1,299 @@
+/* http.c: the HTTP(S) transport shared by the SOAP and WS-Man layers (see
+ * http.h), on one libcurl easy handle per endpoint. */
+#include "http.h"
+#include "error.h"
+#include "log.h"
+#include "util.h"
+
+#include <ctype.h>
+#include <curl/curl.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct nx_http {
+    CURL *curl;
+    char *url;
+    bool pinned;
+    unsigned char pin[32]; /* expected SHA-256 of the leaf certificate */
+    bool pin_mismatch; /* set by the verify callback, for the message */
+    char seen[65]; /* the thumbprint the server presented (hex) */
+    unsigned long n_requests;
+    char errbuf[CURL_ERROR_SIZE];
+};
+
+static pthread_once_t global_once = PTHREAD_ONCE_INIT;
+static int ssl_ctx_index = -1;
+static bool global_ok;
+
+static void global_init(void)
+{
+    global_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+    ssl_ctx_index = SSL_CTX_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+/* "AB:cd:..." or "abcd..." -> 32 bytes; false if not a SHA-256. */
+static bool parse_thumbprint(const char *s, unsigned char out[32])
+{
+    size_t n = 0;
+    int hi = -1;
+    for (const char *p = s; *p; p++) {
+        if (*p == ':' || *p == ' ')
+            continue;
+        if (!isxdigit((unsigned char)*p))
+            return false;
+        int v = isdigit((unsigned char)*p) ? *p - '0' : tolower((unsigned char)*p) - 'a' + 10;
+        if (hi < 0) {
+            hi = v;
+        } else {
+            if (n >= 32)
+                return false;
+            out[n++] = (unsigned char)(hi << 4 | v);
+            hi = -1;
+        }
+    }
+    return n == 32 && hi < 0;
+}
+
+/* OpenSSL verify callback when a thumbprint is pinned: the leaf certificate
+ * must hash to the pin; the chain is otherwise not evaluated (that is what a
+ * pin means). */
+static int pin_verify_cb(int preverify_ok, X509_STORE_CTX *store)
+{
+    (void)preverify_ok;
+    if (X509_STORE_CTX_get_error_depth(store) != 0)
+        return 1;
+    SSL *ssl = X509_STORE_CTX_get_ex_data(store, SSL_get_ex_data_X509_STORE_CTX_idx());
+    struct nx_http *h = ssl ? SSL_CTX_get_ex_data(SSL_get_SSL_CTX(ssl), ssl_ctx_index) : NULL;
+    X509 *cert = X509_STORE_CTX_get_current_cert(store);
+    if (!h || !cert)
+        return 0;
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int mdlen = 0;
+    if (!X509_digest(cert, EVP_sha256(), md, &mdlen) || mdlen != 32)
+        return 0;
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(h->seen + 2 * i, 3, "%02x", md[i]);
+    if (memcmp(md, h->pin, 32) != 0) {
+        h->pin_mismatch = true;
+        return 0;
+    }
+    X509_STORE_CTX_set_error(store, X509_V_OK);
+    return 1;
+}
+
+static CURLcode ssl_ctx_cb(CURL *curl, void *sslctx, void *userp)
+{
+    (void)curl;
+    struct nx_http *h = userp;
+    SSL_CTX *ctx = sslctx;
+    if (ssl_ctx_index < 0 || !SSL_CTX_set_ex_data(ctx, ssl_ctx_index, h))
+        return CURLE_SSL_CERTPROBLEM;
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, pin_verify_cb);
+    return CURLE_OK;
+}
+
+static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
+{
+    struct strbuf *sb = userp;
+    size_t n = size * nmemb;
+    strbuf_add(sb, data, n);
+    return n;
+}
+
+struct nx_http *nx_http_new(const char *url, const struct nx_conn_opts *opts)
+{
+    pthread_once(&global_once, global_init);
+    if (!global_ok) {
+        nx_error_set(NX_EX_SOFTWARE, "libcurl: global initialisation failed");
+        return NULL;
+    }
+    if (!url || !(nx_str_has_prefix(url, "https://") || nx_str_has_prefix(url, "http://"))) {
+        nx_error_set(NX_EX_CONFIG, "%s: not an http(s) URL", url ? url : "(null)");
+        return NULL;
+    }
+    struct nx_http *h = nx_calloc(1, sizeof(*h));
+    h->url = nx_strdup(url);
+    if (opts && opts->thumbprint && !opts->insecure) {
+        if (!parse_thumbprint(opts->thumbprint, h->pin)) {
+            nx_error_set(NX_EX_USAGE,
+                         "--thumbprint '%s': not a SHA-256 fingerprint (64 hex digits, ':' "
+                         "optional)",
+                         opts->thumbprint);
+            goto fail;
+        }
+        h->pinned = true;
+    }
+    h->curl = curl_easy_init();
+    if (!h->curl) {
+        nx_error_set(NX_EX_SOFTWARE, "libcurl: cannot create a handle");
+        goto fail;
+    }
+    CURL *c = h->curl;
+    curl_easy_setopt(c, CURLOPT_URL, h->url);
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
+    curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_COOKIEFILE, ""); /* in-memory cookie engine */
+#if LIBCURL_VERSION_NUM >= 0x075500
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+    curl_easy_setopt(c, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+    curl_easy_setopt(c, CURLOPT_FOLLOWLOCATION, 0L);
+    curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, ""); /* whatever libcurl decodes */
+    long cto = opts && opts->connect_timeout_ms > 0 ? opts->connect_timeout_ms : 15000;
+    long rto = opts && opts->request_timeout_ms > 0 ? opts->request_timeout_ms : 60000;
+    curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, cto);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, rto);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, write_cb);
+    if (opts && opts->insecure) {
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+    } else if (h->pinned) {
+        /* the pin replaces chain and name checks; verified in pin_verify_cb */
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+        curl_easy_setopt(c, CURLOPT_SSL_CTX_DATA, h);
+        if (curl_easy_setopt(c, CURLOPT_SSL_CTX_FUNCTION, ssl_ctx_cb) != CURLE_OK) {
+            nx_error_set(NX_EX_SOFTWARE,
+                         "libcurl: this TLS backend cannot pin a certificate thumbprint");
+            goto fail;
+        }
+    } else {
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYPEER, 1L);
+        curl_easy_setopt(c, CURLOPT_SSL_VERIFYHOST, 2L);
+        if (opts && opts->cafile)
+            curl_easy_setopt(c, CURLOPT_CAINFO, opts->cafile);
+    }
+    return h;
+fail:
+    nx_http_free(h);
+    return NULL;
+}
+
+void nx_http_free(struct nx_http *h)
+{
+    if (!h)
+        return;
+    if (h->curl) {
+        /* wipe credentials libcurl keeps */
+        curl_easy_setopt(h->curl, CURLOPT_USERNAME, NULL);
+        curl_easy_setopt(h->curl, CURLOPT_PASSWORD, NULL);
+        curl_easy_cleanup(h->curl);
+    }
+    free(h->url);
+    nx_memzero(h->pin, sizeof(h->pin));
+    free(h);
+}
+
+static int set_auth(struct nx_http *h, long how, const char *user, const char *password)
+{
+    if (!user || !password)
+        return nx_error_set(NX_EX_NOPERM, "%s: no user or password given (see --credentials)",
+                            h->url);
+    curl_easy_setopt(h->curl, CURLOPT_HTTPAUTH, how);
+    curl_easy_setopt(h->curl, CURLOPT_USERNAME, user);
+    curl_easy_setopt(h->curl, CURLOPT_PASSWORD, password);
+    return 0;
+}
+
+int nx_http_set_basic_auth(struct nx_http *h, const char *user, const char *password)
+{
+    return set_auth(h, CURLAUTH_BASIC, user, password);
+}
+
+int nx_http_set_ntlm_auth(struct nx_http *h, const char *user, const char *password)
+{
+    return set_auth(h, CURLAUTH_NTLM, user, password);
+}
+
+void nx_http_clear_cookies(struct nx_http *h)
+{
+    if (h && h->curl)
+        curl_easy_setopt(h->curl, CURLOPT_COOKIELIST, "ALL");
+}
+
+void nx_http_response_init(struct nx_http_response *r)
+{
+    r->status = 0;
+    strbuf_init(&r->body, 0);
+    r->content_type = NULL;
+}
+
+void nx_http_response_release(struct nx_http_response *r)
+{
+    if (!r)
+        return;
+    strbuf_release(&r->body);
+    NX_FREE(r->content_type);
+    r->status = 0;
+}
+
+int nx_http_post(struct nx_http *h, const char *content_type, const char *const *headers,
+                 const char *body, size_t len, struct nx_http_response *resp)
+{
+    struct curl_slist *hl = NULL;
+    char *ct = nx_asprintf("Content-Type: %s", content_type ? content_type : "text/xml");
+    int ret = -1;
+    hl = curl_slist_append(hl, ct);
+    hl = curl_slist_append(hl, "Expect:"); /* no 100-continue stall */
+    for (const char *const *p = headers; p && *p; p++)
+        hl = curl_slist_append(hl, *p);
+    free(ct);
+    if (!hl)
+        return nx_error_set(NX_EX_SOFTWARE, "libcurl: out of memory");
+
+    strbuf_reset(&resp->body);
+    NX_FREE(resp->content_type);
+    resp->status = 0;
+    CURL *c = h->curl;
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp->body);
+    h->errbuf[0] = '\0';
+    h->pin_mismatch = false;
+    h->n_requests++;
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK) {
+        if (h->pin_mismatch)
+            nx_error_set(NX_EX_UNAVAILABLE,
+                         "%s: the server certificate's SHA-256 thumbprint %s does not match "
+                         "--thumbprint",
+                         h->url, h->seen);
+        else if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+                 rc == CURLE_SSL_CERTPROBLEM)
+            nx_error_set(NX_EX_UNAVAILABLE,
+                         "%s: TLS certificate not trusted: %s (use --cacert FILE or "
+                         "--thumbprint SHA256)",
+                         h->url, h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
+        else
+            nx_error_set(NX_EX_UNAVAILABLE, "%s: %s", h->url,
+                         h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
+        strbuf_reset(&resp->body);
+        goto cleanup;
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+    char *ctype = NULL;
+    if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK && ctype)
+        resp->content_type = nx_strdup(ctype);
+    ret = 0;
+cleanup:
+    /* the body and headers belong to the caller / this call */
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
+    curl_slist_free_all(hl);
+    return ret;
+}
+
+unsigned long nx_http_requests(const struct nx_http *h)
+{
+    return h ? h->n_requests : 0;
+}
