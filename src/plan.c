@@ -278,6 +278,59 @@ static void read_top(struct reader_ctx *rc, xmlNodePtr n)
     /* anything else: the schema reports it */
 }
 
+/* Find a DOCTYPE in the prolog (before the root element) of the first len
+ * bytes: plans never have one, and refusing it before the parser sees it
+ * means no entity declaration is ever processed. Returns its line or 0. */
+static unsigned prolog_doctype_line(const char *buf, size_t len)
+{
+    unsigned line = 1;
+    size_t i = 0;
+    if (len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3))
+        i = 3;
+    while (i < len) {
+        char ch = buf[i];
+        if (ch == '\n') {
+            line++;
+            i++;
+        } else if (ch == ' ' || ch == '\t' || ch == '\r') {
+            i++;
+        } else if (ch != '<' || i + 1 >= len) {
+            return 0;
+        } else if (buf[i + 1] == '?' || (i + 3 < len && !memcmp(buf + i, "<!--", 4))) {
+            const char *end = buf[i + 1] == '?' ? "?>" : "-->";
+            const char *e = NULL;
+            for (size_t k = i + 2; k + strlen(end) <= len; k++) {
+                if (buf[k] == '\n')
+                    line++;
+                if (!memcmp(buf + k, end, strlen(end))) {
+                    e = buf + k + strlen(end);
+                    break;
+                }
+            }
+            if (!e)
+                return 0;
+            i = (size_t)(e - buf);
+        } else if (i + 9 <= len && !memcmp(buf + i, "<!DOCTYPE", 9)) {
+            return line;
+        } else {
+            return 0; /* the root element */
+        }
+    }
+    return 0;
+}
+
+static bool refuse_doctype(struct nx_model *m, const char *file, const char *buf, size_t len,
+                           struct nx_diag *diag)
+{
+    unsigned line = prolog_doctype_line(buf, len);
+    if (!line)
+        return false;
+    nx_diag_add(diag, file, line,
+                "a DOCTYPE is not allowed in a plan (entities are never expanded)");
+    m->n_syntax_errors++;
+    return true;
+}
+
 static const char *intern_file(struct nx_model *m, const char *name)
 {
     NX_GROW(m->files, m->alloc_files, m->n_files + 1);
@@ -364,6 +417,13 @@ int nx_plan_read_memory(struct nx_model *m, const char *buf, size_t len, const c
         nx_diag_add(diag, file, 0, "plan is larger than %lu MiB", NX_PLAN_MAX_BYTES >> 20);
         return 0;
     }
+    if (len == 0) {
+        nx_diag_add(diag, file, 1, "empty document");
+        m->n_syntax_errors++;
+        return 0;
+    }
+    if (refuse_doctype(m, file, buf, len, diag))
+        return 0;
     xmlTextReaderPtr r = xmlReaderForMemory(buf, (int)len, file, NULL, nx_xml_parse_options());
     if (!r)
         return nx_error_set(NX_EX_SOFTWARE, "%s: cannot create XML reader", file);
@@ -389,6 +449,19 @@ int nx_plan_read_file(struct nx_model *m, const char *path, struct nx_diag *diag
         nx_diag_add(diag, file, 0, "plan is larger than %lu MiB", NX_PLAN_MAX_BYTES >> 20);
         return 0;
     }
+    if (st.st_size == 0) {
+        nx_diag_add(diag, file, 1, "empty document");
+        m->n_syntax_errors++;
+        return 0;
+    }
+    char head[65536];
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return nx_error_set(NX_EX_NOINPUT, "%s: %s", path, strerror(errno));
+    size_t got = fread(head, 1, sizeof(head), f);
+    fclose(f);
+    if (refuse_doctype(m, file, head, got, diag))
+        return 0;
     xmlTextReaderPtr r = xmlReaderForFile(path, NULL, nx_xml_parse_options());
     if (!r)
         return nx_error_set(NX_EX_NOINPUT, "%s: cannot open", path);
