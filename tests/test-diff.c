@@ -158,11 +158,12 @@ static void test_payload(void)
     /* hostile names are escaped */
     struct nx_diag d;
     struct nx_model *m = nx_test_model(
-        NX_PLAN_HEAD "<gateway address='gw'/><host name='h&lt;1&gt;' uri='test:///default' "
-                     "production-network='p&amp;q' vlan-switch='v'/>"
-                     "<hardware-plan name='p' host='h&lt;1&gt;'><network name='&quot;x&apos;' "
-                     "vlan='9'/></hardware-plan>"
-                     "<tenant name='A&amp;B &lt;evil&gt; Ü'><subscribe plan='p'/></tenant>" NX_PLAN_TAIL,
+        NX_PLAN_HEAD
+        "<gateway address='gw'/><host name='h&lt;1&gt;' uri='test:///default' "
+        "production-network='p&amp;q' vlan-switch='v'/>"
+        "<hardware-plan name='p' host='h&lt;1&gt;'><network name='&quot;x&apos;' "
+        "vlan='9'/></hardware-plan>"
+        "<tenant name='A&amp;B &lt;evil&gt; Ü'><subscribe plan='p'/></tenant>" NX_PLAN_TAIL,
         &d);
     CU_ASSERT_EQUAL_FATAL(d.n, 0);
     struct nx_desired *des = nx_desired_compute(m, NULL);
@@ -256,9 +257,9 @@ static void test_diff_drift(void)
     CU_ASSERT_EQUAL(count(&act, NX_ACT_ADD_VNIC), 1);
     CU_ASSERT_EQUAL(count(&act, NX_ACT_REMOVE_VNIC), 1);
     CU_ASSERT_EQUAL(count(&act, NX_ACT_SET_PAYLOAD), 1);
-    CU_ASSERT_EQUAL(count(&act, NX_ACT_POWER_ON), 2);  /* esx1 appliance + new esx2 one */
-    CU_ASSERT_EQUAL(count(&act, NX_ACT_CREATE), 1);    /* acme@esx2 */
-    CU_ASSERT_EQUAL(count(&act, NX_ACT_REMOVE), 0);    /* globex is out of scope */
+    CU_ASSERT_EQUAL(count(&act, NX_ACT_POWER_ON), 2); /* esx1 appliance + new esx2 one */
+    CU_ASSERT_EQUAL(count(&act, NX_ACT_CREATE), 1); /* acme@esx2 */
+    CU_ASSERT_EQUAL(count(&act, NX_ACT_REMOVE), 0); /* globex is out of scope */
     for (size_t i = 0; i < act.n; i++) {
         if (act.items[i].kind == NX_ACT_ADD_VNIC)
             CU_ASSERT_EQUAL(act.items[i].vnic->vlan, 202);

@@ -227,14 +227,14 @@ static void test_missing_file(void)
 static void test_all_errors_reported(void)
 {
     struct nx_diag d;
-    struct nx_model *m =
-        nx_test_model(NX_PLAN_HEAD "\n<gateway address='gw'/>\n"
-                                   "<host name='h' uri='test:///default' production-network='p'/>\n"
-                                   "<hardware-plan name='a' host='nope'>\n"
-                                   "<network name='n' vlan='5000'/>\n"
-                                   "</hardware-plan>\n"
-                                   "<tenant name='t'><subscribe plan='zz'/></tenant>\n" NX_PLAN_TAIL,
-                      &d);
+    struct nx_model *m = nx_test_model(
+        NX_PLAN_HEAD "\n<gateway address='gw'/>\n"
+                     "<host name='h' uri='test:///default' production-network='p'/>\n"
+                     "<hardware-plan name='a' host='nope'>\n"
+                     "<network name='n' vlan='5000'/>\n"
+                     "</hardware-plan>\n"
+                     "<tenant name='t'><subscribe plan='zz'/></tenant>\n" NX_PLAN_TAIL,
+        &d);
     CU_ASSERT_EQUAL(d.n, 3);
     if (d.n != 3)
         dump(&d);
