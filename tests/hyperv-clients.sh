@@ -1,0 +1,200 @@
+#!/bin/bash
+# hyperv-clients.sh: the Hyper-V simulator answers real WS-Management clients,
+# not only ours: Debian's python3-winrm (pywinrm's Protocol transport, raw
+# Enumerate/Pull and Invoke DefineSystem) and Debian's wsl (Dell's WS-Man
+# shell client: wsl enum, wsl get, wsl invoke RequestStateChange).
+set -u
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+PY=/usr/bin/python3
+SIM="$top_srcdir/tests/hyperv-sim/hyperv_sim.py"
+
+[ -x "$PY" ] || { echo "SKIP: $PY not found"; exit 77; }
+"$PY" -c 'import winrm' 2>/dev/null || { echo "SKIP: python3-winrm not installed"; exit 77; }
+command -v wsl >/dev/null || { echo "SKIP: wsl not installed"; exit 77; }
+command -v xmllint >/dev/null || { echo "SKIP: xmllint (libxml2-utils) not installed"; exit 77; }
+command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 77; }
+
+tmp=$(mktemp -d)
+sim_pid=
+cleanup() {
+    [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# wsl puts the password on curl's command line: use a throw-away one here.
+pw="sim-$RANDOM$RANDOM"
+printf '%s\n' "$pw" >"$tmp/pw"
+chmod 600 "$tmp/pw"
+"$PY" "$SIM" --port 0 --port-file "$tmp/port" --user administrator \
+    --password-file "$tmp/pw" >"$tmp/sim.out" 2>"$tmp/sim.err" &
+sim_pid=$!
+for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
+[ -s "$tmp/port" ] || { echo "FAIL: simulator did not start"; cat "$tmp/sim.err"; exit 1; }
+port=$(cat "$tmp/port")
+R=http://schemas.microsoft.com/wbem/wsman/1/wmi/root/virtualization/v2
+
+pass=0 fail=0
+ok() { echo "ok - $*"; pass=$((pass + 1)); }
+ko() { echo "not ok - $*"; fail=$((fail + 1)); }
+
+# ---- pywinrm ----------------------------------------------------------------
+cat >"$tmp/winrm_client.py" <<'EOF'
+import sys, uuid
+import xml.etree.ElementTree as ET
+from winrm.protocol import Protocol
+from winrm.exceptions import InvalidCredentialsError, WinRMTransportError
+
+port, pwfile = sys.argv[1], sys.argv[2]
+pw = open(pwfile).read().strip()
+url = "http://127.0.0.1:%s/wsman" % port
+R = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/virtualization/v2/"
+NS = {"s": "http://www.w3.org/2003/05/soap-envelope",
+      "wsen": "http://schemas.xmlsoap.org/ws/2004/09/enumeration",
+      "wsman": "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd",
+      "wsa": "http://schemas.xmlsoap.org/ws/2004/08/addressing"}
+
+def env(action, uri, body, selectors=""):
+    return ('<s:Envelope xmlns:s="%(s)s" xmlns:wsa="%(wsa)s" xmlns:wsman="%(wsman)s" '
+            'xmlns:wsen="%(wsen)s"><s:Header><wsa:To>%(url)s</wsa:To>'
+            '<wsman:ResourceURI s:mustUnderstand="true">%(uri)s</wsman:ResourceURI>'
+            '<wsa:ReplyTo><wsa:Address s:mustUnderstand="true">'
+            'http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous</wsa:Address></wsa:ReplyTo>'
+            '<wsa:Action s:mustUnderstand="true">%(action)s</wsa:Action>'
+            '<wsman:MaxEnvelopeSize s:mustUnderstand="true">153600</wsman:MaxEnvelopeSize>'
+            '<wsa:MessageID>uuid:%(id)s</wsa:MessageID>'
+            '<wsman:OperationTimeout>PT60S</wsman:OperationTimeout>%(sel)s</s:Header>'
+            '<s:Body>%(body)s</s:Body></s:Envelope>'
+            % dict(NS, url=url, uri=uri, action=action, id=uuid.uuid4(), body=body, sel=selectors))
+
+p = Protocol(endpoint=url, transport="basic", username="administrator", password=pw,
+             server_cert_validation="ignore")
+
+def enum_names(query):
+    """Enumerate with a WQL filter, Pull until EndOfSequence; ElementNames."""
+    body = ('<wsen:Enumerate><wsman:Filter Dialect="http://schemas.microsoft.com/wbem/wsman/1/WQL">'
+            '%s</wsman:Filter></wsen:Enumerate>' % query)
+    r = ET.fromstring(p.send_message(env(NS["wsen"] + "/Enumerate", R + "Msvm_ComputerSystem", body)))
+    ctx = r.find("s:Body/wsen:EnumerateResponse/wsen:EnumerationContext", NS).text
+    names, pulls = [], 0
+    while ctx:
+        body = ('<wsen:Pull><wsen:EnumerationContext>%s</wsen:EnumerationContext>'
+                '<wsen:MaxElements>1</wsen:MaxElements></wsen:Pull>' % ctx)
+        r = ET.fromstring(p.send_message(env(NS["wsen"] + "/Pull", R + "Msvm_ComputerSystem", body)))
+        pulls += 1
+        pr = r.find("s:Body/wsen:PullResponse", NS)
+        for item in pr.find("wsen:Items", NS):
+            names.append(item.find("{%sMsvm_ComputerSystem}ElementName" % R).text)
+        c = pr.find("wsen:EnumerationContext", NS)
+        ctx = c.text if c is not None else None
+        if pr.find("wsen:EndOfSequence", NS) is None and not ctx:
+            raise SystemExit("PullResponse has neither a context nor EndOfSequence")
+    return names, pulls
+
+def define(name):
+    inst = ('<INSTANCE CLASSNAME="Msvm_VirtualSystemSettingData">'
+            '<PROPERTY NAME="ElementName" TYPE="string"><VALUE>%s</VALUE></PROPERTY>'
+            '<PROPERTY NAME="VirtualSystemSubType" TYPE="string"><VALUE>Microsoft:Hyper-V:SubType:2</VALUE></PROPERTY>'
+            '</INSTANCE>' % name)
+    svc = R + "Msvm_VirtualSystemManagementService"
+    sel = ('<wsman:SelectorSet><wsman:Selector Name="CreationClassName">Msvm_VirtualSystemManagementService'
+           '</wsman:Selector><wsman:Selector Name="Name">vmms</wsman:Selector>'
+           '<wsman:Selector Name="SystemCreationClassName">Msvm_ComputerSystem</wsman:Selector>'
+           '<wsman:Selector Name="SystemName">HVSIM01</wsman:Selector></wsman:SelectorSet>')
+    esc = inst.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    body = '<p:DefineSystem_INPUT xmlns:p="%s"><p:SystemSettings>%s</p:SystemSettings></p:DefineSystem_INPUT>' % (svc, esc)
+    r = ET.fromstring(p.send_message(env(svc + "/DefineSystem", svc, body, sel)))
+    out = r.find("s:Body/{%s}DefineSystem_OUTPUT" % svc, NS)
+    return out.find("{%s}ReturnValue" % svc).text
+
+what = sys.argv[3]
+if what == "define":
+    for n in sys.argv[4:]:
+        print("DefineSystem", n, define(n))
+elif what == "enum":
+    names, pulls = enum_names(sys.argv[4])
+    print("names=%s pulls=%d" % (",".join(sorted(names)), pulls))
+elif what == "fault":
+    # unknown class: pywinrm turns the SOAP fault into WinRMError/WinRMTransportError
+    try:
+        p.send_message(env(NS["wsen"] + "/Enumerate", R + "Msvm_NoSuchClass", "<wsen:Enumerate/>"))
+        print("no fault")
+    except Exception as e:
+        print("fault:", type(e).__name__, e)
+elif what == "badauth":
+    p2 = Protocol(endpoint=url, transport="basic", username="administrator", password=pw + "x")
+    try:
+        p2.send_message(env(NS["wsen"] + "/Enumerate", R + "Msvm_ComputerSystem", "<wsen:Enumerate/>"))
+        print("accepted")
+    except InvalidCredentialsError as e:
+        print("rejected:", e)
+EOF
+
+out=$("$PY" "$tmp/winrm_client.py" "$port" "$tmp/pw" define vm-alpha vm-beta 2>&1)
+if [ "$(grep -c '^DefineSystem vm-.* 4096$' <<<"$out")" = 2 ]; then ok "pywinrm: Invoke DefineSystem twice (4096: job started)"
+else ko "pywinrm: DefineSystem: $out"; fi
+
+out=$("$PY" "$tmp/winrm_client.py" "$port" "$tmp/pw" enum \
+    "SELECT * FROM Msvm_ComputerSystem WHERE Caption = 'Virtual Machine'" 2>&1)
+if [ "$out" = "names=vm-alpha,vm-beta pulls=2" ]; then ok "pywinrm: Enumerate with WQL filter, Pull until EndOfSequence ($out)"
+else ko "pywinrm: enumerate: $out"; fi
+
+out=$("$PY" "$tmp/winrm_client.py" "$port" "$tmp/pw" fault 2>&1)
+if grep -q 'DestinationUnreachable\|resource URI is not valid' <<<"$out"; then ok "pywinrm: unknown class gives a parsed fault"
+else ko "pywinrm: fault: $out"; fi
+
+out=$("$PY" "$tmp/winrm_client.py" "$port" "$tmp/pw" badauth 2>&1)
+if grep -q '^rejected' <<<"$out"; then ok "pywinrm: wrong password rejected (401)"
+else ko "pywinrm: bad auth: $out"; fi
+
+# ---- wsl --------------------------------------------------------------------
+mkdir -p "$tmp/home" "$tmp/wsl"
+cat >"$tmp/home/.wsl-config" <<EOF
+WSNOSSL=true
+KEEPHISTORY=0
+OUTPREFIX=$tmp/wsl
+EOF
+export HOME="$tmp/home" WSENDPOINT="127.0.0.1:$port" WSUSER=administrator WSPASS="$pw"
+cd "$tmp/wsl" || exit 1
+
+# -opti 1: one instance per message, so wsl must Pull until the end
+out=$(wsl enum "$R/Msvm_ComputerSystem" -opti 1 2>&1)
+rc=$?
+n=$(grep -c '<p:ElementName>' <<<"$out")
+if [ $rc = 0 ] && [ "$n" = 3 ] && grep -q 'PullResponse' <<<"$out"; then
+    ok "wsl enum: host and 2 VMs over Enumerate + Pull"
+else ko "wsl enum (rc=$rc, $n instances): $out"; fi
+
+# properties come in name order: <p:Name> follows <p:ElementName>
+guid=$(grep -A20 '<p:ElementName>vm-alpha<' <<<"$out" | sed -n 's/.*<p:Name>\(.*\)<\/p:Name>.*/\1/p' | head -1)
+out=$(wsl get "$R/Msvm_ComputerSystem" CreationClassName=Msvm_ComputerSystem "Name=$guid" 2>&1)
+rc=$?
+if [ $rc = 0 ] && grep -q '<p:ElementName>vm-alpha</p:ElementName>' <<<"$out" &&
+    grep -q '<p:EnabledState>3</p:EnabledState>' <<<"$out"; then
+    ok "wsl get: one VM by its selectors (off)"
+else ko "wsl get $guid (rc=$rc): $out"; fi
+
+out=$(wsl get "$R/Msvm_ComputerSystem" CreationClassName=Msvm_ComputerSystem Name=NO-SUCH-VM 2>&1)
+if grep -q 'DestinationUnreachable' <<<"$out"; then ok "wsl get: unknown instance gives wsa:DestinationUnreachable"
+else ko "wsl get unknown: $out"; fi
+
+out=$(wsl invoke "$R/Msvm_ComputerSystem" RequestStateChange RequestedState=2 \
+    -filter "select * from Msvm_ComputerSystem where ElementName='vm-alpha'" 2>&1)
+rc=$?
+if [ $rc = 0 ] && grep -q 'RequestStateChange_OUTPUT' <<<"$out" &&
+    grep -q '<p:ReturnValue>4096</p:ReturnValue>' <<<"$out"; then
+    ok "wsl invoke: RequestStateChange(2) accepted, job started"
+else ko "wsl invoke (rc=$rc): $out"; fi
+
+state=$(curl -s "http://127.0.0.1:$port/state" | "$PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+print(" ".join("%s=%s" % (v["name"], v["state"]) for v in sorted(d["vms"], key=lambda v: v["name"])))')
+if [ "$state" = "vm-alpha=2 vm-beta=3" ]; then ok "simulator state after wsl invoke: $state"
+else ko "simulator state: $state"; fi
+
+if grep -q -- "$pw" "$tmp/sim.out" "$tmp/sim.err"; then ko "the simulator logged the password"
+else ok "the simulator never logs the password"; fi
+
+echo "hyperv-clients: $pass passed, $fail failed"
+[ $fail = 0 ]

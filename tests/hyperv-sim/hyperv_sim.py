@@ -1,0 +1,1279 @@
+#!/usr/bin/python3
+"""hyperv_sim.py: a stateful Hyper-V WMI v2 simulator over WS-Management.
+
+Run with /usr/bin/python3 (standard library only):
+
+    hyperv_sim.py [--port N|0] [--port-file F] [--pid-file F] [--user U]
+                  [--password-file F] [--host-name H] [--switch NAME]...
+                  [--vm-root PATH] [--verbose]
+
+It listens on 127.0.0.1 only, on --port (0: a free one, printed on stdout as
+"PORT <n>" and written to --port-file). Clients POST SOAP 1.2 envelopes to
+/wsman with HTTP Basic authentication (user from --user or HYPERV_SIM_USER,
+password from --password-file or HYPERV_SIM_PASSWORD; neither is ever
+logged). Unauthenticated requests get 401 with WWW-Authenticate: Basic.
+
+Test knobs, without authentication, from 127.0.0.1 only:
+    POST /control  {"fail_next_job": "text", "fail_method": "AddResourceSettings",
+                    "drop_vlan": true, "malformed": "truncated|garbage|html|
+                    doctype|empty", "malformed_count": 1, "reject_auth": true,
+                    "slow_jobs": 2}
+    GET  /state    JSON dump of VMs, ports, VLANs, KVP items, jobs, counters
+Environment equivalents at start: HYPERV_SIM_DROP_VLAN=1,
+HYPERV_SIM_FAIL_NEXT_JOB=text, HYPERV_SIM_MALFORMED=mode.
+
+Sources followed (element names, namespaces, fault codes, method signatures):
+  - DMTF DSP0226 WS-Management 1.x: wsman:ResourceURI, wsman:SelectorSet /
+    Selector Name=, wsman:MaxEnvelopeSize, wsman:OperationTimeout,
+    wsman:OptimizeEnumeration, wsman:MaxElements, wsman:EnumerationMode
+    (EnumerateEPR, EnumerateObjectAndEPR), wsman:Filter Dialect=, faults
+    (s:Sender / wsman:InvalidSelectors with wsman:FaultDetail
+    .../faultDetail/InsufficientSelectors|UnexpectedSelectors,
+    wsa:DestinationUnreachable with .../faultDetail/InvalidResourceURI,
+    wsa:ActionNotSupported, wsman:EncodingLimit, wsen:CannotProcessFilter,
+    wsen:InvalidEnumerationContext), the fault action
+    http://schemas.dmtf.org/wbem/wsman/1/wsman/fault and the addressing
+    fault action http://schemas.xmlsoap.org/ws/2004/08/addressing/fault.
+  - DMTF DSP0227 WS-Management CIM binding and DSP0230 WS-CIM mapping: class
+    instances as <p:Class xmlns:p=ResourceURI>, arrays as repeated elements,
+    xsi:nil for NULL, Invoke as Action=ResourceURI/Method with
+    <p:Method_INPUT> / <p:Method_OUTPUT>, EPR parameters (wsa:Address +
+    wsa:ReferenceParameters), embedded instances.
+  - WS-Enumeration (W3C member submission, 2004/09 namespace
+    http://schemas.xmlsoap.org/ws/2004/09/enumeration): Enumerate /
+    EnumerateResponse with EnumerationContext, Pull with MaxElements (default
+    1), PullResponse with Items and EndOfSequence (the context is not
+    returned once the sequence ended), Release / ReleaseResponse.
+  - WS-Transfer 2004/09: Get / GetResponse.
+  - Microsoft [MS-WSMV] (WS-Management Protocol Extensions for Windows
+    Vista): ResourceURI prefix http://schemas.microsoft.com/wbem/wsman/1/wmi/
+    <namespace>/<Class>, WQL filter dialect
+    http://schemas.microsoft.com/wbem/wsman/1/WQL, the WSManFault detail
+    (xmlns http://schemas.microsoft.com/wbem/wsman/1/wsmanfault, Code=,
+    Message, ProviderFault) carrying the WMI error.
+  - Microsoft Hyper-V WMI v2 class reference (root\\virtualization\\v2):
+    Msvm_VirtualSystemManagementService.DefineSystem(SystemSettings,
+    ResourceSettings[], ReferenceConfiguration -> ResultingSystem, Job),
+    AddResourceSettings(AffectedConfiguration, ResourceSettings[] ->
+    ResultingResourceSettings[], Job), RemoveResourceSettings(
+    ResourceSettings[] REF -> Job), AddFeatureSettings(AffectedConfiguration,
+    FeatureSettings[] -> ResultingFeatureSettings[], Job),
+    ModifyFeatureSettings(FeatureSettings[] -> ResultingFeatureSettings[],
+    Job), DestroySystem(AffectedSystem -> Job), ModifySystemSettings(
+    SystemSettings -> Job), AddKvpItems / ModifyKvpItems / RemoveKvpItems(
+    TargetSystem, DataItems[] -> Job); Msvm_ComputerSystem.RequestStateChange(
+    RequestedState, TimeoutPeriod -> Job); return values 0, 4096 (job
+    started), 32768.. vendor errors; Msvm_ConcreteJob.JobState 2..10 (4
+    Running, 7 Completed, 10 Exception) with ErrorCode/ErrorDescription;
+    Msvm_EthernetSwitchPortVlanSettingData OperationMode 1 = Access,
+    AccessVlanId; Msvm_KvpExchangeDataItem Name/Data/Source (0: host to
+    guest; Data at most 2048 bytes of UTF-16, 1024 characters).
+  - Embedded instances are read as DSP0201 CIM-XML INSTANCE documents
+    (CLASSNAME, PROPERTY / PROPERTY.ARRAY NAME TYPE, VALUE / VALUE.ARRAY),
+    escaped text or CDATA, as Windows and libvirt's hyperv driver send them.
+Simplifications: one host, no snapshots, jobs complete after --job-polls Gets
+(default 1 poll in state Running), no association traversal (clients query
+by InstanceID prefix instead), WQL subset: SELECT * FROM C [WHERE p op v
+[AND|OR ...]] with =, !=, <>, LIKE.
+"""
+
+import argparse
+import base64
+import http.server
+import json
+import os
+import re
+import sys
+import threading
+import uuid
+import xml.etree.ElementTree as ET
+from xml.sax.saxutils import escape as _esc
+
+NS_S = "http://www.w3.org/2003/05/soap-envelope"
+NS_WSA = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
+NS_WSMAN = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"
+NS_WSEN = "http://schemas.xmlsoap.org/ws/2004/09/enumeration"
+NS_WSMANFAULT = "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault"
+NS_XSI = "http://www.w3.org/2001/XMLSchema-instance"
+NS_WSMID = "http://schemas.dmtf.org/wbem/wsman/identity/1/wsmanidentity.xsd"
+ANON = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
+WMI_PREFIX = "http://schemas.microsoft.com/wbem/wsman/1/wmi/"
+V2_NS = "root/virtualization/v2"
+V2_URI = WMI_PREFIX + V2_NS + "/"
+ACT_ENUM = NS_WSEN + "/Enumerate"
+ACT_PULL = NS_WSEN + "/Pull"
+ACT_RELEASE = NS_WSEN + "/Release"
+ACT_GET = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Get"
+ACT_WSMAN_FAULT = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"
+ACT_WSA_FAULT = NS_WSA + "/fault"
+ACT_WSEN_FAULT = NS_WSEN + "/fault"
+FD = "http://schemas.dmtf.org/wbem/wsman/1/wsman/faultDetail/"
+DIALECT_WQL = "http://schemas.microsoft.com/wbem/wsman/1/WQL"
+DIALECT_CQL = "http://schemas.dmtf.org/wbem/cql/1/dsp0202.pdf"
+DIALECT_SELECTOR = "http://schemas.dmtf.org/wbem/wsman/1/wsman/SelectorFilter"
+KVP_MAX_DATA = 1024  # characters (2048 bytes of UTF-16)
+KVP_MAX_NAME = 256
+
+# Key properties of every class, in selector order.
+KEYS = {
+    "Msvm_ComputerSystem": ["CreationClassName", "Name"],
+    "Msvm_VirtualSystemManagementService": [
+        "CreationClassName", "Name", "SystemCreationClassName", "SystemName"],
+    "Msvm_VirtualSystemManagementServiceSettingData": ["InstanceID"],
+    "Msvm_VirtualSystemSettingData": ["InstanceID"],
+    "Msvm_SyntheticEthernetPortSettingData": ["InstanceID"],
+    "Msvm_EthernetPortAllocationSettingData": ["InstanceID"],
+    "Msvm_EthernetSwitchPortVlanSettingData": ["InstanceID"],
+    "Msvm_VirtualEthernetSwitch": ["CreationClassName", "Name"],
+    "Msvm_KvpExchangeComponent": [
+        "CreationClassName", "DeviceID", "SystemCreationClassName", "SystemName"],
+    "Msvm_KvpExchangeComponentSettingData": ["InstanceID"],
+    "Msvm_ConcreteJob": ["InstanceID"],
+}
+
+# Numeric and boolean properties (everything else is a string).
+INTS = {"EnabledState", "RequestedState", "HealthState", "ResourceType",
+        "OperationMode", "AccessVlanId", "NativeVlanId", "JobState",
+        "ErrorCode", "PercentComplete", "Source", "JobType"}
+BOOLS = {"StaticMacAddress"}
+
+
+def new_guid():
+    return str(uuid.uuid4()).upper()
+
+
+class SimError(Exception):
+    """A SOAP fault to send back."""
+
+    def __init__(self, code, subcode, reason, detail=None, action=ACT_WSMAN_FAULT,
+                 wmi_code=None, status=500):
+        super().__init__(reason)
+        self.code, self.subcode, self.reason = code, subcode, reason
+        self.detail, self.action, self.wmi_code = detail, action, wmi_code
+        self.status = status
+
+
+def fault_unknown_class(uri):
+    return SimError("s:Sender", "wsa:DestinationUnreachable",
+                    "The WS-Management service cannot process the request because "
+                    "the resource URI is not valid: %s" % uri, FD + "InvalidResourceURI",
+                    action=ACT_WSA_FAULT, wmi_code=2150858778)
+
+
+def fault_not_found():
+    return SimError("s:Sender", "wsa:DestinationUnreachable",
+                    "No instance found with the given selectors.", None,
+                    action=ACT_WSA_FAULT, wmi_code=2150859002)
+
+
+def fault_selectors(detail, reason):
+    return SimError("s:Sender", "wsman:InvalidSelectors", reason, FD + detail,
+                    wmi_code=2150858843)
+
+
+def fault_param(reason):
+    return SimError("s:Sender", "wsman:InvalidParameter", reason, FD + "InvalidValue",
+                    wmi_code=2150858809)
+
+
+# ---------------------------------------------------------------- WMI paths --
+def wmi_path(host, cls, inst):
+    """WMI object path, as Hyper-V stores it in Parent / HostResource."""
+    parts = []
+    for k in KEYS[cls]:
+        v = str(inst[k]).replace("\\", "\\\\").replace('"', '\\"')
+        parts.append('%s="%s"' % (k, v))
+    return "\\\\%s\\%s:%s.%s" % (host, V2_NS.replace("/", "\\"), cls, ",".join(parts))
+
+
+def parse_wmi_path(path):
+    m = re.match(r'^(?:\\\\[^\\]+\\[^:]+:)?(\w+)\.(.*)$', path or "")
+    if not m:
+        return None, {}
+    keys = {}
+    for km in re.finditer(r'(\w+)="((?:[^"\\]|\\.)*)"', m.group(2)):
+        keys[km.group(1)] = re.sub(r'\\(.)', r'\1', km.group(2))
+    return m.group(1), keys
+
+
+# ------------------------------------------------------------------ CIM-XML --
+def parse_embedded(text):
+    """A DSP0201 INSTANCE document -> (classname, {prop: value or [values]})."""
+    if text is None or "<!DOCTYPE" in text or "<!ENTITY" in text:
+        raise fault_param("embedded instance missing or not allowed")
+    try:
+        root = ET.fromstring(text.strip())
+    except ET.ParseError as e:
+        raise fault_param("embedded instance is not well-formed: %s" % e)
+    if root.tag != "INSTANCE" or not root.get("CLASSNAME"):
+        raise fault_param("embedded instance: expected <INSTANCE CLASSNAME=...>")
+    props = {}
+    for p in root:
+        name = p.get("NAME")
+        if not name:
+            raise fault_param("embedded instance: PROPERTY without NAME")
+        if p.tag == "PROPERTY":
+            v = p.find("VALUE")
+            props[name] = v.text or "" if v is not None else None
+        elif p.tag == "PROPERTY.ARRAY":
+            va = p.find("VALUE.ARRAY")
+            props[name] = [(v.text or "") for v in va.findall("VALUE")] if va is not None else []
+        else:
+            raise fault_param("embedded instance: unexpected <%s>" % p.tag)
+    return root.get("CLASSNAME"), props
+
+
+def embedded_xml(cls, props):
+    out = ['<INSTANCE CLASSNAME="%s">' % cls]
+    for k, v in props.items():
+        if isinstance(v, list):
+            out.append('<PROPERTY.ARRAY NAME="%s" TYPE="string"><VALUE.ARRAY>%s</VALUE.ARRAY>'
+                       '</PROPERTY.ARRAY>' % (k, "".join("<VALUE>%s</VALUE>" % _esc(x) for x in v)))
+        else:
+            t = "uint16" if k in INTS else "string"
+            out.append('<PROPERTY NAME="%s" TYPE="%s"><VALUE>%s</VALUE></PROPERTY>'
+                       % (k, t, _esc(str(v))))
+    out.append("</INSTANCE>")
+    return "".join(out)
+
+
+# -------------------------------------------------------------------- state --
+class State:
+    def __init__(self, host, switches, vm_root, job_polls):
+        self.lock = threading.RLock()
+        self.host = host
+        self.vm_root = vm_root
+        self.job_polls = job_polls
+        self.inst = {c: {} for c in KEYS}  # class -> key tuple -> props
+        self.contexts = {}
+        self.knobs = {"fail_next_job": None, "fail_method": None, "drop_vlan": False,
+                      "malformed": None, "malformed_count": 0, "reject_auth": False}
+        self.counters = {"requests": 0, "invokes": 0, "auth_failures": 0, "faults": 0}
+        self.add("Msvm_ComputerSystem", {
+            "CreationClassName": "Msvm_ComputerSystem", "Name": host, "ElementName": host,
+            "Caption": "Hosting Computer System", "Description": "Microsoft Hosting Computer System",
+            "EnabledState": 2})
+        self.add("Msvm_VirtualSystemManagementService", {
+            "CreationClassName": "Msvm_VirtualSystemManagementService", "Name": "vmms",
+            "SystemCreationClassName": "Msvm_ComputerSystem", "SystemName": host,
+            "ElementName": "Virtual Machine Management Service", "EnabledState": 2})
+        self.add("Msvm_VirtualSystemManagementServiceSettingData", {
+            "InstanceID": "Microsoft:" + host, "DefaultExternalDataRoot": vm_root,
+            "DefaultVirtualHardDiskPath": vm_root + "\\Virtual Hard Disks"})
+        for s in switches:
+            self.add("Msvm_VirtualEthernetSwitch", {
+                "CreationClassName": "Msvm_VirtualEthernetSwitch", "Name": new_guid(),
+                "ElementName": s, "EnabledState": 2})
+
+    def key(self, cls, props):
+        return tuple(str(props.get(k, "")) for k in KEYS[cls])
+
+    def add(self, cls, props):
+        self.inst[cls][self.key(cls, props)] = props
+        return props
+
+    def find(self, cls, selectors):
+        keys = KEYS[cls]
+        sel = {k: v for k, v in selectors.items() if k != "__cimnamespace"}
+        missing = [k for k in keys if k not in sel]
+        extra = [k for k in sel if k not in keys]
+        if extra:
+            raise fault_selectors("UnexpectedSelectors",
+                                  "The selector %s is not a key of %s." % (extra[0], cls))
+        if missing:
+            # Windows accepts a partial set when it still names one instance
+            hits = [i for i in self.inst[cls].values()
+                    if all(str(i.get(k)) == v for k, v in sel.items())]
+            if len(hits) == 1 and sel:
+                return hits[0]
+            raise fault_selectors("InsufficientSelectors",
+                                  "The selectors for %s are incomplete: %s missing."
+                                  % (cls, ", ".join(missing)))
+        i = self.inst[cls].get(tuple(sel[k] for k in keys))
+        if i is None:
+            raise fault_not_found()
+        return i
+
+    def epr_for(self, cls, props):
+        return (cls, {k: str(props[k]) for k in KEYS[cls]})
+
+    # --- jobs ---
+    def new_job(self, method, effect):
+        """Run effect() now (or fail on demand); returns the job's EPR."""
+        jid = new_guid()
+        fail = self.knobs["fail_next_job"]
+        if fail and (not self.knobs["fail_method"] or self.knobs["fail_method"] == method):
+            self.knobs["fail_next_job"] = None
+            self.knobs["fail_method"] = None
+            state, code, desc = 10, 32768, fail
+        else:
+            try:
+                effect()
+                state, code, desc = 7, 0, ""
+            except SimError as e:
+                state, code, desc = 10, e.wmi_code or 32768, e.reason
+        job = self.add("Msvm_ConcreteJob", {
+            "InstanceID": jid, "Caption": method, "Description": "%s job" % method,
+            "ElementName": method, "JobState": 4, "PercentComplete": 0,
+            "ErrorCode": 0, "ErrorDescription": "", "JobStatus": "Job is running",
+            "_final": (state, code, desc), "_polls": self.job_polls})
+        if job["_polls"] <= 0:
+            self.finish_job(job)
+        return self.epr_for("Msvm_ConcreteJob", job)
+
+    def finish_job(self, job):
+        state, code, desc = job["_final"]
+        job["JobState"], job["ErrorCode"], job["ErrorDescription"] = state, code, desc
+        job["PercentComplete"] = 100
+        job["JobStatus"] = "Job completed successfully" if state == 7 else "Job failed"
+
+    def poll_job(self, job):
+        if job["JobState"] == 4:
+            if job["_polls"] <= 0:
+                self.finish_job(job)
+            else:
+                job["_polls"] -= 1
+
+    # --- helpers for VMs ---
+    def vm_by_guid(self, guid):
+        i = self.inst["Msvm_ComputerSystem"].get(("Msvm_ComputerSystem", guid))
+        if i is None or i.get("Caption") != "Virtual Machine":
+            raise fault_param("no virtual machine %s" % guid)
+        return i
+
+    def children(self, cls, prefix):
+        return [i for i in self.inst[cls].values() if str(i.get("InstanceID", "")).startswith(prefix)]
+
+    def remove_prefix(self, prefix):
+        for cls in ("Msvm_EthernetSwitchPortVlanSettingData", "Msvm_EthernetPortAllocationSettingData",
+                    "Msvm_SyntheticEthernetPortSettingData"):
+            for i in self.children(cls, prefix):
+                del self.inst[cls][self.key(cls, i)]
+
+    def dump(self):
+        out = {"vms": [], "counters": dict(self.counters), "switches": {}}
+        for sw in self.inst["Msvm_VirtualEthernetSwitch"].values():
+            out["switches"][sw["Name"]] = sw["ElementName"]
+        for vm in self.inst["Msvm_ComputerSystem"].values():
+            if vm.get("Caption") != "Virtual Machine":
+                continue
+            g = vm["Name"]
+            vssd = self.inst["Msvm_VirtualSystemSettingData"].get(("Microsoft:" + g,), {})
+            ports = []
+            for p in self.children("Msvm_SyntheticEthernetPortSettingData", "Microsoft:" + g + "\\"):
+                d = {"mac": p.get("Address"), "static": p.get("StaticMacAddress"),
+                     "switch": None, "vlan": None}
+                for a in self.children("Msvm_EthernetPortAllocationSettingData", p["InstanceID"] + "\\"):
+                    hr = a.get("HostResource") or []
+                    if hr:
+                        _, k = parse_wmi_path(hr[0])
+                        d["switch"] = out["switches"].get(k.get("Name"))
+                    for v in self.children("Msvm_EthernetSwitchPortVlanSettingData",
+                                           a["InstanceID"] + "\\"):
+                        d["vlan"] = v.get("AccessVlanId")
+                        d["vlan_mode"] = v.get("OperationMode")
+                ports.append(d)
+            kvp = self.inst["Msvm_KvpExchangeComponentSettingData"].get(("Microsoft:" + g + "\\KVP",), {})
+            items = {}
+            for x in kvp.get("HostExchangeItems", []):
+                _, pr = parse_embedded(x)
+                items[pr.get("Name")] = pr.get("Data")
+            out["vms"].append({
+                "guid": g, "name": vm.get("ElementName"), "state": vm.get("EnabledState"),
+                "notes": vssd.get("Notes"), "subtype": vssd.get("VirtualSystemSubType"),
+                "config_root": vssd.get("ConfigurationDataRoot"),
+                "snapshot_root": vssd.get("SnapshotDataRoot"),
+                "swap_root": vssd.get("SwapFileDataRoot"), "nics": ports, "kvp": items})
+        out["jobs"] = [{"method": j["Caption"], "state": j["JobState"], "error": j["ErrorDescription"]}
+                       for j in self.inst["Msvm_ConcreteJob"].values()]
+        return out
+
+
+# ------------------------------------------------------------------ methods --
+class Methods:
+    """Invoke handlers: (state, instance, params) -> (return value, outputs).
+
+    params: name -> list of values; a value is a str, or ("EPR", cls, selectors).
+    outputs: list of (name, value) where value is str/int or ("EPR", cls, sel)."""
+
+    def __init__(self, st):
+        self.st = st
+
+    def one(self, params, name, required=True):
+        v = params.get(name) or []
+        if not v:
+            if required:
+                raise fault_param("missing parameter %s" % name)
+            return None
+        return v[0]
+
+    def epr_instance(self, v, cls_expected):
+        if not isinstance(v, tuple):
+            raise fault_param("expected an endpoint reference")
+        _, cls, sel = v
+        if cls not in KEYS:
+            raise fault_unknown_class(cls)
+        if cls_expected and cls not in cls_expected:
+            raise fault_param("reference to %s where %s was expected" % (cls, "/".join(cls_expected)))
+        return cls, self.st.find(cls, sel)
+
+    def job(self, method, effect, outputs=None):
+        epr = self.st.new_job(method, effect)
+        return 4096, (outputs or []) + [("Job", ("EPR",) + epr)]
+
+    # Msvm_VirtualSystemManagementService
+    def DefineSystem(self, inst, params):
+        st = self.st
+        cls, ss = parse_embedded(self.one(params, "SystemSettings"))
+        if cls != "Msvm_VirtualSystemSettingData":
+            raise fault_param("SystemSettings must be Msvm_VirtualSystemSettingData, not %s" % cls)
+        for r in params.get("ResourceSettings", []):
+            parse_embedded(r)  # validated; default devices only in this simulator
+        name = ss.get("ElementName") or "New Virtual Machine"
+        guid = new_guid()
+        sub = ss.get("VirtualSystemSubType") or "Microsoft:Hyper-V:SubType:1"
+        if sub not in ("Microsoft:Hyper-V:SubType:1", "Microsoft:Hyper-V:SubType:2"):
+            raise fault_param("VirtualSystemSubType %s is not supported" % sub)
+        root = ss.get("ConfigurationDataRoot") or st.vm_root
+        if not re.match(r"^[A-Za-z]:\\", root):
+            return 32773, []  # invalid parameter
+        notes = ss.get("Notes") or []
+        if isinstance(notes, str):
+            notes = [notes]
+        vm = {"CreationClassName": "Msvm_ComputerSystem", "Name": guid, "ElementName": name,
+              "Caption": "Virtual Machine", "Description": "Microsoft Virtual Machine",
+              "EnabledState": 3, "RequestedState": 5, "HealthState": 5}
+
+        def effect():
+            st.add("Msvm_ComputerSystem", vm)
+            st.add("Msvm_VirtualSystemSettingData", {
+                "InstanceID": "Microsoft:" + guid, "VirtualSystemIdentifier": guid,
+                "ElementName": name, "VirtualSystemType": "Microsoft:Hyper-V:System:Realized",
+                "VirtualSystemSubType": sub, "ConfigurationDataRoot": root,
+                "ConfigurationFile": root + "\\Virtual Machines\\" + guid + ".vmcx",
+                "SnapshotDataRoot": ss.get("SnapshotDataRoot") or root,
+                "SwapFileDataRoot": ss.get("SwapFileDataRoot") or root,
+                "SuspendDataRoot": ss.get("SuspendDataRoot") or root,
+                "LogDataRoot": ss.get("LogDataRoot") or root, "Notes": notes})
+            st.add("Msvm_KvpExchangeComponent", {
+                "CreationClassName": "Msvm_KvpExchangeComponent",
+                "DeviceID": "Microsoft:" + guid + "\\KVP", "SystemCreationClassName": "Msvm_ComputerSystem",
+                "SystemName": guid, "ElementName": "Key-Value Pair Exchange", "EnabledState": 2,
+                "GuestIntrinsicExchangeItems": []})
+            st.add("Msvm_KvpExchangeComponentSettingData", {
+                "InstanceID": "Microsoft:" + guid + "\\KVP", "ElementName": "Key-Value Pair Exchange",
+                "HostExchangeItems": [], "HostOnlyItems": []})
+
+        rv, out = self.job("DefineSystem", effect)
+        if ("Msvm_ComputerSystem", guid) in st.inst["Msvm_ComputerSystem"]:
+            out.insert(0, ("ResultingSystem", ("EPR",) + st.epr_for("Msvm_ComputerSystem", vm)))
+        return rv, out
+
+    def DestroySystem(self, inst, params):
+        st = self.st
+        _, vm = self.epr_instance(self.one(params, "AffectedSystem"), ["Msvm_ComputerSystem"])
+        if vm.get("Caption") != "Virtual Machine":
+            raise fault_param("AffectedSystem is not a virtual machine")
+        g = vm["Name"]
+
+        def effect():
+            if vm["EnabledState"] != 3:
+                raise SimError("", "", "The virtual machine must be turned off to be deleted.",
+                               wmi_code=32775)
+            st.remove_prefix("Microsoft:" + g + "\\")
+            for cls in ("Msvm_VirtualSystemSettingData", "Msvm_KvpExchangeComponentSettingData",
+                        "Msvm_KvpExchangeComponent"):
+                for k, i in list(st.inst[cls].items()):
+                    if str(i.get("InstanceID", i.get("SystemName"))).startswith("Microsoft:" + g) \
+                            or i.get("SystemName") == g:
+                        del st.inst[cls][k]
+            del st.inst["Msvm_ComputerSystem"][("Msvm_ComputerSystem", g)]
+        return self.job("DestroySystem", effect)
+
+    def ModifySystemSettings(self, inst, params):
+        st = self.st
+        cls, ss = parse_embedded(self.one(params, "SystemSettings"))
+        if cls != "Msvm_VirtualSystemSettingData" or not ss.get("InstanceID"):
+            raise fault_param("SystemSettings must be a Msvm_VirtualSystemSettingData with InstanceID")
+        vssd = st.find("Msvm_VirtualSystemSettingData", {"InstanceID": ss["InstanceID"]})
+
+        def effect():
+            for k in ("ElementName", "Notes"):
+                if k in ss:
+                    v = ss[k]
+                    vssd[k] = ([v] if isinstance(v, str) else v) if k == "Notes" else v
+            if "ElementName" in ss:
+                st.vm_by_guid(vssd["VirtualSystemIdentifier"])["ElementName"] = ss["ElementName"]
+        return self.job("ModifySystemSettings", effect)
+
+    def AddResourceSettings(self, inst, params):
+        st = self.st
+        _, target = self.epr_instance(self.one(params, "AffectedConfiguration"),
+                                      ["Msvm_VirtualSystemSettingData"])
+        g = target["VirtualSystemIdentifier"]
+        created = []
+        plans = []
+        for r in params.get("ResourceSettings", []):
+            cls, p = parse_embedded(r)
+            if cls == "Msvm_SyntheticEthernetPortSettingData":
+                mac = (p.get("Address") or "").upper()
+                static = str(p.get("StaticMacAddress", "")).lower() == "true"
+                if static and not re.match(r"^[0-9A-F]{12}$", mac):
+                    raise fault_param("Address must be 12 hexadecimal digits")
+                dev = p.get("VirtualSystemIdentifiers")
+                dev = (dev[0] if isinstance(dev, list) and dev else dev) or "{" + new_guid() + "}"
+                iid = "Microsoft:%s\\%s" % (g, dev.strip("{}").upper())
+                plans.append(("Msvm_SyntheticEthernetPortSettingData", {
+                    "InstanceID": iid, "ElementName": p.get("ElementName") or "Network Adapter",
+                    "ResourceType": 10, "ResourceSubType": "Microsoft:Hyper-V:Synthetic Ethernet Port",
+                    "Address": mac if static else "00155D%06X" % (uuid.uuid4().int & 0xFFFFFF),
+                    "StaticMacAddress": static, "VirtualSystemIdentifiers": ["{%s}" % dev.strip("{}")]}))
+            elif cls == "Msvm_EthernetPortAllocationSettingData":
+                pcls, pkeys = parse_wmi_path(p.get("Parent"))
+                if pcls != "Msvm_SyntheticEthernetPortSettingData":
+                    raise fault_param("Parent must be the path of a synthetic ethernet port")
+                port = st.find(pcls, pkeys)
+                if not port["InstanceID"].startswith("Microsoft:%s\\" % g):
+                    raise fault_param("Parent belongs to another virtual machine")
+                hr = p.get("HostResource") or []
+                hr = [hr] if isinstance(hr, str) else hr
+                for h in hr:
+                    hcls, hkeys = parse_wmi_path(h)
+                    if hcls != "Msvm_VirtualEthernetSwitch":
+                        raise fault_param("HostResource must be the path of a virtual switch")
+                    st.find(hcls, hkeys)
+                plans.append(("Msvm_EthernetPortAllocationSettingData", {
+                    "InstanceID": port["InstanceID"] + "\\C", "ElementName": "Dynamic Ethernet Switch Port",
+                    "ResourceType": 33, "ResourceSubType": "Microsoft:Hyper-V:Ethernet Connection",
+                    "Parent": p.get("Parent"), "HostResource": hr, "EnabledState": 2}))
+            else:
+                raise fault_param("AddResourceSettings: class %s is not supported here" % cls)
+
+        def effect():
+            for cls, props in plans:
+                if props["InstanceID"] in [i["InstanceID"] for i in st.inst[cls].values()]:
+                    raise SimError("", "", "A device with this identifier already exists.",
+                                   wmi_code=32773)
+                st.add(cls, props)
+                created.append(("EPR",) + st.epr_for(cls, props))
+        rv, out = self.job("AddResourceSettings", effect)
+        return rv, [("ResultingResourceSettings", e) for e in created] + out
+
+    def RemoveResourceSettings(self, inst, params):
+        st = self.st
+        targets = [self.epr_instance(v, ["Msvm_SyntheticEthernetPortSettingData",
+                                         "Msvm_EthernetPortAllocationSettingData"])
+                   for v in params.get("ResourceSettings", [])]
+        if not targets:
+            raise fault_param("missing parameter ResourceSettings")
+
+        def effect():
+            for cls, i in targets:
+                if st.key(cls, i) in st.inst[cls]:
+                    st.remove_prefix(i["InstanceID"] + "\\")
+                    del st.inst[cls][st.key(cls, i)]
+        return self.job("RemoveResourceSettings", effect)
+
+    def _feature(self, port, p, existing=None):
+        mode = int(p.get("OperationMode") or 0)
+        vid = int(p.get("AccessVlanId") or 0)
+        if mode == 1 and not 1 <= vid <= 4094:
+            raise fault_param("AccessVlanId must be within 1-4094 in access mode")
+        if mode not in (1, 2, 3):
+            raise fault_param("OperationMode %d is not supported" % mode)
+        props = existing if existing is not None else {
+            "InstanceID": "%s\\%s" % (port["InstanceID"], new_guid()),
+            "ElementName": "Ethernet Switch Port VLAN Settings"}
+        return props, mode, vid
+
+    def AddFeatureSettings(self, inst, params):
+        st = self.st
+        _, port = self.epr_instance(self.one(params, "AffectedConfiguration"),
+                                    ["Msvm_EthernetPortAllocationSettingData"])
+        plans = []
+        for f in params.get("FeatureSettings", []):
+            cls, p = parse_embedded(f)
+            if cls != "Msvm_EthernetSwitchPortVlanSettingData":
+                raise fault_param("AddFeatureSettings: class %s is not supported here" % cls)
+            if st.children(cls, port["InstanceID"] + "\\"):
+                raise fault_param("the port already has VLAN settings: use ModifyFeatureSettings")
+            plans.append(self._feature(port, p))
+        created = []
+
+        def effect():
+            for props, mode, vid in plans:
+                props.update({"OperationMode": mode, "AccessVlanId": vid, "NativeVlanId": 0})
+                created.append(("EPR",) + st.epr_for("Msvm_EthernetSwitchPortVlanSettingData", props))
+                if not st.knobs["drop_vlan"]:  # "succeeds" without applying
+                    st.add("Msvm_EthernetSwitchPortVlanSettingData", props)
+        rv, out = self.job("AddFeatureSettings", effect)
+        return rv, [("ResultingFeatureSettings", e) for e in created] + out
+
+    def ModifyFeatureSettings(self, inst, params):
+        st = self.st
+        plans = []
+        for f in params.get("FeatureSettings", []):
+            cls, p = parse_embedded(f)
+            if cls != "Msvm_EthernetSwitchPortVlanSettingData" or not p.get("InstanceID"):
+                raise fault_param("FeatureSettings must be VLAN settings with InstanceID")
+            cur = st.find(cls, {"InstanceID": p["InstanceID"]})
+            plans.append(self._feature(None, p, cur))
+
+        def effect():
+            if not st.knobs["drop_vlan"]:
+                for props, mode, vid in plans:
+                    props.update({"OperationMode": mode, "AccessVlanId": vid})
+        return self.job("ModifyFeatureSettings", effect)
+
+    def _kvp(self, method, params):
+        st = self.st
+        _, vm = self.epr_instance(self.one(params, "TargetSystem"), ["Msvm_ComputerSystem"])
+        if vm.get("Caption") != "Virtual Machine":
+            raise fault_param("TargetSystem is not a virtual machine")
+        kvp = st.find("Msvm_KvpExchangeComponentSettingData",
+                      {"InstanceID": "Microsoft:%s\\KVP" % vm["Name"]})
+        items = []
+        for d in params.get("DataItems", []):
+            cls, p = parse_embedded(d)
+            if cls != "Msvm_KvpExchangeDataItem":
+                raise fault_param("DataItems must be Msvm_KvpExchangeDataItem")
+            name, data = p.get("Name") or "", p.get("Data") or ""
+            if not name or len(name) > KVP_MAX_NAME or len(data) > KVP_MAX_DATA:
+                return 32773, []  # invalid parameter: over the pool's item limits
+            if str(p.get("Source", "0")) != "0":
+                raise fault_param("only Source 0 (host to guest) is writable")
+            items.append((name, data))
+        if not items:
+            raise fault_param("missing parameter DataItems")
+
+        def effect():
+            cur = {}
+            for x in kvp["HostExchangeItems"]:
+                _, pr = parse_embedded(x)
+                cur[pr["Name"]] = pr.get("Data") or ""
+            for name, data in items:
+                if method == "AddKvpItems" and name in cur:
+                    raise SimError("", "", "The KVP item %s already exists." % name, wmi_code=32773)
+                if method != "AddKvpItems" and name not in cur:
+                    raise SimError("", "", "The KVP item %s does not exist." % name, wmi_code=32773)
+                if method == "RemoveKvpItems":
+                    del cur[name]
+                else:
+                    cur[name] = data
+            kvp["HostExchangeItems"] = [
+                embedded_xml("Msvm_KvpExchangeDataItem", {"Name": n, "Data": d, "Source": 0})
+                for n, d in sorted(cur.items())]
+        return self.job(method, effect)
+
+    def AddKvpItems(self, inst, params):
+        return self._kvp("AddKvpItems", params)
+
+    def ModifyKvpItems(self, inst, params):
+        return self._kvp("ModifyKvpItems", params)
+
+    def RemoveKvpItems(self, inst, params):
+        return self._kvp("RemoveKvpItems", params)
+
+    # Msvm_ComputerSystem
+    def RequestStateChange(self, inst, params):
+        if inst.get("Caption") != "Virtual Machine":
+            return 32775, []
+        try:
+            want = int(self.one(params, "RequestedState"))
+        except (TypeError, ValueError):
+            raise fault_param("RequestedState must be an integer")
+        if want not in (2, 3, 4, 6, 9, 10, 11):
+            return 32773, []
+        if want == 11:
+            want = 2
+        if inst["EnabledState"] == want:
+            return 32775, []  # invalid state for this operation
+
+        def effect():
+            inst["EnabledState"] = want
+            inst["RequestedState"] = want
+        return self.job("RequestStateChange", effect)
+
+
+METHODS = {
+    "Msvm_VirtualSystemManagementService": {
+        "DefineSystem", "DestroySystem", "ModifySystemSettings", "AddResourceSettings",
+        "RemoveResourceSettings", "AddFeatureSettings", "ModifyFeatureSettings",
+        "AddKvpItems", "ModifyKvpItems", "RemoveKvpItems"},
+    "Msvm_ComputerSystem": {"RequestStateChange"},
+}
+
+
+# --------------------------------------------------------------------- WQL --
+def wql_parse(q):
+    m = re.match(r"^\s*select\s+\*\s+from\s+(\w+)\s*(?:where\s+(.*))?$", q or "", re.I | re.S)
+    if not m:
+        raise SimError("s:Sender", "wsen:CannotProcessFilter",
+                       "The WQL query is not supported by this service: %s" % q,
+                       action=ACT_WSEN_FAULT, wmi_code=2150858773)
+    cls, where = m.group(1), m.group(2)
+    terms, ops = [], []
+    if where:
+        pos = 0
+        tok = re.compile(r"\s*(\w+)\s*(=|!=|<>|\blike\b)\s*('(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|-?\d+|true|false)\s*",
+                         re.I)
+        while True:
+            mm = tok.match(where, pos)
+            if not mm:
+                raise SimError("s:Sender", "wsen:CannotProcessFilter",
+                               "The WQL condition is not supported: %s" % where[pos:],
+                               action=ACT_WSEN_FAULT, wmi_code=2150858773)
+            v = mm.group(3)
+            if v[0] in "'\"":
+                v = re.sub(r"\\(.)", r"\1", v[1:-1])
+            terms.append((mm.group(1), mm.group(2).lower(), v))
+            pos = mm.end()
+            if pos >= len(where):
+                break
+            cm = re.compile(r"(and|or)\b", re.I).match(where, pos)
+            if not cm:
+                raise SimError("s:Sender", "wsen:CannotProcessFilter",
+                               "The WQL condition is not supported: %s" % where[pos:],
+                               action=ACT_WSEN_FAULT, wmi_code=2150858773)
+            ops.append(cm.group(1).lower())
+            pos = cm.end()
+    return cls, terms, ops
+
+
+def wql_match(inst, terms, ops):
+    def one(t):
+        prop, op, v = t
+        x = inst.get(prop)
+        if isinstance(x, bool):
+            x = "true" if x else "false"
+        x = "" if x is None else str(x)
+        if op == "like":
+            rx = "^" + "".join(".*" if c == "%" else "." if c == "_" else re.escape(c) for c in v) + "$"
+            return re.match(rx, x, re.I | re.S) is not None
+        eq = x.lower() == v.lower()
+        return eq if op == "=" else not eq
+    if not terms:
+        return True
+    # AND binds tighter than OR
+    groups, cur = [], [terms[0]]
+    for op, t in zip(ops, terms[1:]):
+        if op == "and":
+            cur.append(t)
+        else:
+            groups.append(cur)
+            cur = [t]
+    groups.append(cur)
+    return any(all(one(t) for t in g) for g in groups)
+
+
+# ---------------------------------------------------------------- rendering --
+def xml_instance(cls, props, tag_prefix="p"):
+    uri = V2_URI + cls
+    out = ['<%s:%s xmlns:%s="%s" xmlns:xsi="%s">' % (tag_prefix, cls, tag_prefix, uri, NS_XSI)]
+    for k in sorted(props):
+        if k.startswith("_"):
+            continue
+        v = props[k]
+        vals = v if isinstance(v, list) else [v]
+        if isinstance(v, list) and not v:
+            continue
+        for x in vals:
+            if x is None:
+                out.append('<%s:%s xsi:nil="true"/>' % (tag_prefix, k))
+                continue
+            if isinstance(x, bool):
+                x = "true" if x else "false"
+            out.append("<%s:%s>%s</%s:%s>" % (tag_prefix, k, _esc(str(x)), tag_prefix, k))
+    out.append("</%s:%s>" % (tag_prefix, cls))
+    return "".join(out)
+
+
+def xml_epr_children(cls, sel):
+    s = "".join('<wsman:Selector Name="%s">%s</wsman:Selector>' % (_esc(k), _esc(v))
+                for k, v in sel.items())
+    return ("<wsa:Address>%s</wsa:Address><wsa:ReferenceParameters>"
+            "<wsman:ResourceURI>%s</wsman:ResourceURI><wsman:SelectorSet>%s"
+            '<wsman:Selector Name="__cimnamespace">%s</wsman:Selector>'
+            "</wsman:SelectorSet></wsa:ReferenceParameters>" % (ANON, V2_URI + cls, s, V2_NS))
+
+
+def xml_epr(cls, sel):
+    return "<wsa:EndpointReference>%s</wsa:EndpointReference>" % xml_epr_children(cls, sel)
+
+
+def envelope(action, relates_to, body):
+    return ('<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<s:Envelope xmlns:s="%s" xmlns:wsa="%s" xmlns:wsman="%s" xmlns:wsen="%s">'
+            "<s:Header><wsa:To>%s</wsa:To><wsa:Action>%s</wsa:Action>"
+            "<wsa:MessageID>uuid:%s</wsa:MessageID>%s</s:Header>"
+            "<s:Body>%s</s:Body></s:Envelope>\n"
+            % (NS_S, NS_WSA, NS_WSMAN, NS_WSEN, ANON, _esc(action), new_guid(),
+               "<wsa:RelatesTo>%s</wsa:RelatesTo>" % _esc(relates_to) if relates_to else "", body))
+
+
+def fault_body(e, host):
+    sub = ('<s:Subcode><s:Value>%s</s:Value></s:Subcode>' % e.subcode) if e.subcode else ""
+    detail = ""
+    if e.detail or e.wmi_code:
+        detail = "<s:Detail>"
+        if e.detail:
+            detail += "<wsman:FaultDetail>%s</wsman:FaultDetail>" % e.detail
+        if e.wmi_code:
+            detail += ('<f:WSManFault xmlns:f="%s" Code="%d" Machine="%s"><f:Message>%s</f:Message>'
+                       "</f:WSManFault>" % (NS_WSMANFAULT, e.wmi_code, _esc(host), _esc(e.reason)))
+        detail += "</s:Detail>"
+    return ('<s:Fault><s:Code><s:Value>%s</s:Value>%s</s:Code><s:Reason>'
+            '<s:Text xml:lang="en-US">%s</s:Text></s:Reason>%s</s:Fault>'
+            % (e.code or "s:Receiver", sub, _esc(e.reason), detail))
+
+
+# ------------------------------------------------------------------ service --
+class Service:
+    def __init__(self, st):
+        self.st = st
+        self.methods = Methods(st)
+
+    @staticmethod
+    def class_of(uri):
+        if not uri:
+            raise SimError("s:Sender", "wsa:DestinationUnreachable",
+                           "The request has no wsman:ResourceURI.", FD + "InvalidResourceURI",
+                           action=ACT_WSA_FAULT, wmi_code=2150858778)
+        if uri == V2_URI + "*":
+            return "*"
+        if not uri.startswith(V2_URI):
+            raise fault_unknown_class(uri)
+        cls = uri[len(V2_URI):]
+        if cls not in KEYS:
+            raise fault_unknown_class(uri)
+        return cls
+
+    def handle(self, doc):
+        h = doc.find("{%s}Header" % NS_S)
+        b = doc.find("{%s}Body" % NS_S)
+        if h is None or b is None:
+            raise SimError("s:Sender", "wsman:SchemaValidationError",
+                           "The SOAP envelope has no Header or Body.", wmi_code=2150858817)
+
+        def ht(name, ns):
+            e = h.find("{%s}%s" % (ns, name))
+            return e.text.strip() if e is not None and e.text else None
+        action = ht("Action", NS_WSA)
+        msgid = ht("MessageID", NS_WSA)
+        uri = ht("ResourceURI", NS_WSMAN)
+        if not action:
+            raise SimError("s:Sender", "wsa:MessageInformationHeaderRequired",
+                           "The request has no wsa:Action header.", action=ACT_WSA_FAULT)
+        if not msgid:
+            raise SimError("s:Sender", "wsa:MessageInformationHeaderRequired",
+                           "The request has no wsa:MessageID header.", action=ACT_WSA_FAULT)
+        mes = ht("MaxEnvelopeSize", NS_WSMAN)
+        limit = None
+        if mes is not None:
+            try:
+                limit = int(mes)
+            except ValueError:
+                raise SimError("s:Sender", "wsman:EncodingLimit", "MaxEnvelopeSize is not a number.",
+                               FD + "MaxEnvelopeSize")
+            if limit < 8192:
+                raise SimError("s:Sender", "wsman:EncodingLimit",
+                               "MaxEnvelopeSize %d is below the minimum (8192)." % limit,
+                               FD + "MinimumEnvelopeLimit")
+        sel = {}
+        ss = h.find("{%s}SelectorSet" % NS_WSMAN)
+        if ss is not None:
+            for s in ss.findall("{%s}Selector" % NS_WSMAN):
+                if not s.get("Name"):
+                    raise fault_selectors("InvalidValue", "A selector has no Name attribute.")
+                if s.get("Name") in sel:
+                    raise fault_selectors("DuplicateSelectors", "Duplicate selector %s." % s.get("Name"))
+                sel[s.get("Name")] = (s.text or "").strip()
+        if sel.get("__cimnamespace", V2_NS).replace("\\", "/").lower() != V2_NS:
+            raise fault_unknown_class(uri)
+        with self.st.lock:
+            if action == ACT_ENUM:
+                body, rac = self.enumerate(uri, b, limit), ACT_ENUM + "Response"
+            elif action == ACT_PULL:
+                body, rac = self.pull(b, limit), ACT_PULL + "Response"
+            elif action == ACT_RELEASE:
+                body, rac = self.release(b), ACT_RELEASE + "Response"
+            elif action == ACT_GET:
+                cls = self.class_of(uri)
+                if cls == "*":
+                    raise fault_unknown_class(uri)
+                inst = self.st.find(cls, sel)
+                if cls == "Msvm_ConcreteJob":
+                    self.st.poll_job(inst)
+                body, rac = xml_instance(cls, inst), ACT_GET + "Response"
+            elif uri and action.startswith(uri + "/"):
+                body, rac = self.invoke(uri, action[len(uri) + 1:], sel, b), action + "Response"
+            elif uri and action.startswith(V2_URI):
+                raise SimError("s:Sender", "wsa:ActionNotSupported",
+                               "The action %s is not supported for %s." % (action, uri),
+                               FD + "ActionMismatch", action=ACT_WSA_FAULT, wmi_code=2150858759)
+            else:
+                raise SimError("s:Sender", "wsa:ActionNotSupported",
+                               "The action %s is not supported by this service." % action,
+                               action=ACT_WSA_FAULT, wmi_code=2150858759)
+        out = envelope(rac, msgid, body)
+        if limit and len(out.encode()) > limit:
+            raise SimError("s:Receiver", "wsman:EncodingLimit",
+                           "The response exceeds MaxEnvelopeSize (%d)." % limit, FD + "MaxEnvelopeSize")
+        return out
+
+    def enumerate(self, uri, body, limit):
+        en = body.find("{%s}Enumerate" % NS_WSEN)
+        if en is None:
+            raise SimError("s:Sender", "wsman:SchemaValidationError",
+                           "Enumerate needs a wsen:Enumerate body.", wmi_code=2150858817)
+        cls = self.class_of(uri)
+        mode = en.findtext("{%s}EnumerationMode" % NS_WSMAN) or ""
+        mode = mode.strip()
+        if mode not in ("", "EnumerateEPR", "EnumerateObjectAndEPR"):
+            raise SimError("s:Sender", "wsman:UnsupportedFeature", "EnumerationMode %s" % mode,
+                           FD + "EnumerationMode")
+        flt = en.find("{%s}Filter" % NS_WSMAN)
+        if flt is None:
+            flt = en.find("{%s}Filter" % NS_WSEN)
+        terms, ops = [], []
+        if flt is not None:
+            dialect = flt.get("Dialect") or DIALECT_WQL
+            if dialect in (DIALECT_WQL, DIALECT_CQL):
+                qcls, terms, ops = wql_parse("".join(flt.itertext()))
+                if cls == "*":
+                    cls = qcls
+                if qcls != cls or cls not in KEYS:
+                    raise SimError("s:Sender", "wsen:CannotProcessFilter",
+                                   "The query names class %s, the resource URI %s." % (qcls, uri),
+                                   action=ACT_WSEN_FAULT, wmi_code=2150858773)
+            elif dialect == DIALECT_SELECTOR:
+                for s in flt.iter("{%s}Selector" % NS_WSMAN):
+                    terms.append((s.get("Name"), "=", (s.text or "").strip()))
+                    ops.append("and")
+                ops = ops[:-1]
+            else:
+                raise SimError("s:Sender", "wsen:FilterDialectRequestedUnavailable",
+                               "The filter dialect %s is not supported." % dialect,
+                               action=ACT_WSEN_FAULT, wmi_code=2150858775)
+        if cls == "*":
+            raise SimError("s:Sender", "wsen:CannotProcessFilter",
+                           "Enumerating every class needs a WQL filter.", action=ACT_WSEN_FAULT)
+        items = [(cls, i) for i in self.st.inst[cls].values() if wql_match(i, terms, ops)]
+        for _, i in items:
+            if cls == "Msvm_ConcreteJob":
+                self.st.poll_job(i)
+        ctx = "uuid:" + new_guid()
+        self.st.contexts[ctx] = {"items": items, "mode": mode}
+        opt = en.find("{%s}OptimizeEnumeration" % NS_WSMAN) is not None
+        if opt:
+            mx = int(en.findtext("{%s}MaxElements" % NS_WSMAN) or "1")
+            inner, end = self.take(ctx, mx, limit)
+            if end:
+                return ("<wsen:EnumerateResponse><wsman:Items>%s</wsman:Items><wsman:EndOfSequence/>"
+                        "</wsen:EnumerateResponse>" % inner)
+            return ("<wsen:EnumerateResponse><wsen:EnumerationContext>%s</wsen:EnumerationContext>"
+                    "<wsman:Items>%s</wsman:Items></wsen:EnumerateResponse>" % (ctx, inner))
+        return ("<wsen:EnumerateResponse><wsen:EnumerationContext>%s</wsen:EnumerationContext>"
+                "</wsen:EnumerateResponse>" % ctx)
+
+    def render_item(self, cls, i, mode):
+        epr = self.st.epr_for(cls, i)
+        if mode == "EnumerateEPR":
+            return xml_epr(*epr)
+        if mode == "EnumerateObjectAndEPR":
+            return "<wsman:Item>%s%s</wsman:Item>" % (xml_instance(cls, i), xml_epr(*epr))
+        return xml_instance(cls, i)
+
+    def take(self, ctx, mx, limit):
+        c = self.st.contexts[ctx]
+        out, size = [], 0
+        budget = (limit or 512000) - 2048
+        while c["items"] and len(out) < max(1, mx):
+            x = self.render_item(c["items"][0][0], c["items"][0][1], c["mode"])
+            if out and size + len(x) > budget:
+                break
+            out.append(x)
+            size += len(x)
+            c["items"].pop(0)
+        end = not c["items"]
+        if end:
+            del self.st.contexts[ctx]
+        return "".join(out), end
+
+    def context_of(self, body, op):
+        e = body.find("{%s}%s" % (NS_WSEN, op))
+        ctx = e.findtext("{%s}EnumerationContext" % NS_WSEN) if e is not None else None
+        ctx = (ctx or "").strip()
+        if ctx not in self.st.contexts:
+            raise SimError("s:Sender", "wsen:InvalidEnumerationContext",
+                           "The enumeration context is not valid (expired or unknown).",
+                           action=ACT_WSEN_FAULT, wmi_code=2150858777)
+        return e, ctx
+
+    def pull(self, body, limit):
+        e, ctx = self.context_of(body, "Pull")
+        try:
+            mx = int(e.findtext("{%s}MaxElements" % NS_WSEN) or "1")
+        except ValueError:
+            raise fault_param("MaxElements is not a number")
+        inner, end = self.take(ctx, mx, limit)
+        if end:
+            return ("<wsen:PullResponse><wsen:Items>%s</wsen:Items><wsen:EndOfSequence/>"
+                    "</wsen:PullResponse>" % inner)
+        return ("<wsen:PullResponse><wsen:EnumerationContext>%s</wsen:EnumerationContext>"
+                "<wsen:Items>%s</wsen:Items></wsen:PullResponse>" % (ctx, inner))
+
+    def release(self, body):
+        _, ctx = self.context_of(body, "Release")
+        del self.st.contexts[ctx]
+        return ""
+
+    def param_value(self, el):
+        """A method parameter: EPR tuple, or its text."""
+        rp = el.find("{%s}ReferenceParameters" % NS_WSA)
+        if rp is None:
+            epr = el.find("{%s}EndpointReference" % NS_WSA)
+            if epr is not None:
+                rp = epr.find("{%s}ReferenceParameters" % NS_WSA)
+        if rp is not None:
+            ruri = (rp.findtext("{%s}ResourceURI" % NS_WSMAN) or "").strip()
+            cls = self.class_of(ruri)
+            sel = {}
+            for s in rp.iter("{%s}Selector" % NS_WSMAN):
+                if s.get("Name") != "__cimnamespace":
+                    sel[s.get("Name")] = (s.text or "").strip()
+            return ("EPR", cls, sel)
+        if el.get("{%s}nil" % NS_XSI) == "true":
+            return None
+        return "".join(el.itertext())
+
+    def invoke(self, uri, method, sel, body):
+        cls = self.class_of(uri)
+        if cls == "*" or method not in METHODS.get(cls, ()):
+            raise SimError("s:Sender", "wsa:ActionNotSupported",
+                           "The method %s is not supported by %s." % (method, cls),
+                           FD + "ActionMismatch", action=ACT_WSA_FAULT, wmi_code=2150858759)
+        if not sel:
+            raise fault_selectors("InsufficientSelectors",
+                                  "Invoking %s.%s needs the selectors of an instance." % (cls, method))
+        inst = self.st.find(cls, sel)
+        inp = body.find("{%s}%s_INPUT" % (uri, method))
+        if inp is None:
+            raise SimError("s:Sender", "wsman:SchemaValidationError",
+                           "The body must be <p:%s_INPUT xmlns:p=\"%s\">." % (method, uri),
+                           wmi_code=2150858817)
+        params = {}
+        for el in inp:
+            if not el.tag.startswith("{%s}" % uri):
+                raise fault_param("parameter %s is not in the class namespace" % el.tag)
+            params.setdefault(el.tag[len(uri) + 2:], []).append(self.param_value(el))
+        self.st.counters["invokes"] += 1
+        rv, outs = getattr(self.methods, method)(inst, params)
+        o = ['<p:%s_OUTPUT xmlns:p="%s">' % (method, uri)]
+        for name, v in outs:
+            if isinstance(v, tuple):
+                o.append("<p:%s>%s</p:%s>" % (name, xml_epr_children(v[1], v[2]), name))
+            else:
+                o.append("<p:%s>%s</p:%s>" % (name, _esc(str(v)), name))
+        o.append("<p:ReturnValue>%d</p:ReturnValue></p:%s_OUTPUT>" % (rv, method))
+        return "".join(o)
+
+
+# --------------------------------------------------------------------- HTTP --
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "Microsoft-HTTPAPI/2.0"
+    sys_version = ""
+
+    def log_message(self, fmt, *args):
+        if self.server.verbose:
+            sys.stderr.write("hyperv-sim: %s\n" % (fmt % args))
+
+    def read_body(self):
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            data = b""
+            while True:
+                n = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if n == 0:
+                    while self.rfile.readline().strip():
+                        pass
+                    return data
+                data += self.rfile.read(n)
+                self.rfile.readline()
+                if len(data) > 4 << 20:
+                    raise ValueError("request too large")
+        n = int(self.headers.get("Content-Length") or 0)
+        if n > 4 << 20:
+            raise ValueError("request too large")
+        return self.rfile.read(n)
+
+    def send(self, status, body, ctype="application/soap+xml;charset=UTF-8", extra=None):
+        data = body.encode() if isinstance(body, str) else body
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        for k, v in (extra or {}).items():
+            self.send_header(k, v)
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_GET(self):
+        if self.path == "/state":
+            with self.server.state.lock:
+                self.send(200, json.dumps(self.server.state.dump(), indent=1), "application/json")
+        else:
+            self.send(404, "not found\n", "text/plain")
+
+    def authorised(self):
+        st = self.server.state
+        if st.knobs["reject_auth"]:
+            return False
+        h = self.headers.get("Authorization") or ""
+        if not h.startswith("Basic "):
+            return False
+        try:
+            user, _, pw = base64.b64decode(h[6:]).decode("utf-8").partition(":")
+        except Exception:
+            return False
+        return user == self.server.user and pw == self.server.password
+
+    def do_POST(self):
+        st = self.server.state
+        try:
+            raw = self.read_body()
+        except (ValueError, OSError):
+            self.send(413, "", "text/plain", {"Connection": "close"})
+            self.close_connection = True
+            return
+        if self.path == "/control":
+            try:
+                knobs = json.loads(raw or b"{}")
+                with st.lock:
+                    for k, v in knobs.items():
+                        if k not in st.knobs and k != "job_polls":
+                            raise KeyError(k)
+                        if k == "job_polls":
+                            st.job_polls = int(v)
+                        else:
+                            st.knobs[k] = v
+                    if knobs.get("malformed") and "malformed_count" not in knobs:
+                        st.knobs["malformed_count"] = 1
+                self.send(200, json.dumps(st.knobs), "application/json")
+            except (ValueError, KeyError) as e:
+                self.send(400, "bad control request: %s\n" % e, "text/plain")
+            return
+        if self.path.rstrip("/").lower() != "/wsman":
+            self.send(404, "", "text/plain")
+            return
+        with st.lock:
+            st.counters["requests"] += 1
+        if not self.authorised():
+            with st.lock:
+                st.counters["auth_failures"] += 1
+            self.send(401, "", "text/plain", {"WWW-Authenticate": 'Basic realm="WSMAN"'})
+            return
+        ctype = (self.headers.get("Content-Type") or "").lower()
+        if not ctype.startswith("application/soap+xml"):
+            self.send(415, "", "text/plain")
+            return
+        with st.lock:
+            mal = st.knobs["malformed"] if st.knobs["malformed_count"] > 0 else None
+            if mal:
+                st.knobs["malformed_count"] -= 1
+                if st.knobs["malformed_count"] <= 0:
+                    st.knobs["malformed"] = None
+        status = 200
+        try:
+            text = raw.decode("utf-8")
+            if "<!DOCTYPE" in text or "<!ENTITY" in text:
+                raise SimError("s:Sender", "wsman:SchemaValidationError",
+                               "Document type declarations are not accepted.", wmi_code=2150858817)
+            try:
+                doc = ET.fromstring(text)
+            except ET.ParseError as e:
+                raise SimError("s:Sender", "wsman:SchemaValidationError",
+                               "The request is not well-formed XML: %s" % e, wmi_code=2150858817)
+            if doc.tag != "{%s}Envelope" % NS_S:
+                raise SimError("s:Sender", "s:VersionMismatch" if doc.tag.endswith("Envelope") else
+                               "wsman:SchemaValidationError",
+                               "The request is not a SOAP 1.2 envelope.", wmi_code=2150858817)
+            out = Service(st).handle(doc)
+        except SimError as e:
+            with st.lock:
+                st.counters["faults"] += 1
+            status = e.status
+            out = envelope(e.action, None, fault_body(e, st.host))
+        except UnicodeDecodeError:
+            status = 400
+            out = envelope(ACT_WSMAN_FAULT, None, fault_body(SimError(
+                "s:Sender", "wsman:EncodingLimit", "The request is not UTF-8.",
+                FD + "CharacterSet"), st.host))
+        if mal == "truncated":
+            out = out[: len(out) // 2]
+        elif mal == "garbage":
+            out = "\x00\x01 this is not XML at all <<<"
+        elif mal == "html":
+            self.send(200, "<html><body>Service Unavailable</body></html>", "text/html")
+            return
+        elif mal == "doctype":
+            out = ('<?xml version="1.0"?><!DOCTYPE s:Envelope [<!ENTITY a "aaaaaaaaaa">'
+                   '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY x SYSTEM "file:///etc/passwd">]>'
+                   '<s:Envelope xmlns:s="%s"><s:Body>&b;&x;</s:Body></s:Envelope>' % NS_S)
+        elif mal == "empty":
+            out = ""
+        self.send(status, out)
+
+
+class Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def main():
+    ap = argparse.ArgumentParser(description="Hyper-V WS-Management simulator (tests only)")
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--port-file")
+    ap.add_argument("--pid-file")
+    ap.add_argument("--user", default=os.environ.get("HYPERV_SIM_USER", "administrator"))
+    ap.add_argument("--password-file")
+    ap.add_argument("--host-name", default="HVSIM01")
+    ap.add_argument("--switch", action="append")
+    ap.add_argument("--vm-root", default="C:\\ProgramData\\Microsoft\\Windows\\Hyper-V")
+    ap.add_argument("--job-polls", type=int, default=1,
+                    help="Gets of a job that still answer Running before it ends")
+    ap.add_argument("--verbose", action="store_true")
+    a = ap.parse_args()
+    if a.password_file:
+        with open(a.password_file, encoding="utf-8") as f:
+            password = f.read().rstrip("\n")
+    else:
+        password = os.environ.get("HYPERV_SIM_PASSWORD")
+    if not password:
+        ap.error("a password is required (--password-file or HYPERV_SIM_PASSWORD)")
+    st = State(a.host_name, a.switch or ["Production", "VLAN-Switch"], a.vm_root, a.job_polls)
+    if os.environ.get("HYPERV_SIM_DROP_VLAN") == "1":
+        st.knobs["drop_vlan"] = True
+    if os.environ.get("HYPERV_SIM_FAIL_NEXT_JOB"):
+        st.knobs["fail_next_job"] = os.environ["HYPERV_SIM_FAIL_NEXT_JOB"]
+    if os.environ.get("HYPERV_SIM_MALFORMED"):
+        st.knobs["malformed"], st.knobs["malformed_count"] = os.environ["HYPERV_SIM_MALFORMED"], 1
+    srv = Server(("127.0.0.1", a.port), Handler)
+    srv.state, srv.user, srv.password, srv.verbose = st, a.user, password, a.verbose
+    port = srv.server_address[1]
+    if a.pid_file:
+        with open(a.pid_file, "w") as f:
+            f.write("%d\n" % os.getpid())
+    if a.port_file:
+        tmp = a.port_file + ".tmp"
+        with open(tmp, "w") as f:
+            f.write("%d\n" % port)
+        os.rename(tmp, a.port_file)
+    print("PORT %d" % port, flush=True)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()
