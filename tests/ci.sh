@@ -1,0 +1,47 @@
+#!/bin/sh
+# tests/ci.sh: the README's test command, and what .ci/run calls.
+# On a fresh Debian 12 machine, as root: installs the Debian packages the build
+# and every test tier need, builds in _build/, runs `make check` (all tiers),
+# the style check and `make distcheck`. Needs no input; exits non-zero on any
+# failure.
+set -eu
+cd "$(dirname "$0")/.."
+top=$(pwd)
+
+pkgs=$(cat tests/debian-build-deps tests/debian-test-deps | sed 's/#.*//' | tr -s ' \n' '\n' | sort -u)
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    missing=""
+    for p in $pkgs; do
+        dpkg-query -W -f='${Status}\n' "$p" 2>/dev/null | grep -q '^install ok installed' ||
+            missing="$missing $p"
+    done
+    if [ -n "$missing" ]; then
+        echo "ci: installing:$missing"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends -o DPkg::Lock::Timeout=600 $missing >/dev/null
+    fi
+    # VMware's simulator for the vSphere tier, built from Debian's packages by
+    # the workplace tool next to this checkout (skipped when absent).
+    if ! command -v vcsim >/dev/null 2>&1; then
+        for tool in "${NX_INSTALL_VCSIM:-}" "$top/../shared/tools/install-vcsim"; do
+            if [ -n "$tool" ] && [ -x "$tool" ]; then
+                "$tool" /usr/local/bin && break
+            fi
+        done
+    fi
+else
+    echo "ci: not root or no apt-get: not installing packages (tiers that need them will skip)"
+fi
+
+[ -x configure ] || autoreconf -fi
+mkdir -p _build
+cd _build
+[ -f Makefile ] || ../configure --enable-werror
+make -j2
+make -j2 check || { cat tests/*.log 2>/dev/null | tail -200; exit 1; }
+make check-style
+# distcheck rebuilds and reruns the unit suites from the tarball; the slow
+# tiers already ran above.
+make distcheck NX_SKIP_SLOW_TIERS=1 DISTCHECK_CONFIGURE_FLAGS=--enable-werror
+echo "ci: all done"
