@@ -1,0 +1,140 @@
+/* vsphere.h: internals shared by the vSphere provider's files.
+ *
+ *   vsphere_provider.c   the provider ops, session (login, re-login), placement,
+ *                        ConfigSpec building
+ *   vsphere_inventory.c  one RetrievePropertiesEx over a ContainerView and the
+ *                        lookups on its result
+ *   vsphere_tasks.c      waiting for tasks with one PropertyCollector filter */
+#ifndef NX_VSPHERE_H
+#define NX_VSPHERE_H
+
+#include "hashmap.h"
+#include "provider.h"
+#include "soap.h"
+
+#include <stdbool.h>
+
+/* A standard portgroup as a host sees it. */
+struct vs_pg {
+    char *name;
+    char *vswitch;
+    unsigned vlan; /* 0: none; 4095: trunk */
+};
+
+struct vs_vmnic {
+    char *key; /* device key */
+    char *device_type; /* xsi:type, e.g. VirtualVmxnet3 */
+    uint8_t mac[6];
+    char *network; /* standard backing: Network moref value */
+    char *device_name; /* standard backing: portgroup name */
+    char *switch_uuid; /* DVS backing */
+    char *portgroup_key; /* DVS backing */
+};
+
+/* One managed object of the inventory; fields by type. */
+struct vs_obj {
+    char *type, *id, *name, *parent;
+    char *vm_folder; /* Datacenter */
+    char *root_pool; /* ComputeResource, ClusterComputeResource */
+    char *ds_type; /* Datastore: summary.type */
+    char *netsys; /* HostSystem: configManager.networkSystem */
+    struct vs_pg *pgs; /* HostSystem: config.network.portgroup */
+    size_t n_pgs;
+    char **refs; /* HostSystem: network; DVPG: host */
+    size_t n_refs;
+    char **dss; /* HostSystem: datastore */
+    size_t n_dss;
+    char *dvs; /* DVPG: config.distributedVirtualSwitch */
+    char *pg_key; /* DVPG: key */
+    int vlan; /* DVPG: VLAN id (-1: none, trunk or private) */
+    char *uuid; /* DVS */
+    char *marker; /* VM: extraConfig netext-deploy.marker */
+    bool powered_on; /* VM */
+    char *vm_host; /* VM: runtime.host */
+    struct vs_vmnic *nics; /* VM */
+    size_t n_nics;
+};
+
+struct vs_inventory {
+    struct vs_obj **objs;
+    size_t n, alloc;
+    struct nx_map by_id;
+};
+
+/* What check_placement resolved for a plan host, kept to describe observed
+ * vNICs in the terms the core compares (see nx_vnic_matches). */
+struct vs_hostinfo {
+    char *plan_host;
+    char *production_network;
+    unsigned production_vlan;
+    char *vlan_switch;
+};
+
+struct vs_task {
+    char *id;
+    int state; /* 0 queued/running, 1 success, -1 error */
+    char *result; /* moref value of info.result, if any */
+    char *error; /* "Type: message" */
+    char *what; /* for messages and deferred waits */
+    bool deferred; /* nobody waits for it now (power-on); checked later */
+};
+
+struct vs_conn {
+    struct nx_conn base;
+    struct nx_soap *soap;
+    char *url;
+    char *user;
+    char *password; /* secret, for re-login */
+    /* ServiceContent */
+    char *root_folder, *property_collector, *view_manager, *session_manager, *task_manager;
+    char *api_version;
+    bool logged_in;
+    bool relogged; /* re-login happens at most once */
+    /* inventory, loaded once per run and updated by our own changes */
+    bool have_inventory;
+    struct vs_inventory inv;
+    struct vs_hostinfo *hosts;
+    size_t n_hosts, alloc_hosts;
+    /* created folders and pools: "parent\nname" -> moref value (owned) */
+    struct nx_map made;
+    char **made_keys;
+    size_t n_made, alloc_made;
+    /* tasks */
+    char *task_filter;
+    char *version;
+    struct vs_task *tasks;
+    size_t n_tasks, alloc_tasks;
+};
+
+#define VS_MARKER_KEY "netext-deploy.marker"
+#define VS_PAYLOAD_KEY "guestinfo.netext.payload"
+#define VS_ENCODING_KEY "guestinfo.netext.payload.encoding"
+
+/* vsphere_provider.c: one SOAP call with re-login on NotAuthenticated.
+ * Returns as nx_soap_call; fault may be NULL. */
+int vs_call(struct vs_conn *c, const char *method, const char *body, struct nx_soap_resp *out,
+            struct nx_soap_fault *fault);
+int vs_relogin(struct vs_conn *c);
+
+/* vsphere_inventory.c */
+int vs_inventory_load(struct vs_conn *c);
+void vs_inventory_release(struct vs_inventory *inv);
+struct vs_obj *vs_inv_get(const struct vs_conn *c, const char *id);
+struct vs_obj *vs_inv_add(struct vs_inventory *inv, const char *type, const char *id);
+/* parse one VM's config.hardware.device into o->nics (replacing them) */
+void vs_parse_devices(struct vs_obj *o, xmlNodePtr val);
+void vs_obj_free(struct vs_obj *o);
+
+/* vsphere_tasks.c */
+/* Wait for task (a moref value) to finish; *result gets info.result (may be
+ * NULL). what names the operation in messages. */
+int vs_task_wait(struct vs_conn *c, const char *task, const char *what, char **result);
+/* Remember a task that nobody waits for now; vs_tasks_flush checks it. */
+void vs_task_defer(struct vs_conn *c, const char *task, const char *what);
+/* Wait for every deferred task; -1 (errors logged) if one failed. */
+int vs_tasks_flush(struct vs_conn *c);
+void vs_tasks_release(struct vs_conn *c);
+/* The filter belonged to a session that is gone (vs_relogin). */
+void vs_tasks_session_lost(struct vs_conn *c);
+
+#endif

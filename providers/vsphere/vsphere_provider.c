@@ -1,0 +1,954 @@
+/* vsphere_provider.c: network extension appliances on ESXi/vCenter through the
+ * vSphere Web Services (SOAP) API.
+ *
+ * - URI: vsphere://host[:port][/path] -> https://host[:port]/path (default
+ *   path /sdk). vsphere+http:// talks plain HTTP (labs only; warned about).
+ * - One session per run: RetrieveServiceContent, Login (cookie
+ *   vmware_soap_session kept by the transport), Logout at close; on
+ *   NotAuthenticated the provider logs in again once and retries.
+ * - Placement: folder (default Cloud_Connect_Replication) under the
+ *   datacenter's VM folder and a resource pool of the same name under the
+ *   host's (or cluster's) root pool, created when missing; VVol datastores and
+ *   datastore clusters (StoragePod) are refused before any change.
+ * - vNICs: vmxnet3 with a static MAC in 00:50:56:00:00:00/22, backed by the
+ *   standard or distributed portgroup carrying the VLAN on that host.
+ * - Marker: extraConfig netext-deploy.marker (nx_marker_encode text).
+ *   Payload: guestinfo.netext.payload (base64) + .encoding, as cloud-init's
+ *   VMware datasource reads it. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "log.h"
+#include "strbuf.h"
+#include "util.h"
+#include "vsphere.h"
+#include "xml.h"
+
+#define APPLIANCE_MEMORY_MIB 512
+#define APPLIANCE_GUEST_ID "otherLinux64Guest"
+
+static const struct nx_mac_range vs_mac_range = {{0x00, 0x50, 0x56, 0x00, 0x00, 0x00}, 22};
+
+/* ---- session ------------------------------------------------------------- */
+
+static bool vs_probe(const char *uri)
+{
+    return uri &&
+           (nx_str_has_prefix(uri, "vsphere://") || nx_str_has_prefix(uri, "vsphere+http://"));
+}
+
+/* vsphere://host[:port][/path] -> https://host[:port]/path */
+static char *uri_to_url(const char *uri)
+{
+    const char *scheme = "https://";
+    const char *rest;
+    if (nx_str_has_prefix(uri, "vsphere://")) {
+        rest = uri + strlen("vsphere://");
+    } else {
+        rest = uri + strlen("vsphere+http://");
+        scheme = "http://";
+    }
+    const char *slash = strchr(rest, '/');
+    size_t hostlen = slash ? (size_t)(slash - rest) : strlen(rest);
+    if (hostlen == 0 || memchr(rest, '@', hostlen) || memchr(rest, '?', strlen(rest)))
+        return NULL; /* no user info in URIs: credentials come from a file */
+    if (!slash || !slash[1])
+        return nx_asprintf("%s%.*s/sdk", scheme, (int)hostlen, rest);
+    return nx_asprintf("%s%s", scheme, rest);
+}
+
+static int map_fault_code(const struct nx_soap_fault *f)
+{
+    if (!strcmp(f->type, "InvalidLogin") || !strcmp(f->type, "NoPermission") ||
+        !strcmp(f->type, "NotAuthenticated"))
+        return NX_EX_NOPERM;
+    return NX_EX_FAILED;
+}
+
+static int do_login(struct vs_conn *c)
+{
+    struct strbuf sb = STRBUF_INIT;
+    struct nx_soap_resp r = {0};
+    struct nx_soap_fault f = {0};
+    if (!c->user || !c->password)
+        return nx_error_set(NX_EX_NOPERM,
+                            "%s: no user or password (use --credentials FILE or "
+                            "NETEXT_DEPLOY_USER/NETEXT_DEPLOY_PASSWORD)",
+                            c->url);
+    nx_soap_begin(&sb, "Login", "SessionManager", c->session_manager);
+    nx_soap_add(&sb, "userName", c->user);
+    nx_soap_add(&sb, "password", c->password);
+    nx_soap_end(&sb, "Login");
+    int rc = nx_soap_call(c->soap, "Login", sb.buf, &r, &f);
+    strbuf_release_secret(&sb);
+    if (rc == 1) {
+        if (!strcmp(f.type, "InvalidLogin"))
+            nx_error_set(NX_EX_NOPERM, "%s: login refused for user '%s' (InvalidLogin)", c->url,
+                         c->user);
+        else
+            nx_error_set(map_fault_code(&f), "%s: Login: %s: %s", c->url, f.type, f.message);
+        nx_soap_fault_release(&f);
+        return -1;
+    }
+    if (rc < 0)
+        return -1;
+    nx_soap_resp_release(&r);
+    c->logged_in = true;
+    return 0;
+}
+
+int vs_relogin(struct vs_conn *c)
+{
+    c->relogged = true;
+    c->logged_in = false;
+    nx_soap_clear_cookies(c->soap);
+    vs_tasks_session_lost(c);
+    nx_info("vsphere: %s: session lost; logging in again", c->url);
+    return do_login(c);
+}
+
+int vs_call(struct vs_conn *c, const char *method, const char *body, struct nx_soap_resp *out,
+            struct nx_soap_fault *fault)
+{
+    struct nx_soap_fault tmp = {0};
+    struct nx_soap_fault *f = fault ? fault : &tmp;
+    int rc = nx_soap_call(c->soap, method, body, out, f);
+    if (rc == 1 && !strcmp(f->type, "NotAuthenticated") && c->logged_in && !c->relogged) {
+        nx_soap_fault_release(f);
+        if (vs_relogin(c) < 0) {
+            nx_soap_fault_release(&tmp);
+            return -1;
+        }
+        rc = nx_soap_call(c->soap, method, body, out, f);
+    }
+    if (rc == 1) {
+        /* keep the message nx_soap_parse set, with the right exit code */
+        char *msg = nx_strdup(nx_error_msg());
+        nx_error_set(map_fault_code(f), "%s: %s", c->url, msg);
+        free(msg);
+    }
+    nx_soap_fault_release(&tmp);
+    return rc;
+}
+
+static void vs_close(struct nx_conn *base)
+{
+    struct vs_conn *c = (struct vs_conn *)base;
+    if (!c)
+        return;
+    if (c->logged_in) {
+        vs_tasks_flush(c);
+        struct strbuf sb = STRBUF_INIT;
+        struct nx_soap_resp r = {0};
+        nx_soap_begin(&sb, "Logout", "SessionManager", c->session_manager);
+        nx_soap_end(&sb, "Logout");
+        if (nx_soap_call(c->soap, "Logout", sb.buf, &r, NULL) != 0)
+            nx_debug("vsphere: Logout: %s", nx_error_msg());
+        nx_soap_resp_release(&r);
+        strbuf_release(&sb);
+    }
+    c->base.n_requests = nx_soap_requests(c->soap);
+    nx_debug("vsphere: %s: %lu requests", c->url, c->base.n_requests);
+    vs_tasks_release(c);
+    vs_inventory_release(&c->inv);
+    for (size_t i = 0; i < c->n_hosts; i++) {
+        free(c->hosts[i].plan_host);
+        free(c->hosts[i].production_network);
+        free(c->hosts[i].vlan_switch);
+    }
+    free(c->hosts);
+    for (size_t i = 0; i < c->n_made; i++)
+        free(c->made_keys[i]);
+    free(c->made_keys);
+    nx_map_release(&c->made);
+    nx_soap_free(c->soap);
+    free(c->url);
+    free(c->user);
+    nx_free_secret(c->password);
+    free(c->root_folder);
+    free(c->property_collector);
+    free(c->view_manager);
+    free(c->session_manager);
+    free(c->task_manager);
+    free(c->api_version);
+    free(c->base.uri);
+    free(c);
+}
+
+static int vs_open(const char *uri, const struct nx_conn_opts *opts, struct nx_conn **out)
+{
+    struct nx_soap_resp r = {0};
+    struct strbuf sb = STRBUF_INIT;
+    char *url = uri_to_url(uri);
+    *out = NULL;
+    if (!url)
+        return nx_error_set(NX_EX_CONFIG,
+                            "%s: not a vSphere URI (vsphere://HOST[:PORT][/sdk]; credentials "
+                            "come from --credentials, never from the URI)",
+                            uri);
+    if (nx_str_has_prefix(url, "http://"))
+        nx_warn("%s: plain HTTP: the vSphere password and session travel unencrypted (labs "
+                "only)",
+                uri);
+    struct vs_conn *c = nx_calloc(1, sizeof(*c));
+    c->url = url;
+    c->base.uri = nx_strdup(uri);
+    nx_map_init(&c->made);
+    c->user = opts && opts->user ? nx_strdup(opts->user) : NULL;
+    c->password = opts && opts->password ? nx_strdup(opts->password) : NULL;
+    c->soap = nx_soap_new(url, "urn:vim25", opts);
+    if (!c->soap)
+        goto fail;
+
+    nx_soap_begin(&sb, "RetrieveServiceContent", "ServiceInstance", "ServiceInstance");
+    nx_soap_end(&sb, "RetrieveServiceContent");
+    if (nx_soap_call(c->soap, "RetrieveServiceContent", sb.buf, &r, NULL) != 0) {
+        nx_error_prefix("%s: ", uri);
+        goto fail;
+    }
+    xmlNodePtr sc = nx_soap_child(r.body, "returnval");
+    c->root_folder = nx_soap_child_text(sc, "rootFolder");
+    c->property_collector = nx_soap_child_text(sc, "propertyCollector");
+    c->view_manager = nx_soap_child_text(sc, "viewManager");
+    c->session_manager = nx_soap_child_text(sc, "sessionManager");
+    c->task_manager = nx_soap_child_text(sc, "taskManager");
+    c->api_version = nx_soap_child_text(nx_soap_child(sc, "about"), "apiVersion");
+    nx_soap_resp_release(&r);
+    if (!c->root_folder || !c->property_collector || !c->view_manager || !c->session_manager ||
+        !c->task_manager) {
+        nx_error_set(NX_EX_PROTOCOL, "%s: RetrieveServiceContent: incomplete ServiceContent", uri);
+        goto fail;
+    }
+    if (c->api_version) {
+        char *action = nx_asprintf("urn:vim25/%s", c->api_version);
+        nx_soap_set_action(c->soap, action);
+        free(action);
+    }
+    if (do_login(c) < 0)
+        goto fail;
+    strbuf_release(&sb);
+    *out = &c->base;
+    return 0;
+fail:
+    strbuf_release(&sb);
+    vs_close(&c->base);
+    return -1;
+}
+
+/* ---- placement lookups ---------------------------------------------------- */
+
+struct backing {
+    const struct vs_obj *net; /* Network or DistributedVirtualPortgroup */
+    const char *switch_uuid; /* DVS */
+};
+
+struct resolved {
+    struct vs_obj *host, *dc, *cr, *ds;
+    struct backing *nics; /* one per spec vNIC */
+};
+
+static const char *host_target(const struct nx_appliance_spec *spec)
+{
+    return spec->host->target ? spec->host->target : spec->host->name;
+}
+
+static bool is_type(const struct vs_obj *o, const char *t)
+{
+    return o && !strcmp(o->type, t);
+}
+
+static bool is_network(const struct vs_obj *o)
+{
+    return is_type(o, "Network") || is_type(o, "DistributedVirtualPortgroup") ||
+           is_type(o, "OpaqueNetwork");
+}
+
+static bool has_ref(char *const *refs, size_t n, const char *id)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!strcmp(refs[i], id))
+            return true;
+    return false;
+}
+
+static const char *dvs_name(const struct vs_conn *c, const struct vs_obj *pg)
+{
+    const struct vs_obj *d = vs_inv_get(c, pg->dvs);
+    return d && d->name ? d->name : "?";
+}
+
+static const struct vs_pg *host_pg(const struct vs_obj *host, const char *name)
+{
+    for (size_t i = 0; host && name && i < host->n_pgs; i++)
+        if (!strcmp(host->pgs[i].name, name))
+            return &host->pgs[i];
+    return NULL;
+}
+
+/* networks (standard and distributed) this host can use */
+static bool host_has_net(const struct vs_obj *host, const struct vs_obj *net)
+{
+    return has_ref(host->refs, host->n_refs, net->id) ||
+           (is_type(net, "Network") && host_pg(host, net->name)) ||
+           (is_type(net, "DistributedVirtualPortgroup") &&
+            has_ref(net->refs, net->n_refs, host->id));
+}
+
+static struct vs_obj *find_host(struct vs_conn *c, const char *name)
+{
+    struct vs_obj *found = NULL;
+    for (size_t i = 0; i < c->inv.n; i++) {
+        struct vs_obj *o = c->inv.objs[i];
+        if (is_type(o, "HostSystem") && nx_str_eq(o->name, name)) {
+            if (found) {
+                nx_error_set(NX_EX_DATAERR, "ESXi host '%s' is ambiguous (%s, %s)", name, found->id,
+                             o->id);
+                return NULL;
+            }
+            found = o;
+        }
+    }
+    if (!found) {
+        struct strbuf sb = STRBUF_INIT;
+        for (size_t i = 0; i < c->inv.n; i++)
+            if (is_type(c->inv.objs[i], "HostSystem"))
+                strbuf_addf(&sb, "%s%s", sb.len ? ", " : "", c->inv.objs[i]->name);
+        nx_error_set(NX_EX_DATAERR, "ESXi host '%s' not found (hosts: %s)", name,
+                     sb.len ? sb.buf : "none");
+        strbuf_release(&sb);
+    }
+    return found;
+}
+
+static void describe_net(const struct vs_conn *c, const struct vs_obj *host, struct strbuf *sb,
+                         const struct vs_obj *n)
+{
+    if (is_type(n, "DistributedVirtualPortgroup")) {
+        strbuf_addf(sb, "'%s' (distributed, switch '%s'", n->name ? n->name : "", dvs_name(c, n));
+        if (n->vlan >= 0)
+            strbuf_addf(sb, ", VLAN %d", n->vlan);
+        strbuf_addch(sb, ')');
+    } else {
+        const struct vs_pg *pg = host_pg(host, n->name);
+        strbuf_addf(sb, "'%s' (standard", n->name ? n->name : "");
+        if (pg)
+            strbuf_addf(sb, ", switch '%s', VLAN %u", pg->vswitch ? pg->vswitch : "?", pg->vlan);
+        strbuf_addch(sb, ')');
+    }
+}
+
+static void list_host_nets(const struct vs_conn *c, const struct vs_obj *host, struct strbuf *sb)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < c->inv.n; i++) {
+        const struct vs_obj *o = c->inv.objs[i];
+        if (!is_network(o) || !host_has_net(host, o))
+            continue;
+        if (n++)
+            strbuf_addstr(sb, ", ");
+        describe_net(c, host, sb, o);
+    }
+    if (!n)
+        strbuf_addstr(sb, "none");
+}
+
+static int resolve_vnic(struct vs_conn *c, const struct vs_obj *host,
+                        const struct nx_appliance_spec *spec, const struct nx_vnic_spec *v,
+                        struct backing *out)
+{
+    const struct vs_obj *cand[16];
+    size_t n = 0;
+    struct strbuf sb = STRBUF_INIT;
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < c->inv.n; i++) {
+        const struct vs_obj *o = c->inv.objs[i];
+        if (!is_network(o) || !host_has_net(host, o))
+            continue;
+        bool match;
+        if (v->kind == NX_VNIC_PRODUCTION) {
+            match = nx_str_eq(o->name, v->network);
+        } else if (is_type(o, "DistributedVirtualPortgroup")) {
+            match =
+                o->vlan == (int)v->vlan && (!v->network || nx_str_eq(dvs_name(c, o), v->network));
+        } else {
+            const struct vs_pg *pg = host_pg(host, o->name);
+            match =
+                pg && pg->vlan == v->vlan && (!v->network || nx_str_eq(pg->vswitch, v->network));
+        }
+        if (match && n < NX_ARRAY_SIZE(cand))
+            cand[n++] = o;
+    }
+    if (n == 1) {
+        out->net = cand[0];
+        if (is_type(cand[0], "DistributedVirtualPortgroup")) {
+            const struct vs_obj *d = vs_inv_get(c, cand[0]->dvs);
+            if (!d || !d->uuid) {
+                nx_error_set(NX_EX_DATAERR,
+                             "portgroup '%s': its distributed switch (%s) has no UUID in the "
+                             "inventory",
+                             cand[0]->name, cand[0]->dvs ? cand[0]->dvs : "none");
+                return -1;
+            }
+            out->switch_uuid = d->uuid;
+        }
+        return 0;
+    }
+    if (n > 1) {
+        for (size_t i = 0; i < n; i++) {
+            if (i)
+                strbuf_addstr(&sb, ", ");
+            describe_net(c, host, &sb, cand[i]);
+        }
+        if (v->kind == NX_VNIC_PRODUCTION)
+            nx_error_set(NX_EX_DATAERR,
+                         "production network '%s' matches %zu networks on host '%s': %s",
+                         v->network, n, host->name, sb.buf);
+        else
+            nx_error_set(NX_EX_DATAERR,
+                         "VLAN %u ('%s') is carried by %zu portgroups on host '%s': %s (set "
+                         "vlan-switch on the host to choose)",
+                         v->vlan, v->label, n, host->name, sb.buf);
+    } else {
+        list_host_nets(c, host, &sb);
+        if (v->kind == NX_VNIC_PRODUCTION)
+            nx_error_set(NX_EX_DATAERR,
+                         "production network '%s' not found on host '%s' (networks: %s)",
+                         v->network, host->name, sb.buf);
+        else
+            nx_error_set(NX_EX_DATAERR,
+                         "no portgroup carries VLAN %u ('%s') on host '%s'%s%s%s (networks: %s)",
+                         v->vlan, v->label, host->name, v->network ? " on switch '" : "",
+                         v->network ? v->network : "", v->network ? "'" : "", sb.buf);
+    }
+    (void)spec;
+    strbuf_release(&sb);
+    return -1;
+}
+
+static struct vs_obj *find_named(struct vs_conn *c, const char *type, const char *name,
+                                 const char *parent)
+{
+    for (size_t i = 0; i < c->inv.n; i++) {
+        struct vs_obj *o = c->inv.objs[i];
+        if (is_type(o, type) && nx_str_eq(o->name, name) &&
+            (!parent || nx_str_eq(o->parent, parent)))
+            return o;
+    }
+    return NULL;
+}
+
+/* A datastore the appliance may live on: not VVol, not a datastore cluster
+ * nor in one. NULL with the reason in *why. */
+static bool datastore_ok(struct vs_conn *c, const struct vs_obj *ds, char **why)
+{
+    const struct vs_obj *p = vs_inv_get(c, ds->parent);
+    if (ds->ds_type && !strcmp(ds->ds_type, "VVOL")) {
+        *why = nx_asprintf("datastore '%s' is a VVol datastore (summary.type VVOL): not "
+                           "supported for appliances; choose a VMFS or NFS datastore",
+                           ds->name);
+        return false;
+    }
+    if (is_type(p, "StoragePod")) {
+        *why = nx_asprintf("datastore '%s' belongs to the datastore cluster (StoragePod) '%s': "
+                           "not supported; choose a datastore outside datastore clusters",
+                           ds->name, p->name ? p->name : p->id);
+        return false;
+    }
+    return true;
+}
+
+static int resolve(struct vs_conn *c, const struct nx_appliance_spec *spec, struct resolved *r)
+{
+    memset(r, 0, sizeof(*r));
+    if (vs_inventory_load(c) < 0)
+        return -1;
+    r->host = find_host(c, host_target(spec));
+    if (!r->host)
+        return -1;
+    r->cr = vs_inv_get(c, r->host->parent);
+    if (!r->cr || !r->cr->root_pool)
+        return nx_error_set(NX_EX_DATAERR, "host '%s': no compute resource with a root pool",
+                            r->host->name);
+    struct vs_obj *o = r->host;
+    for (int depth = 0; o && !is_type(o, "Datacenter") && depth < 64; depth++)
+        o = vs_inv_get(c, o->parent);
+    r->dc = is_type(o, "Datacenter") ? o : NULL;
+    if (!r->dc || !r->dc->vm_folder)
+        return nx_error_set(NX_EX_DATAERR, "host '%s': its datacenter was not found",
+                            r->host->name);
+
+    const char *dsname = spec->placement.datastore;
+    char *why = NULL;
+    if (dsname) {
+        if (find_named(c, "StoragePod", dsname, NULL))
+            return nx_error_set(NX_EX_DATAERR,
+                                "datastore '%s' is a datastore cluster (StoragePod): not "
+                                "supported; name one datastore outside datastore clusters",
+                                dsname);
+        struct vs_obj *ds = NULL;
+        for (size_t i = 0; i < r->host->n_dss; i++) {
+            struct vs_obj *d = vs_inv_get(c, r->host->dss[i]);
+            if (d && nx_str_eq(d->name, dsname))
+                ds = d;
+        }
+        if (!ds)
+            return nx_error_set(NX_EX_DATAERR, "datastore '%s' not found on host '%s'", dsname,
+                                r->host->name);
+        if (!datastore_ok(c, ds, &why)) {
+            nx_error_set(NX_EX_DATAERR, "%s", why);
+            free(why);
+            return -1;
+        }
+        r->ds = ds;
+    } else {
+        for (size_t i = 0; i < r->host->n_dss && !r->ds; i++) {
+            struct vs_obj *d = vs_inv_get(c, r->host->dss[i]);
+            if (d && datastore_ok(c, d, &why))
+                r->ds = d;
+            NX_FREE(why);
+        }
+        if (!r->ds)
+            return nx_error_set(NX_EX_DATAERR,
+                                "host '%s': no usable datastore (VVol and datastore clusters "
+                                "are not supported); name one in the plan",
+                                r->host->name);
+    }
+    r->nics = nx_calloc(spec->n_vnics + 1, sizeof(*r->nics));
+    for (size_t i = 0; i < spec->n_vnics; i++)
+        if (resolve_vnic(c, r->host, spec, &spec->vnics[i], &r->nics[i]) < 0) {
+            NX_FREE(r->nics);
+            return -1;
+        }
+    return 0;
+}
+
+static void remember_host(struct vs_conn *c, const struct nx_appliance_spec *spec)
+{
+    for (size_t i = 0; i < c->n_hosts; i++)
+        if (!strcmp(c->hosts[i].plan_host, spec->host->name))
+            return;
+    NX_GROW(c->hosts, c->alloc_hosts, c->n_hosts + 1);
+    struct vs_hostinfo *h = &c->hosts[c->n_hosts++];
+    h->plan_host = nx_strdup(spec->host->name);
+    h->production_network =
+        spec->host->production_network ? nx_strdup(spec->host->production_network) : NULL;
+    h->production_vlan = spec->host->production_vlan;
+    h->vlan_switch = spec->host->vlan_switch ? nx_strdup(spec->host->vlan_switch) : NULL;
+}
+
+static int vs_check_placement(struct nx_conn *base, const struct nx_appliance_spec *spec)
+{
+    struct vs_conn *c = (struct vs_conn *)base;
+    struct resolved r;
+    remember_host(c, spec);
+    int rc = resolve(c, spec, &r);
+    free(r.nics);
+    return rc;
+}
+
+/* ---- observed appliances --------------------------------------------------- */
+
+static const struct vs_hostinfo *hostinfo(const struct vs_conn *c, const char *plan_host)
+{
+    for (size_t i = 0; i < c->n_hosts; i++)
+        if (nx_str_eq(c->hosts[i].plan_host, plan_host))
+            return &c->hosts[i];
+    return NULL;
+}
+
+/* Describe an observed vNIC in the terms of nx_vnic_spec: the production
+ * portgroup by name with the host's production VLAN; any other by its switch
+ * and the portgroup's VLAN. */
+static void describe_vmnic(const struct vs_conn *c, const struct vs_obj *vm,
+                           const struct vs_hostinfo *hi, const struct vs_vmnic *n,
+                           struct nx_vnic_obs *out)
+{
+    const char *pgname = NULL, *sw = NULL;
+    int vlan = 0;
+    if (n->portgroup_key) {
+        for (size_t i = 0; i < c->inv.n; i++) {
+            const struct vs_obj *o = c->inv.objs[i];
+            if (is_type(o, "DistributedVirtualPortgroup") &&
+                nx_str_eq(o->pg_key, n->portgroup_key)) {
+                pgname = o->name;
+                sw = dvs_name(c, o);
+                vlan = o->vlan;
+                break;
+            }
+        }
+    } else {
+        const struct vs_obj *net = vs_inv_get(c, n->network);
+        pgname = net && net->name ? net->name : n->device_name;
+        const struct vs_pg *pg = host_pg(vs_inv_get(c, vm->vm_host), pgname);
+        if (pg) {
+            sw = pg->vswitch;
+            vlan = (int)pg->vlan;
+        }
+    }
+    memcpy(out->mac, n->mac, 6);
+    out->id = nx_strdup(n->key ? n->key : "");
+    if (hi && pgname && nx_str_eq(pgname, hi->production_network)) {
+        out->network = nx_strdup(pgname);
+        out->vlan = hi->production_vlan;
+    } else {
+        out->network = nx_strdup(sw ? sw : pgname ? pgname : "?");
+        out->vlan = vlan > 0 && vlan <= 4094 ? (unsigned)vlan : 0;
+    }
+}
+
+static int vs_list_owned(struct nx_conn *base, struct nx_obs_list *out)
+{
+    struct vs_conn *c = (struct vs_conn *)base;
+    if (vs_inventory_load(c) < 0)
+        return -1;
+    for (size_t i = 0; i < c->inv.n; i++) {
+        const struct vs_obj *vm = c->inv.objs[i];
+        struct nx_marker m = {0};
+        if (!is_type(vm, "VirtualMachine") || !vm->marker || nx_marker_decode(vm->marker, &m) < 0)
+            continue;
+        struct nx_appliance_obs *o = nx_calloc(1, sizeof(*o));
+        o->id = nx_strdup(vm->id);
+        o->name = nx_strdup(vm->name ? vm->name : vm->id);
+        o->marker = m;
+        o->powered_on = vm->powered_on;
+        const struct vs_hostinfo *hi = hostinfo(c, m.host);
+        for (size_t j = 0; j < vm->n_nics; j++)
+            describe_vmnic(c, vm, hi, &vm->nics[j], nx_obs_add_vnic(o));
+        nx_obs_list_add(out, o);
+    }
+    return 0;
+}
+
+/* ---- changes --------------------------------------------------------------- */
+
+/* The folder or pool `name` under `parent`, created when missing; a
+ * DuplicateName fault (someone created it meanwhile) counts as success. */
+static int ensure_container(struct vs_conn *c, const char *kind, const char *parent_type,
+                            const char *parent, const char *name, char **out)
+{
+    struct vs_obj *o = find_named(c, kind, name, parent);
+    if (o) {
+        *out = nx_strdup(o->id);
+        return 0;
+    }
+    struct strbuf sb = STRBUF_INIT;
+    struct nx_soap_resp r = {0};
+    struct nx_soap_fault f = {0};
+    const char *method = !strcmp(kind, "Folder") ? "CreateFolder" : "CreateResourcePool";
+    nx_soap_begin(&sb, method, parent_type, parent);
+    nx_soap_add(&sb, "name", name);
+    if (strcmp(kind, "Folder") != 0) {
+        static const char alloc[] = "<reservation>0</reservation>"
+                                    "<expandableReservation>true</expandableReservation>"
+                                    "<limit>-1</limit><shares><shares>0</shares>"
+                                    "<level>normal</level></shares>";
+        strbuf_addf(&sb,
+                    "<spec><cpuAllocation>%s</cpuAllocation><memoryAllocation>%s"
+                    "</memoryAllocation></spec>",
+                    alloc, alloc);
+    }
+    nx_soap_end(&sb, method);
+    int rc = vs_call(c, method, sb.buf, &r, &f);
+    strbuf_release(&sb);
+    if (rc == 1 && !strcmp(f.type, "DuplicateName") && f.object) {
+        nx_info("vsphere: %s '%s' was created meanwhile; using it", kind, name);
+        *out = nx_strdup(f.object);
+        rc = 0;
+    } else if (rc == 0) {
+        *out = nx_soap_child_text(r.body, "returnval");
+        if (!*out)
+            rc = nx_error_set(NX_EX_PROTOCOL, "%s: no reference in the answer", method);
+        else
+            nx_info("vsphere: created %s '%s'",
+                    !strcmp(kind, "Folder") ? "folder" : "resource pool", name);
+    } else {
+        nx_error_prefix("creating %s '%s': ", !strcmp(kind, "Folder") ? "folder" : "resource pool",
+                        name);
+        rc = -1;
+    }
+    nx_soap_resp_release(&r);
+    nx_soap_fault_release(&f);
+    if (rc == 0) {
+        struct vs_obj *n = vs_inv_add(&c->inv, kind, *out);
+        free(n->name);
+        n->name = nx_strdup(name);
+        free(n->parent);
+        n->parent = nx_strdup(parent);
+    }
+    return rc;
+}
+
+static void add_option(struct strbuf *sb, const char *key, const char *value)
+{
+    strbuf_addstr(sb, "<extraConfig>");
+    nx_soap_add(sb, "key", key);
+    strbuf_addstr(sb, "<value xsi:type=\"xsd:string\">");
+    strbuf_add_xml_escaped(sb, value);
+    strbuf_addstr(sb, "</value></extraConfig>");
+}
+
+static void add_payload_options(struct strbuf *sb, const struct nx_appliance_spec *spec)
+{
+    struct nx_marker m = {0};
+    struct strbuf b64 = STRBUF_INIT;
+    nx_marker_from_spec(&m, spec);
+    char *marker = nx_marker_encode(&m);
+    strbuf_add_base64(&b64, spec->payload ? spec->payload : "", spec->payload_len);
+    add_option(sb, VS_MARKER_KEY, marker);
+    add_option(sb, VS_PAYLOAD_KEY, b64.buf);
+    add_option(sb, VS_ENCODING_KEY, "base64");
+    strbuf_release(&b64);
+    free(marker);
+    nx_marker_release(&m);
+}
+
+static void add_nic(struct strbuf *sb, int key, const struct nx_vnic_spec *v,
+                    const struct backing *b)
+{
+    char mac[18];
+    nx_format_mac(v->mac, mac);
+    strbuf_addstr(sb, "<deviceChange><operation>add</operation>"
+                      "<device xsi:type=\"VirtualVmxnet3\">");
+    strbuf_addf(sb, "<key>%d</key><deviceInfo>", key);
+    nx_soap_add(sb, "label", v->label);
+    nx_soap_addf(sb, "summary", "%s", v->kind == NX_VNIC_PRODUCTION ? "production" : "tenant VLAN");
+    strbuf_addstr(sb, "</deviceInfo>");
+    if (b->switch_uuid) {
+        strbuf_addstr(sb,
+                      "<backing xsi:type=\"VirtualEthernetCardDistributedVirtualPortBackingInfo\">"
+                      "<port>");
+        nx_soap_add(sb, "switchUuid", b->switch_uuid);
+        nx_soap_add(sb, "portgroupKey", b->net->pg_key);
+        strbuf_addstr(sb, "</port></backing>");
+    } else {
+        strbuf_addstr(sb, "<backing xsi:type=\"VirtualEthernetCardNetworkBackingInfo\">");
+        nx_soap_add(sb, "deviceName", b->net->name);
+        nx_soap_add_moref(sb, "network", b->net->type, b->net->id);
+        strbuf_addstr(sb, "</backing>");
+    }
+    strbuf_addstr(sb, "<connectable><startConnected>true</startConnected>"
+                      "<allowGuestControl>true</allowGuestControl><connected>false</connected>"
+                      "</connectable>");
+    strbuf_addstr(sb, "<addressType>manual</addressType>");
+    nx_soap_add(sb, "macAddress", mac);
+    strbuf_addstr(sb, "</device></deviceChange>");
+}
+
+/* Run a task-returning method and wait for it (or defer). */
+static int run_task(struct vs_conn *c, const char *method, const char *body, const char *what,
+                    bool defer, char **result)
+{
+    struct nx_soap_resp r = {0};
+    if (result)
+        *result = NULL;
+    if (vs_call(c, method, body, &r, NULL) != 0) {
+        nx_error_prefix("%s: ", what);
+        return -1;
+    }
+    char *task = nx_soap_child_text(r.body, "returnval");
+    nx_soap_resp_release(&r);
+    if (!task)
+        return nx_error_set(NX_EX_PROTOCOL, "%s: %s: no task in the answer", what, method);
+    int rc = 0;
+    if (defer)
+        vs_task_defer(c, task, what);
+    else
+        rc = vs_task_wait(c, task, what, result);
+    free(task);
+    return rc;
+}
+
+static void fill_obs(struct nx_appliance_obs *o, const char *id,
+                     const struct nx_appliance_spec *spec)
+{
+    o->id = nx_strdup(id);
+    o->name = nx_strdup(spec->name);
+    nx_marker_from_spec(&o->marker, spec);
+    for (size_t i = 0; i < spec->n_vnics; i++) {
+        struct nx_vnic_obs *v = nx_obs_add_vnic(o);
+        memcpy(v->mac, spec->vnics[i].mac, 6);
+        v->vlan = spec->vnics[i].vlan;
+        v->network = spec->vnics[i].network ? nx_strdup(spec->vnics[i].network) : NULL;
+    }
+}
+
+static int vs_create(struct nx_conn *base, const struct nx_appliance_spec *spec,
+                     struct nx_appliance_obs **out)
+{
+    struct vs_conn *c = (struct vs_conn *)base;
+    struct resolved r;
+    struct strbuf sb = STRBUF_INIT;
+    char *folder = NULL, *pool = NULL, *vm = NULL, *what = NULL;
+    int ret = -1;
+    *out = NULL;
+    if (resolve(c, spec, &r) < 0)
+        goto cleanup;
+    const char *fname = spec->placement.folder ? spec->placement.folder : NX_DEFAULT_FOLDER;
+    const char *pname =
+        spec->placement.resource_pool ? spec->placement.resource_pool : NX_DEFAULT_POOL;
+    if (ensure_container(c, "Folder", "Folder", r.dc->vm_folder, fname, &folder) < 0 ||
+        ensure_container(c, "ResourcePool", "ResourcePool", r.cr->root_pool, pname, &pool) < 0)
+        goto cleanup;
+
+    nx_soap_begin(&sb, "CreateVM_Task", "Folder", folder);
+    strbuf_addstr(&sb, "<config>");
+    nx_soap_add(&sb, "name", spec->name);
+    nx_soap_add(&sb, "guestId", APPLIANCE_GUEST_ID);
+    nx_soap_addf(&sb, "annotation", "netext-deploy appliance of tenant %s on host %s",
+                 spec->tenant->name, spec->host->name);
+    strbuf_addstr(&sb, "<files>");
+    nx_soap_addf(&sb, "vmPathName", "[%s]", r.ds->name);
+    strbuf_addstr(&sb, "</files>");
+    strbuf_addf(&sb, "<numCPUs>1</numCPUs><memoryMB>%d</memoryMB>", APPLIANCE_MEMORY_MIB);
+    for (size_t i = 0; i < spec->n_vnics; i++)
+        add_nic(&sb, -100 - (int)i, &spec->vnics[i], &r.nics[i]);
+    add_payload_options(&sb, spec);
+    strbuf_addstr(&sb, "</config>");
+    nx_soap_add_moref(&sb, "pool", "ResourcePool", pool);
+    nx_soap_add_moref(&sb, "host", "HostSystem", r.host->id);
+    nx_soap_end(&sb, "CreateVM_Task");
+    what = nx_asprintf("creating %s", spec->name);
+    if (run_task(c, "CreateVM_Task", sb.buf, what, false, &vm) < 0)
+        goto cleanup;
+    if (!vm) {
+        nx_error_set(NX_EX_PROTOCOL, "%s: the task returned no virtual machine", what);
+        goto cleanup;
+    }
+    struct nx_appliance_obs *o = nx_calloc(1, sizeof(*o));
+    fill_obs(o, vm, spec);
+    *out = o;
+    ret = 0;
+cleanup:
+    free(r.nics);
+    free(folder);
+    free(pool);
+    free(vm);
+    free(what);
+    strbuf_release(&sb);
+    return ret;
+}
+
+static const char *nic_device_type(const struct vs_conn *c, const char *vm, const char *key)
+{
+    const struct vs_obj *o = vs_inv_get(c, vm);
+    for (size_t i = 0; o && key && i < o->n_nics; i++)
+        if (nx_str_eq(o->nics[i].key, key))
+            return o->nics[i].device_type;
+    return "VirtualEthernetCard";
+}
+
+static int vs_update_vnics(struct nx_conn *base, const struct nx_appliance_obs *obs,
+                           const struct nx_appliance_spec *spec,
+                           const struct nx_vnic_spec *const *add, size_t n_add,
+                           const struct nx_vnic_obs *const *remove, size_t n_remove)
+{
+    struct vs_conn *c = (struct vs_conn *)base;
+    struct strbuf sb = STRBUF_INIT;
+    struct backing *b = nx_calloc(n_add + 1, sizeof(*b));
+    char *what = nx_asprintf("changing the vNICs of %s", obs->name);
+    int ret = -1;
+    const struct vs_obj *host = NULL;
+    if (n_add) {
+        if (vs_inventory_load(c) < 0 || !(host = find_host(c, host_target(spec))))
+            goto cleanup;
+        for (size_t i = 0; i < n_add; i++)
+            if (resolve_vnic(c, host, spec, add[i], &b[i]) < 0)
+                goto cleanup;
+    }
+    nx_soap_begin(&sb, "ReconfigVM_Task", "VirtualMachine", obs->id);
+    strbuf_addstr(&sb, "<spec>");
+    for (size_t i = 0; i < n_remove; i++) {
+        if (!remove[i]->id || !*remove[i]->id) {
+            nx_error_set(NX_EX_SOFTWARE, "%s: vNIC without a device key", what);
+            goto cleanup;
+        }
+        strbuf_addstr(&sb, "<deviceChange><operation>remove</operation><device xsi:type=\"");
+        strbuf_add_xml_escaped(&sb, nic_device_type(c, obs->id, remove[i]->id));
+        strbuf_addstr(&sb, "\">");
+        nx_soap_add(&sb, "key", remove[i]->id);
+        strbuf_addstr(&sb, "</device></deviceChange>");
+    }
+    for (size_t i = 0; i < n_add; i++)
+        add_nic(&sb, -100 - (int)i, add[i], &b[i]);
+    strbuf_addstr(&sb, "</spec>");
+    nx_soap_end(&sb, "ReconfigVM_Task");
+    ret = run_task(c, "ReconfigVM_Task", sb.buf, what, false, NULL);
+cleanup:
+    free(b);
+    free(what);
+    strbuf_release(&sb);
+    return ret;
+}
+
+static int vs_set_payload(struct nx_conn *base, const struct nx_appliance_obs *obs,
+                          const struct nx_appliance_spec *spec)
+{
+    struct vs_conn *c = (struct vs_conn *)base;
+    struct strbuf sb = STRBUF_INIT;
+    char *what = nx_asprintf("updating the payload of %s", obs->name);
+    nx_soap_begin(&sb, "ReconfigVM_Task", "VirtualMachine", obs->id);
+    strbuf_addstr(&sb, "<spec>");
+    add_payload_options(&sb, spec);
+    strbuf_addstr(&sb, "</spec>");
+    nx_soap_end(&sb, "ReconfigVM_Task");
+    int ret = run_task(c, "ReconfigVM_Task", sb.buf, what, false, NULL);
+    free(what);
+    strbuf_release(&sb);
+    return ret;
+}
+
+static int power(struct vs_conn *c, const char *vm, const char *name, bool on, bool defer)
+{
+    struct strbuf sb = STRBUF_INIT;
+    const char *method = on ? "PowerOnVM_Task" : "PowerOffVM_Task";
+    char *what = nx_asprintf("powering %s %s", on ? "on" : "off", name);
+    nx_soap_begin(&sb, method, "VirtualMachine", vm);
+    nx_soap_end(&sb, method);
+    int ret = run_task(c, method, sb.buf, what, defer, NULL);
+    free(what);
+    strbuf_release(&sb);
+    return ret;
+}
+
+/* Power-on is confirmed by a later wait (or at close): its task needs no
+ * round trip of its own. */
+static int vs_set_power(struct nx_conn *base, const struct nx_appliance_obs *obs, bool on)
+{
+    return power((struct vs_conn *)base, obs->id, obs->name, on, on);
+}
+
+static int vs_remove(struct nx_conn *base, const struct nx_appliance_obs *obs)
+{
+    struct vs_conn *c = (struct vs_conn *)base;
+    if (obs->powered_on && power(c, obs->id, obs->name, false, false) < 0) {
+        if (!strstr(nx_error_msg(), "InvalidPowerState"))
+            return -1;
+        nx_error_clear(); /* already off */
+    }
+    struct strbuf sb = STRBUF_INIT;
+    char *what = nx_asprintf("removing %s", obs->name);
+    nx_soap_begin(&sb, "Destroy_Task", "VirtualMachine", obs->id);
+    nx_soap_end(&sb, "Destroy_Task");
+    int ret = run_task(c, "Destroy_Task", sb.buf, what, false, NULL);
+    free(what);
+    strbuf_release(&sb);
+    return ret;
+}
+
+const struct nx_provider_ops nx_vsphere_provider = {
+    .name = "vsphere",
+    .probe = vs_probe,
+    .mac_range = &vs_mac_range,
+    .open = vs_open,
+    .close = vs_close,
+    .check_placement = vs_check_placement,
+    .list_owned = vs_list_owned,
+    .create = vs_create,
+    .update_vnics = vs_update_vnics,
+    .set_payload = vs_set_payload,
+    .set_power = vs_set_power,
+    .remove = vs_remove,
+};

@@ -1,0 +1,225 @@
+/* vsphere_tasks.c: waiting for tasks with one PropertyCollector filter.
+ *
+ * One filter per session watches TaskManager.recentTask (traversed to every
+ * Task's info), created at the first wait; WaitForUpdatesEx with the last
+ * version then reports every task that changed, so one collector serves every
+ * task of the run and no task is polled on its own. Tasks nobody needs to wait
+ * for right away (power-on) are deferred: their completion arrives with a
+ * later wait, or with vs_tasks_flush() at the end. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "error.h"
+#include "log.h"
+#include "strbuf.h"
+#include "util.h"
+#include "vsphere.h"
+#include "xml.h"
+
+#define WAIT_SECONDS 20
+#define TASK_DEADLINE_SECONDS 1800
+
+static struct vs_task *find_task(struct vs_conn *c, const char *id)
+{
+    for (size_t i = 0; i < c->n_tasks; i++)
+        if (!strcmp(c->tasks[i].id, id))
+            return &c->tasks[i];
+    return NULL;
+}
+
+static struct vs_task *get_task(struct vs_conn *c, const char *id)
+{
+    struct vs_task *t = find_task(c, id);
+    if (t)
+        return t;
+    NX_GROW(c->tasks, c->alloc_tasks, c->n_tasks + 1);
+    t = &c->tasks[c->n_tasks++];
+    memset(t, 0, sizeof(*t));
+    t->id = nx_strdup(id);
+    return t;
+}
+
+static void apply_info(struct vs_task *t, xmlNodePtr info)
+{
+    const char *state = nx_soap_text(nx_soap_child(info, "state"));
+    if (!strcmp(state, "success")) {
+        t->state = 1;
+        free(t->result);
+        t->result = nx_soap_child_text(info, "result");
+    } else if (!strcmp(state, "error")) {
+        struct nx_soap_fault f = {0};
+        xmlNodePtr err = nx_soap_child(info, "error");
+        nx_soap_fault_from_node(err, &f);
+        t->state = -1;
+        free(t->error);
+        t->error = nx_asprintf("%s%s%s", *f.type ? f.type : "task failed", *f.message ? ": " : "",
+                               f.message);
+        nx_soap_fault_release(&f);
+    }
+    if (t->state && t->deferred) {
+        if (t->state < 0)
+            nx_log(NX_LOG_ERROR, "%s: %s", t->what ? t->what : t->id, t->error);
+        t->deferred = false;
+    }
+}
+
+static void release_filter(struct vs_conn *c)
+{
+    NX_FREE(c->task_filter);
+    NX_FREE(c->version);
+}
+
+static int create_filter(struct vs_conn *c)
+{
+    struct strbuf sb = STRBUF_INIT;
+    struct nx_soap_resp r = {0};
+    nx_soap_begin(&sb, "CreateFilter", "PropertyCollector", c->property_collector);
+    strbuf_addstr(&sb, "<spec><propSet><type>Task</type><pathSet>info</pathSet></propSet>"
+                       "<objectSet>");
+    nx_soap_add_moref(&sb, "obj", "TaskManager", c->task_manager);
+    strbuf_addstr(&sb, "<skip>true</skip><selectSet xsi:type=\"TraversalSpec\"><name>tasks</name>"
+                       "<type>TaskManager</type><path>recentTask</path><skip>false</skip>"
+                       "</selectSet></objectSet></spec><partialUpdates>false</partialUpdates>");
+    nx_soap_end(&sb, "CreateFilter");
+    int rc = vs_call(c, "CreateFilter", sb.buf, &r, NULL);
+    strbuf_release(&sb);
+    if (rc != 0)
+        return -1;
+    c->task_filter = nx_soap_child_text(r.body, "returnval");
+    nx_soap_resp_release(&r);
+    if (!c->task_filter)
+        return nx_error_set(NX_EX_PROTOCOL, "CreateFilter: no filter in the answer");
+    NX_FREE(c->version);
+    return 0;
+}
+
+/* One WaitForUpdatesEx round: apply what changed. */
+static int wait_round(struct vs_conn *c)
+{
+    if (!c->task_filter && create_filter(c) < 0)
+        return -1;
+    struct strbuf sb = STRBUF_INIT;
+    struct nx_soap_resp r = {0};
+    nx_soap_begin(&sb, "WaitForUpdatesEx", "PropertyCollector", c->property_collector);
+    nx_soap_add(&sb, "version", c->version ? c->version : "");
+    strbuf_addf(&sb, "<options><maxWaitSeconds>%d</maxWaitSeconds></options>", WAIT_SECONDS);
+    nx_soap_end(&sb, "WaitForUpdatesEx");
+    int rc = vs_call(c, "WaitForUpdatesEx", sb.buf, &r, NULL);
+    strbuf_release(&sb);
+    if (rc != 0)
+        return -1;
+    if (!c->task_filter) {
+        /* the session was renewed by vs_call: our filter went with the old one */
+        nx_soap_resp_release(&r);
+        return 0;
+    }
+    xmlNodePtr rv = nx_soap_child(r.body, "returnval");
+    if (rv) {
+        char *v = nx_soap_child_text(rv, "version");
+        if (v) {
+            free(c->version);
+            c->version = v;
+        }
+        for (xmlNodePtr fs = nx_xml_first_elem(rv); fs; fs = nx_xml_next_elem(fs)) {
+            if (strcmp((const char *)fs->name, "filterSet") != 0)
+                continue;
+            for (xmlNodePtr os = nx_xml_first_elem(fs); os; os = nx_xml_next_elem(os)) {
+                if (strcmp((const char *)os->name, "objectSet") != 0)
+                    continue;
+                const char *id = nx_soap_text(nx_soap_child(os, "obj"));
+                if (!*id)
+                    continue;
+                for (xmlNodePtr ch = nx_xml_first_elem(os); ch; ch = nx_xml_next_elem(ch)) {
+                    if (strcmp((const char *)ch->name, "changeSet") != 0 ||
+                        strcmp(nx_soap_text(nx_soap_child(ch, "name")), "info") != 0)
+                        continue;
+                    xmlNodePtr val = nx_soap_child(ch, "val");
+                    if (!val)
+                        continue;
+                    struct vs_task *t = find_task(c, id);
+                    if (t)
+                        apply_info(t, val);
+                }
+            }
+        }
+    }
+    nx_soap_resp_release(&r);
+    return 0;
+}
+
+int vs_task_wait(struct vs_conn *c, const char *task, const char *what, char **result)
+{
+    if (result)
+        *result = NULL;
+    struct vs_task *t = get_task(c, task);
+    free(t->what);
+    t->what = nx_strdup(what);
+    t->deferred = false;
+    time_t deadline = time(NULL) + TASK_DEADLINE_SECONDS;
+    while (t->state == 0) {
+        if (time(NULL) > deadline)
+            return nx_error_set(NX_EX_TEMPFAIL, "%s: task %s still running after %d s", what, task,
+                                TASK_DEADLINE_SECONDS);
+        size_t idx = (size_t)(t - c->tasks);
+        if (wait_round(c) < 0) {
+            nx_error_prefix("%s: waiting for task %s: ", what, task);
+            return -1;
+        }
+        t = &c->tasks[idx]; /* the array may have moved */
+    }
+    if (t->state < 0)
+        return nx_error_set(NX_EX_FAILED, "%s: %s", what, t->error);
+    if (result && t->result)
+        *result = nx_strdup(t->result);
+    return 0;
+}
+
+void vs_task_defer(struct vs_conn *c, const char *task, const char *what)
+{
+    struct vs_task *t = get_task(c, task);
+    free(t->what);
+    t->what = nx_strdup(what);
+    t->deferred = t->state == 0;
+    if (t->state < 0)
+        nx_log(NX_LOG_ERROR, "%s: %s", what, t->error);
+}
+
+int vs_tasks_flush(struct vs_conn *c)
+{
+    int ret = 0;
+    for (size_t i = 0; i < c->n_tasks; i++) {
+        if (!c->tasks[i].deferred)
+            continue;
+        char *id = nx_strdup(c->tasks[i].id);
+        char *what = nx_strdup(c->tasks[i].what ? c->tasks[i].what : id);
+        if (vs_task_wait(c, id, what, NULL) < 0) {
+            nx_log(NX_LOG_ERROR, "%s", nx_error_msg());
+            ret = -1;
+        }
+        free(id);
+        free(what);
+    }
+    return ret;
+}
+
+void vs_tasks_release(struct vs_conn *c)
+{
+    for (size_t i = 0; i < c->n_tasks; i++) {
+        free(c->tasks[i].id);
+        free(c->tasks[i].result);
+        free(c->tasks[i].error);
+        free(c->tasks[i].what);
+    }
+    free(c->tasks);
+    c->tasks = NULL;
+    c->n_tasks = c->alloc_tasks = 0;
+    release_filter(c);
+}
+
+void vs_tasks_session_lost(struct vs_conn *c)
+{
+    release_filter(c);
+}
