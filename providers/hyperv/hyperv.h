@@ -1,0 +1,65 @@
+/* hyperv.h: shared parts of the Hyper-V provider (WMI v2 over WS-Management).
+ *
+ * hyperv_wmi.c holds what does not depend on a live connection and is unit
+ * tested on its own (URI parsing, WMI object paths, KVP payload items, MAC
+ * formats) plus the Msvm_ConcreteJob wait loop; hyperv_provider.c holds the
+ * nx_provider_ops. */
+#ifndef NX_HYPERV_H
+#define NX_HYPERV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "provider.h"
+#include "wsman.h"
+
+#define HV_NS "root/virtualization/v2"
+#define HV_DEFAULT_FOLDER "Cloud_Connect_Replication"
+/* Host-to-guest KVP items: Data holds at most 2048 bytes of UTF-16 with its
+ * terminator; we stay well below with ASCII (base64) slices. */
+#define HV_KVP_CHUNK 1000
+#define HV_KVP_PREFIX "netext-deploy.payload."
+
+struct hv_endpoint {
+    char *url; /* http(s)://host:port/path */
+    bool plain_http; /* hyperv+http:// */
+    bool ntlm; /* ?auth=ntlm */
+};
+/* hyperv://host[:port][/path][?auth=basic|ntlm], hyperv+https://...,
+ * hyperv+http://... (port 5986 for https, 5985 for http; path /wsman). */
+int hv_parse_uri(const char *uri, struct hv_endpoint *out);
+void hv_endpoint_release(struct hv_endpoint *e);
+
+/* \\HOST\root\virtualization\v2:Class.Key="value",... (backslashes and
+ * quotes in values escaped), as Hyper-V stores Parent / HostResource. */
+char *hv_wmi_path(const char *host, const struct nx_wsman_epr *epr);
+/* Value of key in a WMI object path; NULL if absent. Caller frees. */
+char *hv_wmi_path_key(const char *path, const char *key);
+
+/* "02:AB:..." <-> "02AB..." (12 hex digits, Hyper-V's Address format). */
+void hv_format_mac(const uint8_t mac[6], char out[13]);
+bool hv_parse_mac(const char *s, uint8_t mac[6]);
+
+/* The KVP items carrying a payload: NAME.count, NAME.sha256, NAME.000...
+ * (base64 of the payload split in HV_KVP_CHUNK slices). names/values are
+ * parallel arrays, freed with hv_kvp_items_release. */
+struct hv_kvp_items {
+    char **names;
+    char **values;
+    size_t n;
+};
+void hv_kvp_items_build(const char *payload, size_t len, const char *sha256hex,
+                        struct hv_kvp_items *out);
+void hv_kvp_items_release(struct hv_kvp_items *k);
+
+/* Windows path component: characters Windows refuses become '_'. */
+char *hv_path_component(const char *s);
+/* The data root: folder absolute (X:\ or \\) -> folder; else
+ * vm_root\folder; then \tenant. folder NULL/"" -> HV_DEFAULT_FOLDER. */
+char *hv_data_root(const char *vm_root, const char *folder, const char *tenant);
+
+/* Text of a CIM return value (0, 4096, 32768..). */
+const char *hv_return_text(long rv);
+
+#endif
