@@ -60,6 +60,8 @@ void nx_payload_render(struct strbuf *sb, const struct nx_model *m,
     attr(sb, "tenant", s->tenant->name);
     attr(sb, "host", s->host->name);
     attr(sb, "appliance", s->name);
+    if (s->net)
+        attr(sb, "network", s->net);
     strbuf_addstr(sb, ">\n");
     if (m->has_gateway)
         strbuf_addf(sb, "  <gateway address=\"%s\" port=\"%u\"/>\n",
@@ -79,7 +81,15 @@ void nx_payload_render(struct strbuf *sb, const struct nx_model *m,
             strbuf_addf(sb, " vlan=\"%u\" mac=\"%s\"/>\n", v->vlan, mac);
         }
     }
-    for (size_t i = 0; i < s->tenant->n_rules; i++) {
+    /* tenant side: the extended network(s) bridged to the production network */
+    for (size_t i = 0; i < s->n_extends; i++) {
+        strbuf_addstr(sb, "  <extends");
+        attr(sb, "name", s->extends[i].name);
+        strbuf_addf(sb, " vlan=\"%u\"", s->extends[i].vlan);
+        attr(sb, "sp-host", s->extends[i].sp_host);
+        strbuf_addstr(sb, "/>\n");
+    }
+    for (size_t i = 0; s->role == NX_ROLE_PROVIDER && i < s->tenant->n_rules; i++) {
         const struct nx_rule *r = &s->tenant->rules[i];
         if (!rule_applies(r, s))
             continue;
