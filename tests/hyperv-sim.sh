@@ -1,0 +1,203 @@
+#!/bin/bash
+# hyperv-sim.sh: netext-deploy's Hyper-V provider against the WS-Management
+# simulator (tests/hyperv-sim/hyperv_sim.py) on 127.0.0.1: deploy, second run
+# up to date, vNIC add/remove, VLAN read-back failure, job failure,
+# interrupted create, auth failure, malformed answers, unsubscribe.
+# Assertions read the simulator's own state (GET /state), not our output.
+set -u
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+: "${NETEXT_DEPLOY:?NETEXT_DEPLOY must name the netext-deploy program}"
+PY=/usr/bin/python3
+SIM="$top_srcdir/tests/hyperv-sim/hyperv_sim.py"
+
+[ -x "$PY" ] || { echo "SKIP: $PY not found"; exit 77; }
+command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 77; }
+"$NETEXT_DEPLOY" --version 2>/dev/null | grep -qi hyperv ||
+    { echo "SKIP: netext-deploy was built without the hyperv provider"; exit 77; }
+
+tmp=$(mktemp -d)
+sim_pid=
+cleanup() {
+    [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+pw="sim pw $RANDOM&<$RANDOM>"
+printf '%s\n' "$pw" >"$tmp/pw"
+chmod 600 "$tmp/pw"
+"$PY" "$SIM" --port 0 --port-file "$tmp/port" --password-file "$tmp/pw" \
+    --switch Production --switch VLAN-Switch --switch Spare >"$tmp/sim.out" 2>"$tmp/sim.err" &
+sim_pid=$!
+for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
+[ -s "$tmp/port" ] || { echo "FAIL: simulator did not start"; cat "$tmp/sim.err"; exit 1; }
+port=$(cat "$tmp/port")
+uri="hyperv+http://127.0.0.1:$port/wsman"
+
+{
+    echo "user = administrator"
+    echo "password = $pw"
+} >"$tmp/creds"
+chmod 600 "$tmp/creds"
+{
+    echo "user = administrator"
+    echo "password = wrong-$pw"
+} >"$tmp/badcreds"
+chmod 600 "$tmp/badcreds"
+
+# plan VLANS...: the tenant's networks on hv1
+plan() {
+    {
+        echo '<?xml version="1.0" encoding="UTF-8"?>'
+        echo '<netext-plan xmlns="urn:netext-deploy:plan:1" version="1">'
+        echo '  <gateway address="cc-gateway.sp.example.com" port="6180"/>'
+        echo '  <defaults folder="Cloud_Connect_Replication"/>'
+        echo "  <host name=\"hv1\" uri=\"$uri\" production-network=\"Production\" vlan-switch=\"VLAN-Switch\"/>"
+        echo '  <hardware-plan name="Silver" host="hv1">'
+        for v in "$@"; do echo "    <network name=\"net$v\" vlan=\"$v\"/>"; done
+        echo '  </hardware-plan>'
+        echo '  <tenant name="acme">'
+        echo '    <subscribe plan="Silver"/>'
+        echo '    <appliance host="hv1"><static ip="192.0.2.10/24" gateway="192.0.2.1"/></appliance>'
+        echo '  </tenant>'
+        echo '</netext-plan>'
+    } >"$tmp/plan.xml"
+}
+
+pass=0 fail=0
+ok() { echo "ok - $*"; pass=$((pass + 1)); }
+ko() { echo "not ok - $*"; fail=$((fail + 1)); }
+control() { curl -s -X POST --data "$1" "http://127.0.0.1:$port/control" >/dev/null; }
+# a summary of the simulator's state: one line per VM
+state() {
+    curl -s "http://127.0.0.1:$port/state" | "$PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+for v in sorted(d["vms"], key=lambda v: v["name"]):
+    nics = sorted("%s/%s" % (n["switch"], n["vlan"] or 0) for n in v["nics"])
+    print(v["name"], "state=%s" % v["state"], " ".join(nics))'
+}
+sim() { curl -s "http://127.0.0.1:$port/state" | "$PY" -c "import json, sys; d = json.load(sys.stdin); $1"; }
+run() { # run ARGS...: stdout in $tmp/out, stderr in $tmp/err, status in $rc
+    "$NETEXT_DEPLOY" --credentials "$tmp/creds" "$@" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+}
+jfield() { "$PY" -c "import json, sys; print(json.load(open('$tmp/out'))['$1'])" 2>/dev/null; }
+
+# ---- deploy --------------------------------------------------------------------
+plan 101 102
+run --json subscribe --tenant acme "$tmp/plan.xml"
+if [ $rc = 0 ] && [ "$(state)" = "netext-acme-hv1 state=2 Production/0 VLAN-Switch/101 VLAN-Switch/102" ]; then
+    ok "deploy: one running VM, production vNIC + VLANs 101, 102 (read from the simulator)"
+else ko "deploy: rc=$rc state=$(state) $(cat "$tmp/err")"; fi
+
+out=$(sim '
+v = d["vms"][0]
+import base64, hashlib
+n = int(v["kvp"]["netext-deploy.payload.count"])
+data = base64.b64decode("".join(v["kvp"]["netext-deploy.payload.%03d" % i] for i in range(n)))
+ok = hashlib.sha256(data).hexdigest() == v["kvp"]["netext-deploy.payload.sha256"]
+print(v["subtype"], v["config_root"] == v["snapshot_root"] == v["swap_root"], v["config_root"],
+      ok, ("digest=" + v["kvp"]["netext-deploy.payload.sha256"]) in v["notes"][0],
+      all(n["static"] and n["mac"].startswith("02") for n in v["nics"]), data[:5])')
+if [ "$out" = 'Microsoft:Hyper-V:SubType:2 True C:\ProgramData\Microsoft\Windows\Hyper-V\Cloud_Connect_Replication\acme True True True b'"'"'<?xml'"'" ]; then
+    ok "generation 2, data roots in Cloud_Connect_Replication\\acme, KVP payload intact, marker digest, static 02: MACs"
+else ko "VM settings: $out"; fi
+
+# ---- second run --------------------------------------------------------------
+before=$(sim 'print(d["counters"]["invokes"])')
+run --json subscribe --tenant acme "$tmp/plan.xml"
+after=$(sim 'print(d["counters"]["invokes"])')
+if [ $rc = 0 ] && [ "$(jfield changes)" = 0 ] && [ "$(jfield result)" = up-to-date ] && [ "$before" = "$after" ]; then
+    ok "second run: up to date, 0 changes, no method invoked"
+else ko "second run: rc=$rc changes=$(jfield changes) invokes $before->$after"; fi
+
+run status --tenant acme "$tmp/plan.xml"
+if [ $rc = 0 ] && grep -q "netext-acme-hv1.*up to date" "$tmp/out"; then ok "status: up to date"
+else ko "status: rc=$rc $(cat "$tmp/out" "$tmp/err")"; fi
+
+# ---- vNIC add/remove ---------------------------------------------------------
+plan 101 103 104
+run --json subscribe --tenant acme "$tmp/plan.xml"
+if [ $rc = 0 ] && [ "$(state)" = "netext-acme-hv1 state=2 Production/0 VLAN-Switch/101 VLAN-Switch/103 VLAN-Switch/104" ]; then
+    ok "plan change: VLAN 102 removed, 103 and 104 added"
+else ko "vNIC change: rc=$rc state=$(state) $(cat "$tmp/err")"; fi
+run --json subscribe --tenant acme "$tmp/plan.xml"
+[ $rc = 0 ] && [ "$(jfield changes)" = 0 ] && ok "after the change: up to date" || ko "after change: $(cat "$tmp/out")"
+
+# ---- VLAN read-back failure ----------------------------------------------------
+control '{"drop_vlan": true}'
+plan 101 103 104 105
+run subscribe --tenant acme "$tmp/plan.xml"
+if [ $rc = 1 ] && grep -q "VLAN 105 did not apply" "$tmp/err"; then
+    ok "VLAN dropped silently by the host: read back, reported, exit 1"
+else ko "VLAN read-back: rc=$rc $(cat "$tmp/err")"; fi
+control '{"drop_vlan": false}'
+run --json subscribe --tenant acme "$tmp/plan.xml"
+if [ $rc = 0 ] && [ "$(state)" = "netext-acme-hv1 state=2 Production/0 VLAN-Switch/101 VLAN-Switch/103 VLAN-Switch/104 VLAN-Switch/105" ]; then
+    ok "next run converges: the untagged vNIC replaced by one on VLAN 105"
+else ko "after VLAN failure: rc=$rc state=$(state) $(cat "$tmp/err")"; fi
+
+# ---- job failure -----------------------------------------------------------------
+control '{"fail_next_job": "Simulated failure: insufficient system resources", "fail_method": "AddResourceSettings"}'
+plan 101 103 104 105 106
+run subscribe --tenant acme "$tmp/plan.xml"
+if [ $rc = 1 ] && grep -q "AddResourceSettings failed: job ended in exception (error 32768): Simulated failure: insufficient system resources" "$tmp/err"; then
+    ok "failed Msvm_ConcreteJob: its error text reported, exit 1"
+else ko "job failure: rc=$rc $(cat "$tmp/err")"; fi
+run --json subscribe --tenant acme "$tmp/plan.xml"
+if [ $rc = 0 ] && state | grep -q "VLAN-Switch/106"; then ok "next run adds the vNIC that failed"
+else ko "after job failure: rc=$rc state=$(state)"; fi
+
+# ---- interrupted create: converges, no duplicate ---------------------------------
+plan 101 103 104 105 106
+sed -i 's/<tenant name="acme">/<tenant name="beta"><subscribe plan="Silver2"\/><appliance host="hv1"><static ip="192.0.2.11\/24" gateway="192.0.2.1"\/><\/appliance><\/tenant>\n  <tenant name="acme">/; s/<\/hardware-plan>/<\/hardware-plan>\n  <hardware-plan name="Silver2" host="hv1"><network name="b1" vlan="201"\/><\/hardware-plan>/' "$tmp/plan.xml"
+control '{"fail_next_job": "Simulated failure: KVP component not ready", "fail_method": "AddKvpItems"}'
+run subscribe --tenant beta "$tmp/plan.xml"
+first=$rc
+run --json subscribe --tenant beta "$tmp/plan.xml"
+n=$(sim 'print(sum(1 for v in d["vms"] if v["name"] == "netext-beta-hv1"))')
+kvp=$(sim 'v = [v for v in d["vms"] if v["name"] == "netext-beta-hv1"][0]; print(("digest=" + v["kvp"].get("netext-deploy.payload.sha256", "none")) in v["notes"][0])')
+if [ "$first" = 1 ] && [ $rc = 0 ] && [ "$n" = 1 ] && [ "$kvp" = True ]; then
+    ok "create interrupted after DefineSystem: next run completes it (1 VM, payload and digest in place)"
+else ko "interrupted create: first=$first rc=$rc vms=$n kvp=$kvp $(cat "$tmp/err")"; fi
+
+# ---- authentication failure ------------------------------------------------------
+"$NETEXT_DEPLOY" --credentials "$tmp/badcreds" subscribe --tenant acme "$tmp/plan.xml" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ $rc = 77 ] && grep -q "authentication failed (HTTP 401)" "$tmp/err"; then ok "wrong password: exit 77, clear message"
+else ko "auth failure: rc=$rc $(cat "$tmp/err")"; fi
+if grep -qF -- "$pw" "$tmp/out" "$tmp/err" "$tmp/sim.out" "$tmp/sim.err"; then ko "the password appeared in an output"
+else ok "the password never appears in outputs or simulator logs"; fi
+
+# ---- malformed answers -------------------------------------------------------------
+for mode in truncated garbage html doctype empty; do
+    control "{\"malformed\": \"$mode\"}"
+    run subscribe --tenant acme "$tmp/plan.xml"
+    if [ $rc != 0 ] && grep -qi "malformed\|not a SOAP\|empty answer\|DOCTYPE\|entity" "$tmp/err" &&
+        ! grep -q "root:x:0" "$tmp/err"; then
+        ok "malformed answer ($mode): refused with a clear error (exit $rc)"
+    else ko "malformed $mode: rc=$rc $(cat "$tmp/err")"; fi
+done
+run --json subscribe --tenant acme "$tmp/plan.xml"
+[ $rc = 0 ] && [ "$(jfield changes)" = 0 ] && ok "after the malformed answers: up to date" ||
+    ko "after malformed: rc=$rc $(cat "$tmp/out" "$tmp/err")"
+
+# ---- unknown switch: refused before any change ------------------------------------
+sed 's/vlan-switch="VLAN-Switch"/vlan-switch="No-Such-Switch"/' "$tmp/plan.xml" >"$tmp/plan2.xml"
+before=$(sim 'print(d["counters"]["invokes"])')
+"$NETEXT_DEPLOY" --credentials "$tmp/creds" subscribe --tenant acme "$tmp/plan2.xml" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+after=$(sim 'print(d["counters"]["invokes"])')
+if [ $rc = 65 ] && grep -q "virtual switch 'No-Such-Switch' does not exist" "$tmp/err" && [ "$before" = "$after" ]; then
+    ok "unknown virtual switch: refused (65), nothing invoked"
+else ko "unknown switch: rc=$rc invokes $before->$after $(cat "$tmp/err")"; fi
+
+# ---- unsubscribe -------------------------------------------------------------------
+run unsubscribe --tenant acme "$tmp/plan.xml"
+if [ $rc = 0 ] && [ "$(state)" = "$(state | grep beta)" ] && ! state | grep -q acme; then
+    ok "unsubscribe: powered off and destroyed; the other tenant's VM stays"
+else ko "unsubscribe: rc=$rc state=$(state) $(cat "$tmp/err")"; fi
+
+echo "hyperv-sim: $pass passed, $fail failed"
+[ $fail = 0 ]
