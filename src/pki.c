@@ -1,0 +1,723 @@
+/* pki.c: the per-tenant tunnel PKI (OpenSSL library, no CLI). */
+#include "pki.h"
+#include "error.h"
+#include "log.h"
+#include "strbuf.h"
+#include "util.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/err.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/rand.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+
+struct nx_pki {
+    char *dir;
+    unsigned flags;
+    int lock_fd;
+    bool missing; /* READONLY on a directory that does not exist */
+};
+
+const char *nx_state_dir_default(void)
+{
+    const char *e = getenv(NX_STATE_DIR_ENV);
+    return e && *e ? e : NX_STATE_DIR_DEFAULT;
+}
+
+const char *nx_pki_dir(const struct nx_pki *p)
+{
+    return p->dir;
+}
+
+static int ssl_error(const char *what)
+{
+    unsigned long e = ERR_get_error();
+    char buf[256] = "";
+    if (e)
+        ERR_error_string_n(e, buf, sizeof(buf));
+    ERR_clear_error();
+    return nx_error_set(NX_EX_SOFTWARE, "%s: %s", what, *buf ? buf : "OpenSSL error");
+}
+
+/* ---- files ---------------------------------------------------------------- */
+
+/* A name as one safe path component: [A-Za-z0-9_.-] kept (no leading '.'),
+ * everything else %XX. */
+static void add_component(struct strbuf *sb, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        bool ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                  (*p >= '0' && *p <= '9') || *p == '_' || *p == '-' ||
+                  (*p == '.' && p != (const unsigned char *)s);
+        if (ok)
+            strbuf_addch(sb, *p);
+        else
+            strbuf_addf(sb, "%%%02X", *p);
+    }
+}
+
+static int ensure_dir(const char *path, mode_t mode, bool create)
+{
+    struct stat st;
+    if (lstat(path, &st) < 0) {
+        if (errno != ENOENT || !create)
+            return errno == ENOENT ? 1
+                                   : nx_error_set(NX_EX_CANTCREAT, "state directory %s: %s", path,
+                                                  strerror(errno));
+        if (mkdir(path, mode) < 0 && errno != EEXIST)
+            return nx_error_set(NX_EX_CANTCREAT, "cannot create %s: %s", path, strerror(errno));
+        if (lstat(path, &st) < 0)
+            return nx_error_set(NX_EX_CANTCREAT, "%s: %s", path, strerror(errno));
+    }
+    if (!S_ISDIR(st.st_mode))
+        return nx_error_set(NX_EX_CANTCREAT, "%s: not a directory (symbolic links are refused)",
+                            path);
+    if (st.st_uid != geteuid())
+        return nx_error_set(NX_EX_NOPERM,
+                            "%s: owned by uid %u, not by this user; refusing to keep "
+                            "private keys there",
+                            path, (unsigned)st.st_uid);
+    if ((st.st_mode & 07777) != mode) {
+        if (create) {
+            if ((st.st_mode & 077) != 0)
+                nx_warn("%s: mode %04o lets others in; tightening to %04o", path,
+                        (unsigned)(st.st_mode & 07777), (unsigned)mode);
+            if (chmod(path, mode) < 0)
+                return nx_error_set(NX_EX_CANTCREAT, "chmod %s: %s", path, strerror(errno));
+        } else if ((st.st_mode & 077) != 0) {
+            return nx_error_set(NX_EX_NOPERM, "%s: mode %04o lets others read private keys", path,
+                                (unsigned)(st.st_mode & 07777));
+        }
+    }
+    return 0;
+}
+
+/* mkdir -p for the parents (0755), the last component with ensure_dir. */
+static int make_parents(const char *path)
+{
+    char *tmp = nx_strdup(path);
+    int ret = 0;
+    for (char *p = tmp + 1; *p; p++) {
+        if (*p != '/')
+            continue;
+        *p = '\0';
+        if (mkdir(tmp, 0755) < 0 && errno != EEXIST) {
+            ret = nx_error_set(NX_EX_CANTCREAT, "cannot create %s: %s", tmp, strerror(errno));
+            break;
+        }
+        *p = '/';
+    }
+    free(tmp);
+    return ret;
+}
+
+/* Write data to dir/name atomically: an O_EXCL temporary created with `mode`
+ * (so a key is never readable by others, at no moment), fsync, rename. */
+static int write_atomic(const char *dir, const char *name, const char *data, size_t len,
+                        mode_t mode)
+{
+    char *tmp = nx_asprintf("%s/.%s.XXXXXX", dir, name);
+    char *final = nx_asprintf("%s/%s", dir, name);
+    int ret = -1;
+    int fd = mkstemp(tmp); /* O_CREAT|O_EXCL, mode 0600 */
+    if (fd < 0) {
+        nx_error_set(NX_EX_CANTCREAT, "cannot create %s: %s", tmp, strerror(errno));
+        goto cleanup;
+    }
+    if (fchmod(fd, mode) < 0) {
+        nx_error_set(NX_EX_CANTCREAT, "chmod %s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    for (size_t off = 0; off < len;) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0) {
+            nx_error_set(NX_EX_IOERR, "write %s: %s", tmp, strerror(errno));
+            goto fail;
+        }
+        off += (size_t)w;
+    }
+    if (fsync(fd) < 0 || close(fd) < 0) {
+        fd = -1;
+        nx_error_set(NX_EX_IOERR, "write %s: %s", tmp, strerror(errno));
+        goto fail;
+    }
+    fd = -1;
+    if (rename(tmp, final) < 0) {
+        nx_error_set(NX_EX_IOERR, "rename %s: %s", final, strerror(errno));
+        goto fail;
+    }
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        fsync(dfd);
+        close(dfd);
+    }
+    ret = 0;
+    goto cleanup;
+fail:
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+cleanup:
+    free(tmp);
+    free(final);
+    return ret;
+}
+
+/* Whole file into a string; 1 if it does not exist. */
+static int read_file(const char *path, char **out)
+{
+    *out = NULL;
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        if (errno == ENOENT)
+            return 1;
+        return nx_error_set(NX_EX_IOERR, "%s: %s", path, strerror(errno));
+    }
+    struct strbuf sb = STRBUF_INIT;
+    char buf[4096];
+    ssize_t r;
+    while ((r = read(fd, buf, sizeof(buf))) != 0) {
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 || sb.len > (1 << 20)) {
+            close(fd);
+            strbuf_release_secret(&sb);
+            return nx_error_set(NX_EX_IOERR, "%s: read error or too large", path);
+        }
+        strbuf_add(&sb, buf, (size_t)r);
+    }
+    nx_memzero(buf, sizeof(buf));
+    close(fd);
+    *out = strbuf_detach(&sb, NULL);
+    return 0;
+}
+
+/* ---- open / lock ------------------------------------------------------------ */
+
+int nx_pki_open(const char *dir, unsigned flags, struct nx_pki **out)
+{
+    *out = NULL;
+    if (!dir || dir[0] != '/')
+        return nx_error_set(NX_EX_USAGE, "state directory '%s': must be an absolute path",
+                            dir ? dir : "");
+    struct nx_pki *p = nx_calloc(1, sizeof(*p));
+    p->dir = nx_strdup(dir);
+    p->flags = flags;
+    p->lock_fd = -1;
+    bool ro = flags & NX_PKI_READONLY;
+    int rc = 0;
+    if (!ro)
+        rc = make_parents(dir);
+    if (rc == 0)
+        rc = ensure_dir(dir, 0700, !ro);
+    if (rc < 0)
+        goto fail;
+    if (rc == 1) { /* READONLY, missing */
+        p->missing = true;
+        *out = p;
+        return 0;
+    }
+    char *lock = nx_asprintf("%s/lock", dir);
+    p->lock_fd = open(lock, (ro ? O_RDONLY : O_RDWR | O_CREAT) | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (p->lock_fd < 0 && ro && errno == ENOENT) {
+        free(lock);
+        *out = p; /* nothing written yet: nothing to lock against */
+        return 0;
+    }
+    if (p->lock_fd < 0) {
+        nx_error_set(NX_EX_CANTCREAT, "%s: %s", lock, strerror(errno));
+        free(lock);
+        goto fail;
+    }
+    int op = ro ? LOCK_SH : LOCK_EX;
+    if (flock(p->lock_fd, op | LOCK_NB) < 0) {
+        if (errno != EWOULDBLOCK || (flags & NX_PKI_NOWAIT)) {
+            nx_error_set(NX_EX_TEMPFAIL,
+                         "state directory %s is locked by another netext-deploy run (%s)", dir,
+                         lock);
+            free(lock);
+            goto fail;
+        }
+        nx_info("waiting for the lock on %s", lock);
+        while (flock(p->lock_fd, op) < 0) {
+            if (errno != EINTR) {
+                nx_error_set(NX_EX_OSERR, "flock %s: %s", lock, strerror(errno));
+                free(lock);
+                goto fail;
+            }
+        }
+    }
+    free(lock);
+    char *pki = nx_asprintf("%s/pki", dir);
+    rc = ensure_dir(pki, 0700, !ro);
+    free(pki);
+    if (rc < 0)
+        goto fail;
+    *out = p;
+    return 0;
+fail:
+    nx_pki_close(p);
+    return -1;
+}
+
+void nx_pki_close(struct nx_pki *p)
+{
+    if (!p)
+        return;
+    if (p->lock_fd >= 0)
+        close(p->lock_fd); /* releases the flock */
+    free(p->dir);
+    free(p);
+}
+
+void nx_pki_cred_release(struct nx_pki_cred *c)
+{
+    if (!c)
+        return;
+    free(c->ca_pem);
+    free(c->cert_pem);
+    nx_free_secret(c->key_pem);
+    memset(c, 0, sizeof(*c));
+}
+
+/* ---- certificates ------------------------------------------------------------ */
+
+static char *tenant_dir(const struct nx_pki *p, const char *tenant)
+{
+    struct strbuf sb = STRBUF_INIT;
+    strbuf_addf(&sb, "%s/pki/", p->dir);
+    add_component(&sb, tenant);
+    return strbuf_detach(&sb, NULL);
+}
+
+static char *leaf_base(enum nx_pki_kind kind, const char *name)
+{
+    struct strbuf sb = STRBUF_INIT;
+    strbuf_addstr(&sb, kind == NX_PKI_SERVER ? "server-" : "client-");
+    add_component(&sb, name);
+    return strbuf_detach(&sb, NULL);
+}
+
+static char *pem_of_cert(X509 *x)
+{
+    BIO *b = BIO_new(BIO_s_mem());
+    char *data, *ret = NULL;
+    if (b && PEM_write_bio_X509(b, x)) {
+        long n = BIO_get_mem_data(b, &data);
+        ret = nx_strndup(data, (size_t)n);
+    }
+    BIO_free(b);
+    return ret;
+}
+
+static char *pem_of_key(EVP_PKEY *k)
+{
+    BIO *b = BIO_new(BIO_s_secmem());
+    char *data, *ret = NULL;
+    if (!b)
+        b = BIO_new(BIO_s_mem());
+    if (b && PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL)) {
+        long n = BIO_get_mem_data(b, &data);
+        ret = nx_strndup(data, (size_t)n);
+        nx_memzero(data, (size_t)n);
+    }
+    BIO_free(b);
+    return ret;
+}
+
+static X509 *cert_of_pem(const char *pem)
+{
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    ERR_clear_error();
+    return x;
+}
+
+static EVP_PKEY *key_of_pem(const char *pem)
+{
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
+    BIO_free(b);
+    ERR_clear_error();
+    return k;
+}
+
+static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
+{
+    X509V3_CTX ctx;
+    X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
+    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
+    if (!e)
+        return ssl_error("certificate extension");
+    int ok = X509_add_ext(x, e, -1);
+    X509_EXTENSION_free(e);
+    return ok ? 0 : ssl_error("certificate extension");
+}
+
+static X509_NAME *make_name(const char *tenant, const char *cn)
+{
+    X509_NAME *n = X509_NAME_new();
+    if (!n ||
+        !X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8, (const unsigned char *)"netext-deploy",
+                                    -1, -1, 0) ||
+        !X509_NAME_add_entry_by_txt(n, "OU", MBSTRING_UTF8, (const unsigned char *)tenant, -1, -1,
+                                    0) ||
+        !X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0)) {
+        X509_NAME_free(n);
+        return NULL;
+    }
+    return n;
+}
+
+/* A new key and certificate. ca/ca_key NULL: self-signed CA. */
+static int issue(const char *tenant, const char *cn, bool is_ca, enum nx_pki_kind kind, X509 *ca,
+                 EVP_PKEY *ca_key, X509 **cert_out, EVP_PKEY **key_out)
+{
+    EVP_PKEY *key = EVP_EC_gen("P-256");
+    X509 *x = X509_new();
+    X509_NAME *name = make_name(tenant, cn);
+    BIGNUM *bn = BN_new();
+    ASN1_INTEGER *serial = NULL;
+    int ret = -1;
+    if (!key || !x || !name || !bn) {
+        ssl_error("generating a key");
+        goto cleanup;
+    }
+    if (!BN_rand(bn, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) ||
+        !(serial = BN_to_ASN1_INTEGER(bn, NULL)) || !X509_set_serialNumber(x, serial) ||
+        !X509_set_version(x, 2) || !X509_set_subject_name(x, name) ||
+        !X509_set_issuer_name(x, ca ? X509_get_subject_name(ca) : name) ||
+        !X509_set_pubkey(x, key) ||
+        !X509_gmtime_adj(X509_getm_notBefore(x), -3600) || /* clock skew */
+        !X509_time_adj_ex(X509_getm_notAfter(x), is_ca ? NX_PKI_CA_DAYS : NX_PKI_LEAF_DAYS, 0,
+                          NULL)) {
+        ssl_error("building a certificate");
+        goto cleanup;
+    }
+    X509 *issuer = ca ? ca : x;
+    if (add_ext(x, issuer, NID_subject_key_identifier, "hash") < 0 ||
+        add_ext(x, issuer, NID_authority_key_identifier, "keyid:always") < 0)
+        goto cleanup;
+    if (is_ca) {
+        if (add_ext(x, issuer, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") < 0 ||
+            add_ext(x, issuer, NID_key_usage, "critical,keyCertSign,cRLSign") < 0)
+            goto cleanup;
+    } else {
+        if (add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
+            add_ext(x, issuer, NID_key_usage, "critical,digitalSignature") < 0 ||
+            add_ext(x, issuer, NID_ext_key_usage,
+                    kind == NX_PKI_SERVER ? "serverAuth" : "clientAuth") < 0)
+            goto cleanup;
+    }
+    if (!X509_sign(x, ca_key ? ca_key : key, EVP_sha256())) {
+        ssl_error("signing a certificate");
+        goto cleanup;
+    }
+    *cert_out = x;
+    *key_out = key;
+    x = NULL;
+    key = NULL;
+    ret = 0;
+cleanup:
+    ASN1_INTEGER_free(serial);
+    BN_free(bn);
+    X509_NAME_free(name);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return ret;
+}
+
+/* Write key then certificate (a crash in between leaves a pair that does not
+ * match, which the next run re-issues). */
+static int store(const char *dir, const char *base, X509 *x, EVP_PKEY *k)
+{
+    char *kname = nx_asprintf("%s.key", base), *cname = nx_asprintf("%s.crt", base);
+    char *kpem = pem_of_key(k), *cpem = pem_of_cert(x);
+    int ret = -1;
+    if (!kpem || !cpem)
+        ssl_error("encoding PEM");
+    else if (write_atomic(dir, kname, kpem, strlen(kpem), 0600) == 0 &&
+             write_atomic(dir, cname, cpem, strlen(cpem), 0644) == 0)
+        ret = 0;
+    nx_free_secret(kpem);
+    free(cpem);
+    free(kname);
+    free(cname);
+    return ret;
+}
+
+/* Load dir/base.crt and .key; 1 if either is missing or unreadable as PEM. */
+static int load(const char *dir, const char *base, X509 **x, EVP_PKEY **k)
+{
+    char *cpath = nx_asprintf("%s/%s.crt", dir, base), *kpath = nx_asprintf("%s/%s.key", dir, base);
+    char *cpem = NULL, *kpem = NULL;
+    *x = NULL;
+    *k = NULL;
+    int rc = read_file(cpath, &cpem);
+    if (rc == 0)
+        rc = read_file(kpath, &kpem);
+    if (rc == 0) {
+        struct stat st;
+        if (stat(kpath, &st) == 0 && (st.st_mode & 077)) {
+            nx_warn("%s: mode %04o; tightening to 0600", kpath, (unsigned)(st.st_mode & 07777));
+            chmod(kpath, 0600);
+        }
+        *x = cert_of_pem(cpem);
+        *k = key_of_pem(kpem);
+        if (!*x || !*k) {
+            X509_free(*x);
+            EVP_PKEY_free(*k);
+            *x = NULL;
+            *k = NULL;
+            rc = 1;
+        }
+    }
+    free(cpem);
+    nx_free_secret(kpem);
+    free(cpath);
+    free(kpath);
+    return rc;
+}
+
+static bool expires_soon(X509 *x, int days)
+{
+    time_t t = time(NULL) + (time_t)days * 86400;
+    return X509_cmp_time(X509_get0_notAfter(x), &t) <= 0;
+}
+
+static int verify_x509(X509 *ca, X509 *x, enum nx_pki_kind kind, const char *tenant)
+{
+    int ret = -1;
+    X509_STORE *st = X509_STORE_new();
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    if (!st || !ctx || !X509_STORE_add_cert(st, ca) || !X509_STORE_CTX_init(ctx, st, x, NULL)) {
+        ssl_error("certificate verification");
+        goto cleanup;
+    }
+    X509_STORE_CTX_set_purpose(ctx, kind == NX_PKI_SERVER ? X509_PURPOSE_SSL_SERVER
+                                                          : X509_PURPOSE_SSL_CLIENT);
+    if (X509_verify_cert(ctx) != 1) {
+        nx_error_set(NX_EX_DATAERR, "certificate does not verify: %s",
+                     X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+        goto cleanup;
+    }
+    char ou[256] = "";
+    if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_organizationalUnitName, ou,
+                                  sizeof(ou)) < 0 ||
+        strcmp(ou, tenant) != 0) {
+        nx_error_set(NX_EX_DATAERR, "certificate belongs to tenant '%s', not '%s'", ou, tenant);
+        goto cleanup;
+    }
+    ret = 0;
+cleanup:
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(st);
+    ERR_clear_error();
+    return ret;
+}
+
+int nx_pki_verify(const char *ca_pem, const char *cert_pem, enum nx_pki_kind kind,
+                  const char *tenant)
+{
+    X509 *ca = ca_pem ? cert_of_pem(ca_pem) : NULL, *x = cert_pem ? cert_of_pem(cert_pem) : NULL;
+    int ret;
+    if (!ca || !x)
+        ret = nx_error_set(NX_EX_DATAERR, "not a PEM certificate");
+    else
+        ret = verify_x509(ca, x, kind, tenant);
+    X509_free(ca);
+    X509_free(x);
+    return ret;
+}
+
+/* The tenant's CA: loaded, or issued (renew: force a new one). 1 if READONLY
+ * and it would be issued. */
+static int get_ca(struct nx_pki *p, const char *dir, const char *tenant, bool renew, X509 **ca,
+                  EVP_PKEY **ca_key)
+{
+    bool ro = p->flags & NX_PKI_READONLY;
+    int rc = p->missing ? 1 : 0;
+    if (rc == 0 && (rc = ensure_dir(dir, 0700, !ro)) < 0)
+        return -1;
+    if (rc == 0 && !renew && (rc = load(dir, "ca", ca, ca_key)) < 0)
+        return -1;
+    if (rc == 0 && !renew && X509_check_private_key(*ca, *ca_key) == 1 &&
+        !expires_soon(*ca, NX_PKI_RENEW_DAYS))
+        return 0;
+    X509_free(*ca);
+    EVP_PKEY_free(*ca_key);
+    *ca = NULL;
+    *ca_key = NULL;
+    ERR_clear_error();
+    if (ro)
+        return 1;
+    nx_info("tenant '%s': issuing a new tunnel CA", tenant);
+    if (issue(tenant, "ca", true, NX_PKI_SERVER, NULL, NULL, ca, ca_key) < 0 ||
+        store(dir, "ca", *ca, *ca_key) < 0)
+        return -1;
+    return 0;
+}
+
+static int get_leaf(struct nx_pki *p, const char *dir, const char *tenant, enum nx_pki_kind kind,
+                    const char *name, X509 *ca, EVP_PKEY *ca_key, bool renew,
+                    struct nx_pki_cred *out)
+{
+    char *base = leaf_base(kind, name);
+    char *cn = nx_asprintf("%s:%s", kind == NX_PKI_SERVER ? "provider" : "tenant", name);
+    X509 *x = NULL;
+    EVP_PKEY *k = NULL;
+    int ret = -1;
+    int rc = renew ? 1 : load(dir, base, &x, &k);
+    if (rc < 0)
+        goto cleanup;
+    if (rc == 0 && (X509_check_private_key(x, k) != 1 || expires_soon(x, NX_PKI_RENEW_DAYS) ||
+                    verify_x509(ca, x, kind, tenant) < 0))
+        rc = 1;
+    ERR_clear_error();
+    nx_error_clear();
+    if (rc == 1) {
+        if (p->flags & NX_PKI_READONLY) {
+            out->pending = true;
+            ret = 0;
+            goto cleanup;
+        }
+        X509_free(x);
+        EVP_PKEY_free(k);
+        x = NULL;
+        k = NULL;
+        nx_info("tenant '%s': issuing the %s certificate '%s'", tenant,
+                kind == NX_PKI_SERVER ? "server" : "client", cn);
+        if (issue(tenant, cn, false, kind, ca, ca_key, &x, &k) < 0 || store(dir, base, x, k) < 0)
+            goto cleanup;
+        out->issued = true;
+    }
+    out->ca_pem = pem_of_cert(ca);
+    out->cert_pem = pem_of_cert(x);
+    out->key_pem = pem_of_key(k);
+    if (!out->ca_pem || !out->cert_pem || !out->key_pem) {
+        nx_pki_cred_release(out);
+        ssl_error("encoding PEM");
+        goto cleanup;
+    }
+    ret = 0;
+cleanup:
+    X509_free(x);
+    EVP_PKEY_free(k);
+    free(base);
+    free(cn);
+    return ret;
+}
+
+int nx_pki_get(struct nx_pki *p, const char *tenant, enum nx_pki_kind kind, const char *name,
+               struct nx_pki_cred *out)
+{
+    memset(out, 0, sizeof(*out));
+    char *dir = tenant_dir(p, tenant);
+    X509 *ca = NULL;
+    EVP_PKEY *ca_key = NULL;
+    int ret = -1;
+    int rc = get_ca(p, dir, tenant, false, &ca, &ca_key);
+    if (rc < 0)
+        goto cleanup;
+    if (rc == 1) {
+        out->pending = true;
+        ret = 0;
+        goto cleanup;
+    }
+    ret = get_leaf(p, dir, tenant, kind, name, ca, ca_key, false, out);
+cleanup:
+    if (ret < 0)
+        nx_error_prefix("tenant '%s': tunnel PKI in %s: ", tenant, p->dir);
+    X509_free(ca);
+    EVP_PKEY_free(ca_key);
+    free(dir);
+    return ret;
+}
+
+/* Decode a %XX-encoded component back (names were encoded by add_component). */
+static char *decode_component(const char *s, size_t len)
+{
+    struct strbuf sb = STRBUF_INIT;
+    for (size_t i = 0; i < len; i++) {
+        unsigned v;
+        if (s[i] == '%' && i + 2 < len && sscanf(s + i + 1, "%2x", &v) == 1) {
+            strbuf_addch(&sb, (int)v);
+            i += 2;
+        } else {
+            strbuf_addch(&sb, s[i]);
+        }
+    }
+    return strbuf_detach(&sb, NULL);
+}
+
+int nx_pki_rotate(struct nx_pki *p, const char *tenant, bool ca)
+{
+    if (p->flags & NX_PKI_READONLY)
+        return nx_error_set(NX_EX_USAGE, "rotate: the state directory is open read-only");
+    char *dir = tenant_dir(p, tenant);
+    X509 *cax = NULL;
+    EVP_PKEY *cak = NULL;
+    int count = -1;
+    DIR *d = NULL;
+    if (get_ca(p, dir, tenant, ca, &cax, &cak) < 0)
+        goto cleanup;
+    count = ca ? 1 : 0;
+    d = opendir(dir);
+    if (!d) {
+        count = nx_error_set(NX_EX_IOERR, "%s: %s", dir, strerror(errno));
+        goto cleanup;
+    }
+    struct dirent *e;
+    char **names = NULL;
+    size_t n = 0, alloc = 0;
+    while ((e = readdir(d))) {
+        size_t l = strlen(e->d_name);
+        if (l < 12 || strcmp(e->d_name + l - 4, ".crt") != 0)
+            continue;
+        if (strncmp(e->d_name, "server-", 7) && strncmp(e->d_name, "client-", 7))
+            continue;
+        NX_GROW(names, alloc, n + 1);
+        names[n++] = nx_strdup(e->d_name);
+    }
+    for (size_t i = 0; i < n; i++) {
+        enum nx_pki_kind kind = names[i][0] == 's' ? NX_PKI_SERVER : NX_PKI_CLIENT;
+        char *name = decode_component(names[i] + 7, strlen(names[i]) - 11);
+        struct nx_pki_cred c;
+        memset(&c, 0, sizeof(c));
+        int rc = get_leaf(p, dir, tenant, kind, name, cax, cak, true, &c);
+        nx_pki_cred_release(&c);
+        free(name);
+        if (rc < 0 && count >= 0)
+            count = -1;
+        else if (count >= 0)
+            count++;
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+cleanup:
+    if (d)
+        closedir(d);
+    if (count < 0)
+        nx_error_prefix("tenant '%s': rotating the tunnel PKI: ", tenant);
+    X509_free(cax);
+    EVP_PKEY_free(cak);
+    free(dir);
+    return count;
+}

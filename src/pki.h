@@ -1,0 +1,76 @@
+/* pki.h: the per-tenant tunnel PKI, kept in the state directory.
+ *
+ * One CA per tenant (EC P-256, 10 years), one server certificate per
+ * provider-side appliance and one client certificate per tenant-side
+ * appliance (EC P-256, 2 years; keyUsage digitalSignature, extendedKeyUsage
+ * serverAuth resp. clientAuth). Subjects: O=netext-deploy, OU=<tenant>,
+ * CN=ca | provider:<host> | tenant:<name>.
+ *
+ * Layout (see /work/notes/tunnel.md and netext-deploy(8)):
+ *   STATE/            0700, locked with flock(STATE/lock) for the whole run
+ *   STATE/pki/T/      0700, T = tenant name, percent-encoded
+ *   STATE/pki/T/ca.crt, ca.key, server-H.crt/.key, client-N.crt/.key
+ * Keys are 0600, written to an O_EXCL temporary file created with mode 0600
+ * and renamed into place: they are never readable by others, not even briefly.
+ * Certificates are 0644 (inside the 0700 directory). */
+#ifndef NX_PKI_H
+#define NX_PKI_H
+
+#include <stdbool.h>
+
+#define NX_STATE_DIR_DEFAULT "/var/lib/netext-deploy"
+#define NX_STATE_DIR_ENV "NETEXT_DEPLOY_STATE_DIR"
+
+#define NX_PKI_CA_DAYS 3650
+#define NX_PKI_LEAF_DAYS 730
+/* A leaf certificate closer than this to its end is renewed on the next run. */
+#define NX_PKI_RENEW_DAYS 30
+
+enum nx_pki_kind { NX_PKI_SERVER = 0, NX_PKI_CLIENT };
+
+enum {
+    NX_PKI_READONLY = 1, /* never create or renew anything (dry run); shared lock */
+    NX_PKI_NOWAIT = 2, /* fail (EX_TEMPFAIL) instead of waiting for the lock */
+};
+
+struct nx_pki;
+
+/* $NETEXT_DEPLOY_STATE_DIR, else NX_STATE_DIR_DEFAULT. */
+const char *nx_state_dir_default(void);
+
+/* Open (creating it 0700 unless READONLY) and lock the state directory. A
+ * directory that is not ours, or not a directory, is refused; one readable by
+ * others is tightened to 0700 with a warning. READONLY on a missing directory
+ * succeeds: everything is then "pending". */
+int nx_pki_open(const char *dir, unsigned flags, struct nx_pki **out);
+void nx_pki_close(struct nx_pki *p); /* accepts NULL; releases the lock */
+const char *nx_pki_dir(const struct nx_pki *p);
+
+/* What an appliance needs. key_pem is secret: release with nx_pki_cred_release. */
+struct nx_pki_cred {
+    char *ca_pem;
+    char *cert_pem;
+    char *key_pem;
+    bool pending; /* READONLY: would be issued or renewed (fields NULL) */
+    bool issued; /* this call created or renewed the certificate */
+};
+void nx_pki_cred_release(struct nx_pki_cred *c);
+
+/* The tenant's CA and the certificate of one appliance: loaded, or issued if
+ * missing, expiring within NX_PKI_RENEW_DAYS, not matching its key, or not
+ * issued by the tenant's current CA. name: the host (server) or the
+ * tenant-side appliance's name (client). */
+int nx_pki_get(struct nx_pki *p, const char *tenant, enum nx_pki_kind kind, const char *name,
+               struct nx_pki_cred *out);
+
+/* Rotation: new leaf keys and certificates for every appliance of the tenant
+ * that has one (and, with ca, a new CA first). Returns the number of
+ * certificates re-issued, or -1. The next run carries them in the payloads. */
+int nx_pki_rotate(struct nx_pki *p, const char *tenant, bool ca);
+
+/* Does cert_pem chain to ca_pem, for the purpose of kind, and name tenant in
+ * its OU? 0 if so; -1 with nx_error set (the reason) if not. */
+int nx_pki_verify(const char *ca_pem, const char *cert_pem, enum nx_pki_kind kind,
+                  const char *tenant);
+
+#endif

@@ -1,0 +1,293 @@
+/* test-pki.c: the per-tenant tunnel PKI in a state directory. */
+#include "testutil.h"
+
+#include "pki.h"
+#include "util.h"
+
+#include <openssl/bio.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static char root[] = "/tmp/nx-test-pki.XXXXXX";
+static char *state;
+
+static void rm_rf(const char *path)
+{
+    char *cmd = nx_asprintf("rm -rf '%s'", path);
+    if (system(cmd) != 0)
+        fprintf(stderr, "could not remove %s\n", path);
+    free(cmd);
+}
+
+static void setup(void)
+{
+    if (!mkdtemp(root)) {
+        perror("mkdtemp");
+        exit(2);
+    }
+    state = nx_asprintf("%s/state/sub", root); /* parents are created too */
+}
+
+static void teardown(void)
+{
+    rm_rf(root);
+    free(state);
+}
+
+static X509 *cert(const char *pem)
+{
+    BIO *b = BIO_new_mem_buf(pem, -1);
+    X509 *x = PEM_read_bio_X509(b, NULL, NULL, NULL);
+    BIO_free(b);
+    return x;
+}
+
+/* mode of a/b ("" for b: a itself) */
+static unsigned mode_of(const char *a, const char *b)
+{
+    char *p = nx_asprintf("%s%s%s", a, *b ? "/" : "", b);
+    struct stat st;
+    unsigned m = stat(p, &st) == 0 ? (unsigned)(st.st_mode & 07777) : 01;
+    free(p);
+    return m;
+}
+
+static void test_issue_and_verify(void)
+{
+    struct nx_pki *p;
+    struct nx_pki_cred srv, cli;
+    mode_t old = umask(0); /* modes must not depend on the caller's umask */
+    CU_ASSERT_EQUAL_FATAL(nx_pki_open(state, 0, &p), 0);
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "acme", NX_PKI_SERVER, "esx1", &srv), 0);
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "acme", NX_PKI_CLIENT, "t-prod", &cli), 0);
+    umask(old);
+    CU_ASSERT(srv.issued && cli.issued);
+    CU_ASSERT_FALSE(srv.pending);
+    CU_ASSERT(strstr(srv.key_pem, "BEGIN PRIVATE KEY") != NULL);
+    CU_ASSERT_STRING_EQUAL(srv.ca_pem, cli.ca_pem); /* one CA per tenant */
+
+    /* chain and purpose */
+    CU_ASSERT_EQUAL(nx_pki_verify(srv.ca_pem, srv.cert_pem, NX_PKI_SERVER, "acme"), 0);
+    CU_ASSERT_EQUAL(nx_pki_verify(cli.ca_pem, cli.cert_pem, NX_PKI_CLIENT, "acme"), 0);
+    CU_ASSERT_EQUAL(nx_pki_verify(srv.ca_pem, srv.cert_pem, NX_PKI_CLIENT, "acme"), -1);
+    CU_ASSERT_EQUAL(nx_pki_verify(cli.ca_pem, cli.cert_pem, NX_PKI_SERVER, "acme"), -1);
+    CU_ASSERT_EQUAL(nx_pki_verify(srv.ca_pem, srv.ca_pem, NX_PKI_SERVER, "acme"), -1);
+
+    /* what the certificates say */
+    X509 *x = cert(srv.cert_pem), *c = cert(cli.cert_pem), *ca = cert(srv.ca_pem);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(x);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(ca);
+    CU_ASSERT(X509_get_extended_key_usage(x) & XKU_SSL_SERVER);
+    CU_ASSERT_FALSE(X509_get_extended_key_usage(x) & XKU_SSL_CLIENT);
+    CU_ASSERT(X509_get_extended_key_usage(c) & XKU_SSL_CLIENT);
+    CU_ASSERT_FALSE(X509_get_extended_key_usage(c) & XKU_SSL_SERVER);
+    CU_ASSERT(X509_get_key_usage(x) & KU_DIGITAL_SIGNATURE);
+    CU_ASSERT_FALSE(X509_get_key_usage(x) & KU_KEY_CERT_SIGN);
+    CU_ASSERT(X509_get_key_usage(ca) & KU_KEY_CERT_SIGN);
+    CU_ASSERT_EQUAL(X509_check_ca(ca), 1);
+    CU_ASSERT_EQUAL(X509_check_ca(x), 0);
+    EVP_PKEY *pk = X509_get0_pubkey(x);
+    char group[64] = "";
+    size_t glen = 0;
+    CU_ASSERT(EVP_PKEY_is_a(pk, "EC"));
+    CU_ASSERT(EVP_PKEY_get_group_name(pk, group, sizeof(group), &glen) == 1);
+    CU_ASSERT_STRING_EQUAL(group, "prime256v1");
+    /* lifetimes: leaf about 2 years, CA about 10 */
+    int days = 0, secs = 0;
+    CU_ASSERT(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(x), X509_get0_notAfter(x)));
+    CU_ASSERT(days >= NX_PKI_LEAF_DAYS && days <= NX_PKI_LEAF_DAYS + 1);
+    CU_ASSERT(ASN1_TIME_diff(&days, &secs, X509_get0_notBefore(ca), X509_get0_notAfter(ca)));
+    CU_ASSERT(days >= NX_PKI_CA_DAYS && days <= NX_PKI_CA_DAYS + 1);
+    X509_free(x);
+    X509_free(c);
+    X509_free(ca);
+
+    /* modes */
+    CU_ASSERT_EQUAL(mode_of(state, ""), 0700);
+    CU_ASSERT_EQUAL(mode_of(state, "pki"), 0700);
+    CU_ASSERT_EQUAL(mode_of(state, "pki/acme"), 0700);
+    CU_ASSERT_EQUAL(mode_of(state, "pki/acme/ca.key"), 0600);
+    CU_ASSERT_EQUAL(mode_of(state, "pki/acme/server-esx1.key"), 0600);
+    CU_ASSERT_EQUAL(mode_of(state, "pki/acme/client-t-prod.key"), 0600);
+    CU_ASSERT_EQUAL(mode_of(state, "pki/acme/server-esx1.crt"), 0644);
+    CU_ASSERT_EQUAL(mode_of(state, "lock"), 0600);
+
+    /* a second call loads the same material */
+    struct nx_pki_cred again;
+    CU_ASSERT_EQUAL(nx_pki_get(p, "acme", NX_PKI_SERVER, "esx1", &again), 0);
+    CU_ASSERT_FALSE(again.issued);
+    CU_ASSERT_STRING_EQUAL(again.cert_pem, srv.cert_pem);
+    CU_ASSERT_STRING_EQUAL(again.key_pem, srv.key_pem);
+    nx_pki_cred_release(&again);
+    nx_pki_cred_release(&srv);
+    nx_pki_cred_release(&cli);
+    nx_pki_close(p);
+}
+
+static void test_wrong_tenant(void)
+{
+    struct nx_pki *p;
+    struct nx_pki_cred a, g;
+    CU_ASSERT_EQUAL_FATAL(nx_pki_open(state, 0, &p), 0);
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "acme", NX_PKI_SERVER, "esx1", &a), 0);
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "globex", NX_PKI_CLIENT, "esx1", &g), 0);
+    CU_ASSERT_STRING_NOT_EQUAL(a.ca_pem, g.ca_pem);
+    /* globex's client certificate does not chain to acme's CA, and the reverse */
+    CU_ASSERT_EQUAL(nx_pki_verify(a.ca_pem, g.cert_pem, NX_PKI_CLIENT, "globex"), -1);
+    CU_ASSERT(strstr(nx_error_msg(), "does not verify") != NULL);
+    CU_ASSERT_EQUAL(nx_pki_verify(g.ca_pem, a.cert_pem, NX_PKI_SERVER, "acme"), -1);
+    /* right chain, wrong tenant name */
+    CU_ASSERT_EQUAL(nx_pki_verify(a.ca_pem, a.cert_pem, NX_PKI_SERVER, "globex"), -1);
+    CU_ASSERT(strstr(nx_error_msg(), "tenant 'acme'") != NULL);
+    /* a tenant's key never appears with another tenant's material */
+    CU_ASSERT_PTR_NULL(strstr(g.key_pem, a.key_pem));
+    CU_ASSERT_STRING_NOT_EQUAL(g.key_pem, a.key_pem);
+    nx_pki_cred_release(&a);
+    nx_pki_cred_release(&g);
+    nx_pki_close(p);
+}
+
+static void test_rotation(void)
+{
+    struct nx_pki *p;
+    struct nx_pki_cred before, after, cl;
+    CU_ASSERT_EQUAL_FATAL(nx_pki_open(state, 0, &p), 0);
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "acme", NX_PKI_SERVER, "esx1", &before), 0);
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "acme", NX_PKI_CLIENT, "t-prod", &cl), 0);
+    nx_pki_cred_release(&cl);
+    /* leaves only: 2 certificates (esx1, t-prod), same CA */
+    CU_ASSERT_EQUAL(nx_pki_rotate(p, "acme", false), 2);
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "acme", NX_PKI_SERVER, "esx1", &after), 0);
+    CU_ASSERT_FALSE(after.issued); /* rotate already wrote them */
+    CU_ASSERT_STRING_EQUAL(before.ca_pem, after.ca_pem);
+    CU_ASSERT_STRING_NOT_EQUAL(before.cert_pem, after.cert_pem);
+    CU_ASSERT_STRING_NOT_EQUAL(before.key_pem, after.key_pem);
+    CU_ASSERT_EQUAL(mode_of(state, "pki/acme/server-esx1.key"), 0600);
+    nx_pki_cred_release(&before);
+    /* with the CA: everything new, and the old leaf no longer verifies */
+    CU_ASSERT_EQUAL(nx_pki_rotate(p, "acme", true), 3);
+    struct nx_pki_cred third;
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "acme", NX_PKI_SERVER, "esx1", &third), 0);
+    CU_ASSERT_STRING_NOT_EQUAL(third.ca_pem, after.ca_pem);
+    CU_ASSERT_EQUAL(nx_pki_verify(third.ca_pem, third.cert_pem, NX_PKI_SERVER, "acme"), 0);
+    CU_ASSERT_EQUAL(nx_pki_verify(third.ca_pem, after.cert_pem, NX_PKI_SERVER, "acme"), -1);
+    nx_pki_cred_release(&after);
+    nx_pki_cred_release(&third);
+    nx_pki_close(p);
+}
+
+static void test_renew_broken(void)
+{
+    /* a certificate that does not match its key (interrupted write) is re-issued */
+    struct nx_pki *p;
+    struct nx_pki_cred a, b;
+    CU_ASSERT_EQUAL_FATAL(nx_pki_open(state, 0, &p), 0);
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "acme", NX_PKI_SERVER, "esx2", &a), 0);
+    char *from = nx_asprintf("%s/pki/acme/server-esx1.key", state);
+    char *to = nx_asprintf("%s/pki/acme/server-esx2.key", state);
+    char *cmd = nx_asprintf("cp '%s' '%s'", from, to);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "acme", NX_PKI_SERVER, "esx2", &b), 0);
+    CU_ASSERT(b.issued);
+    CU_ASSERT_STRING_NOT_EQUAL(a.cert_pem, b.cert_pem);
+    free(from);
+    free(to);
+    free(cmd);
+    nx_pki_cred_release(&a);
+    nx_pki_cred_release(&b);
+    nx_pki_close(p);
+}
+
+static void test_lock_and_readonly(void)
+{
+    struct nx_pki *p, *q = NULL;
+    CU_ASSERT_EQUAL_FATAL(nx_pki_open(state, 0, &p), 0);
+    CU_ASSERT_EQUAL(nx_pki_open(state, NX_PKI_NOWAIT, &q), -1);
+    CU_ASSERT_EQUAL(nx_error_code(), NX_EX_TEMPFAIL);
+    CU_ASSERT(strstr(nx_error_msg(), "locked") != NULL);
+    CU_ASSERT_PTR_NULL(q);
+    CU_ASSERT_EQUAL(nx_pki_open(state, NX_PKI_NOWAIT | NX_PKI_READONLY, &q), -1);
+    nx_pki_close(p);
+    CU_ASSERT_EQUAL(nx_pki_open(state, NX_PKI_NOWAIT, &q), 0);
+    nx_pki_close(q);
+
+    /* read-only on a state directory that does not exist: pending, nothing created */
+    char *missing = nx_asprintf("%s/missing", root);
+    struct nx_pki_cred c;
+    CU_ASSERT_EQUAL_FATAL(nx_pki_open(missing, NX_PKI_READONLY, &q), 0);
+    CU_ASSERT_EQUAL(nx_pki_get(q, "acme", NX_PKI_SERVER, "esx1", &c), 0);
+    CU_ASSERT(c.pending);
+    CU_ASSERT_PTR_NULL(c.key_pem);
+    nx_pki_close(q);
+    CU_ASSERT_NOT_EQUAL(access(missing, F_OK), 0);
+    /* read-only, existing: loads what is there, pending for what is not */
+    CU_ASSERT_EQUAL_FATAL(nx_pki_open(state, NX_PKI_READONLY, &q), 0);
+    CU_ASSERT_EQUAL(nx_pki_get(q, "acme", NX_PKI_SERVER, "esx1", &c), 0);
+    CU_ASSERT_FALSE(c.pending);
+    CU_ASSERT_PTR_NOT_NULL(c.key_pem);
+    nx_pki_cred_release(&c);
+    CU_ASSERT_EQUAL(nx_pki_get(q, "acme", NX_PKI_SERVER, "never-seen", &c), 0);
+    CU_ASSERT(c.pending);
+    nx_pki_close(q);
+    char *never = nx_asprintf("%s/pki/acme/server-never-seen.crt", state);
+    CU_ASSERT_NOT_EQUAL(access(never, F_OK), 0);
+    free(never);
+    free(missing);
+}
+
+static void test_dir_checks(void)
+{
+    struct nx_pki *p;
+    /* a directory open to others is tightened */
+    CU_ASSERT_EQUAL(chmod(state, 0755), 0);
+    CU_ASSERT_EQUAL_FATAL(nx_pki_open(state, 0, &p), 0);
+    nx_pki_close(p);
+    CU_ASSERT_EQUAL(mode_of(state, ""), 0700);
+    /* a symbolic link is refused */
+    char *link = nx_asprintf("%s/link", root);
+    CU_ASSERT_EQUAL(symlink(state, link), 0);
+    CU_ASSERT_EQUAL(nx_pki_open(link, 0, &p), -1);
+    CU_ASSERT(strstr(nx_error_msg(), "not a directory") != NULL);
+    /* relative paths are refused */
+    CU_ASSERT_EQUAL(nx_pki_open("relative/dir", 0, &p), -1);
+    /* tenant names cannot escape the directory */
+    CU_ASSERT_EQUAL_FATAL(nx_pki_open(state, 0, &p), 0);
+    struct nx_pki_cred c;
+    CU_ASSERT_EQUAL(nx_pki_get(p, "../evil", NX_PKI_SERVER, "../../x", &c), 0);
+    nx_pki_cred_release(&c);
+    nx_pki_close(p);
+    CU_ASSERT_EQUAL(mode_of(state, "pki/%2E.%2Fevil"), 0700);
+    CU_ASSERT_EQUAL(mode_of(state, "pki/%2E.%2Fevil/server-%2E.%2F..%2Fx.key"), 0600);
+    free(link);
+}
+
+static CU_TestInfo tests[] = {
+    {"issue, verify, key usage, modes", test_issue_and_verify},
+    {"another tenant's certificate is rejected", test_wrong_tenant},
+    {"rotation of leaves and CA", test_rotation},
+    {"a broken pair is re-issued", test_renew_broken},
+    {"lock and read-only (dry run)", test_lock_and_readonly},
+    {"state directory checks", test_dir_checks},
+    CU_TEST_INFO_NULL,
+};
+
+int main(void)
+{
+    setup();
+    CU_SuiteInfo suites[] = {{"pki", NULL, NULL, NULL, NULL, tests}, CU_SUITE_INFO_NULL};
+    if (CU_initialize_registry() != CUE_SUCCESS || CU_register_suites(suites) != CUE_SUCCESS)
+        return 2;
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed();
+    unsigned run = CU_get_number_of_tests_run();
+    CU_cleanup_registry();
+    teardown();
+    return (failed || run == 0) ? 1 : 0;
+}
