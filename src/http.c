@@ -1,5 +1,7 @@
 /* http.c: the HTTP(S) transport shared by the SOAP and WS-Man layers (see
  * http.h), on one libcurl easy handle per endpoint. */
+#include "config.h"
+
 #include "http.h"
 #include "error.h"
 #include "log.h"
@@ -137,6 +139,7 @@ struct nx_http *nx_http_new(const char *url, const struct nx_conn_opts *opts)
     curl_easy_setopt(c, CURLOPT_ERRORBUFFER, h->errbuf);
     curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
+    curl_easy_setopt(c, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
     curl_easy_setopt(c, CURLOPT_COOKIEFILE, ""); /* in-memory cookie engine */
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");

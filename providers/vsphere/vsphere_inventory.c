@@ -334,7 +334,17 @@ static int load_once(struct vs_conn *c)
     nx_soap_end(&sb, "RetrievePropertiesEx");
     const char *method = "RetrievePropertiesEx";
     for (;;) {
-        if (vs_call(c, method, sb.buf, &r, NULL) != 0)
+        struct nx_soap_fault f = {0};
+        int crc = vs_call(c, method, sb.buf, &r, &f);
+        /* our view can only vanish with our session (vcsim says so this way) */
+        bool view_gone = crc == 1 && !strcmp(f.type, "ManagedObjectNotFound") &&
+                         (!f.object || !strcmp(f.object, view));
+        nx_soap_fault_release(&f);
+        if (view_gone) {
+            ret = 1;
+            goto cleanup;
+        }
+        if (crc != 0)
             goto cleanup;
         int rc = parse_result(c, nx_soap_child(r.body, "returnval"), &token);
         nx_soap_resp_release(&r);
@@ -366,10 +376,17 @@ int vs_inventory_load(struct vs_conn *c)
 {
     if (c->have_inventory)
         return 0;
+    bool renewed = c->relogged;
     int rc = load_once(c);
+    if (rc < 0 && !renewed && c->relogged) {
+        /* vs_call logged in again on NotAuthenticated: the view went with the
+         * old session, so start over in the new one */
+        vs_inventory_release(&c->inv);
+        rc = load_once(c);
+    }
     if (rc == 1) {
-        nx_info("vsphere: %s: the session was dropped (NotAuthenticated in missingSet); "
-                "logging in again",
+        nx_info("vsphere: %s: the session was dropped (NotAuthenticated in missingSet, or our "
+                "view is gone); logging in again",
                 c->url);
         vs_inventory_release(&c->inv);
         if (c->relogged || vs_relogin(c) < 0) {

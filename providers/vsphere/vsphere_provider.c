@@ -494,14 +494,16 @@ static int resolve(struct vs_conn *c, const struct nx_appliance_spec *spec, stru
             if (d && nx_str_eq(d->name, dsname))
                 ds = d;
         }
-        if (!ds)
-            return nx_error_set(NX_EX_DATAERR, "datastore '%s' not found on host '%s'", dsname,
-                                r->host->name);
-        if (!datastore_ok(c, ds, &why)) {
+        /* refuse what the name designates even where the host does not see it */
+        struct vs_obj *any = ds ? ds : find_named(c, "Datastore", dsname, NULL);
+        if (any && !datastore_ok(c, any, &why)) {
             nx_error_set(NX_EX_DATAERR, "%s", why);
             free(why);
             return -1;
         }
+        if (!ds)
+            return nx_error_set(NX_EX_DATAERR, "datastore '%s' not found on host '%s'", dsname,
+                                r->host->name);
         r->ds = ds;
     } else {
         for (size_t i = 0; i < r->host->n_dss && !r->ds; i++) {

@@ -1,0 +1,120 @@
+# vcsim-lib.sh: VMware's vSphere simulator for the vSphere tiers (sourced
+# after testlib.sh and nx_tmpdir). Every vcsim started here listens on
+# 127.0.0.1 on a free port, with its own TLS certificate, and is stopped by
+# PID in vcsim_stop_all (call it from the EXIT trap).
+
+VCSIM_PIDS=""
+VCSIM_USER=netext
+VCSIM_PASSWORD=vcsim-test-pw
+
+# Find vcsim and govc; build them with ../shared/tools/install-vcsim when
+# the project's tool is there. Skips (77) the test when impossible.
+vcsim_require() {
+    if ! command -v vcsim >/dev/null 2>&1 || ! command -v govc >/dev/null 2>&1; then
+        inst="$top_srcdir/../shared/tools/install-vcsim"
+        if [ -x "$inst" ] && [ "${NX_NO_INSTALL:-0}" != 1 ]; then
+            mkdir -p "${XDG_CACHE_HOME:-$HOME/.cache}/netext-deploy/bin"
+            "$inst" "${XDG_CACHE_HOME:-$HOME/.cache}/netext-deploy/bin" >&2 ||
+                skip_all "install-vcsim failed: vcsim/govc unavailable"
+            PATH="${XDG_CACHE_HOME:-$HOME/.cache}/netext-deploy/bin:$PATH"
+        fi
+    fi
+    command -v vcsim >/dev/null 2>&1 || skip_all "vcsim not found (run ../shared/tools/install-vcsim)"
+    command -v govc >/dev/null 2>&1 || skip_all "govc not found (run ../shared/tools/install-vcsim)"
+    command -v openssl >/dev/null 2>&1 || skip_all "openssl (the command) not found"
+    command -v curl >/dev/null 2>&1 || skip_all "curl (the command) not found"
+    PY=/usr/bin/python3
+    [ -x "$PY" ] || PY=$(command -v python3) || skip_all "python3 not found"
+}
+
+vcsim_free_port() {
+    "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# A CA-less self-signed certificate for 127.0.0.1 (the "untrusted" server cert).
+vcsim_make_cert() {
+    [ -f "$NX_TMP/vcsim-cert.pem" ] && return 0
+    openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=127.0.0.1" \
+        -addext "subjectAltName=IP:127.0.0.1" -keyout "$NX_TMP/vcsim-key.pem" \
+        -out "$NX_TMP/vcsim-cert.pem" >/dev/null 2>&1
+}
+
+# vcsim_start NAME [vcsim options...]: sets VCSIM_PORT, VCSIM_URL, GOVC_* and
+# VCSIM_PID; the log goes to $NX_TMP/NAME.log.
+vcsim_start() {
+    name=$1
+    shift
+    vcsim_make_cert || return 1
+    for attempt in 1 2 3; do
+        VCSIM_PORT=$(vcsim_free_port)
+        vcsim -l "127.0.0.1:$VCSIM_PORT" -tlscert "$NX_TMP/vcsim-cert.pem" \
+            -tlskey "$NX_TMP/vcsim-key.pem" -username "$VCSIM_USER" \
+            -password "$VCSIM_PASSWORD" "$@" >"$NX_TMP/$name.log" 2>&1 &
+        VCSIM_PID=$!
+        VCSIM_PIDS="$VCSIM_PIDS $VCSIM_PID"
+        export GOVC_URL="https://127.0.0.1:$VCSIM_PORT/sdk"
+        export GOVC_USERNAME="$VCSIM_USER" GOVC_PASSWORD="$VCSIM_PASSWORD"
+        export GOVC_TLS_CA_CERTS="$NX_TMP/vcsim-cert.pem"
+        unset GOVC_INSECURE
+        i=0
+        while [ $i -lt 100 ]; do
+            if ! kill -0 "$VCSIM_PID" 2>/dev/null; then
+                break
+            fi
+            if govc about >/dev/null 2>&1; then
+                VCSIM_URI="vsphere://127.0.0.1:$VCSIM_PORT/sdk"
+                return 0
+            fi
+            sleep 0.2
+            i=$((i + 1))
+        done
+        vcsim_stop "$VCSIM_PID"
+    done
+    echo "vcsim did not start; log:" >&2
+    cat "$NX_TMP/$name.log" >&2
+    return 1
+}
+
+vcsim_stop() {
+    kill "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+    return 0
+}
+
+vcsim_stop_all() {
+    for p in $VCSIM_PIDS; do
+        vcsim_stop "$p"
+    done
+    VCSIM_PIDS=""
+}
+
+# The credentials file netext-deploy reads (mode 0600; never argv).
+vcsim_credentials() {
+    umask 077
+    printf 'user = %s\npassword = %s\n' "$VCSIM_USER" "$VCSIM_PASSWORD" >"$NX_TMP/credentials"
+    chmod 600 "$NX_TMP/credentials"
+}
+
+# vcsim_soap BODY: one raw SOAP call in a fresh session (for what govc cannot
+# do, e.g. a VVol datastore); prints the answer.
+vcsim_soap() {
+    jar="$NX_TMP/soap-cookies"
+    rm -f "$jar"
+    env="<?xml version=\"1.0\"?><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns:xsi=\"http://www.w3.org/2001/XMLSchema-instance\"><soapenv:Body>"
+    end="</soapenv:Body></soapenv:Envelope>"
+    curl -s --cacert "$NX_TMP/vcsim-cert.pem" -c "$jar" -b "$jar" -H 'Content-Type: text/xml' \
+        -H 'SOAPAction: "urn:vim25/6.5"' \
+        --data-binary "$env<Login xmlns=\"urn:vim25\"><_this type=\"SessionManager\">SessionManager</_this><userName>$VCSIM_USER</userName><password>$VCSIM_PASSWORD</password></Login>$end" \
+        "$GOVC_URL" >/dev/null || return 1
+    curl -s --cacert "$NX_TMP/vcsim-cert.pem" -c "$jar" -b "$jar" -H 'Content-Type: text/xml' \
+        -H 'SOAPAction: "urn:vim25/6.5"' --data-binary "$env$1$end" "$GOVC_URL"
+}
+
+# Number of requests in a vcsim -trace-file, and per method.
+vcsim_trace_count() {
+    tr -d '\000' <"$1" | grep -a -c '^Request: '
+}
+vcsim_trace_methods() {
+    tr -d '\000' <"$1" | grep -a '^Request: ' |
+        sed -n 's/.*<soapenv:Body><\([A-Za-z_]*\).*/\1/p' | sort | uniq -c
+}
