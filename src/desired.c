@@ -27,14 +27,25 @@ bool nx_role_parse(const char *s, enum nx_role *out)
     return true;
 }
 
-char *nx_appliance_key(enum nx_role role, const char *tenant, const char *host)
+char *nx_appliance_key(enum nx_role role, const char *tenant, const char *host, const char *net)
 {
+    if (net)
+        return nx_asprintf("%s\n%s\n%s\n%s", nx_role_name(role), tenant, host, net);
     return nx_asprintf("%s\n%s\n%s", nx_role_name(role), tenant, host);
 }
 
-char *nx_appliance_name(enum nx_role role, const char *tenant, const char *host)
+/* provider side: netext-TENANT-HOST; tenant side: netext-t-TENANT-NETWORK,
+ * with characters of the network name other than [A-Za-z0-9._-] as '_' */
+char *nx_appliance_name(enum nx_role role, const char *tenant, const char *host, const char *net)
 {
-    return nx_asprintf("netext-%s%s-%s", role == NX_ROLE_TENANT ? "t-" : "", tenant, host);
+    if (role != NX_ROLE_TENANT || !net)
+        return nx_asprintf("netext-%s-%s", tenant, host);
+    char *name = nx_asprintf("netext-t-%s-%s", tenant, net);
+    for (char *p = name + strlen(name) - strlen(net); *p; p++)
+        if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+              *p == '.' || *p == '_' || *p == '-'))
+            *p = '_';
+    return name;
 }
 
 static int cmp_vlan(const void *a, const void *b)
@@ -68,8 +79,8 @@ static struct nx_appliance_spec *build_spec(const struct nx_model *m, const stru
     s->role = NX_ROLE_PROVIDER;
     s->tenant = t;
     s->host = h;
-    s->key = nx_appliance_key(s->role, t->name, h->name);
-    s->name = nx_appliance_name(s->role, t->name, h->name);
+    s->key = nx_appliance_key(s->role, t->name, h->name, NULL);
+    s->name = nx_appliance_name(s->role, t->name, h->name, NULL);
     struct nx_placement tmp;
     nx_placement_merge(&tmp, &h->placement, &m->defaults);
     nx_placement_merge(&s->placement, &tmp, &builtin);
@@ -152,11 +163,47 @@ static void assign_macs(struct nx_desired *d, const struct nx_mac_range *const *
     free(keys);
 }
 
+/* A tenant-side appliance: one vNIC on its production network, bridged to
+ * the extended network it carries. */
+static struct nx_appliance_spec *build_tenant_spec(const struct nx_model *m,
+                                                   const struct nx_tside_resolved *r)
+{
+    static const struct nx_placement builtin = {NX_DEFAULT_FOLDER, NX_DEFAULT_POOL, NULL};
+    const struct nx_tenant *t = m->tenants[0];
+    struct nx_appliance_spec *s = nx_calloc(1, sizeof(*s));
+    s->role = NX_ROLE_TENANT;
+    s->tenant = t;
+    s->host = r->host;
+    s->net = nx_strdup(r->network);
+    s->key = nx_appliance_key(s->role, t->name, r->host->name, r->network);
+    s->name = nx_appliance_name(s->role, t->name, r->host->name, r->network);
+    struct nx_placement tmp;
+    nx_placement_merge(&tmp, &r->host->placement, &m->defaults);
+    nx_placement_merge(&s->placement, &tmp, &builtin);
+    s->addr = r->addr;
+    s->power_on = m->power_on;
+    s->vnics = nx_calloc(1, sizeof(*s->vnics));
+    s->vnics[0].kind = NX_VNIC_PRODUCTION;
+    s->vnics[0].label = nx_strdup(r->network);
+    s->vnics[0].network = nx_strdup(r->network);
+    s->n_vnics = 1;
+    s->extends = nx_calloc(1, sizeof(*s->extends));
+    s->extends[0].name = nx_strdup(r->ext->name);
+    s->extends[0].vlan = r->ext->vlan;
+    s->extends[0].sp_host = nx_strdup(r->ext->sp_host);
+    s->n_extends = 1;
+    return s;
+}
+
 struct nx_desired *nx_desired_compute(const struct nx_model *m,
                                       const struct nx_mac_range *const *ranges)
 {
     struct nx_desired *d = nx_calloc(1, sizeof(*d));
-    for (size_t i = 0; i < m->n_tenants; i++) {
+    for (size_t i = 0; m->kind == NX_KIND_TENANT && m->n_tenants && i < m->tside.n_res; i++) {
+        NX_GROW(d->items, d->alloc, d->n + 1);
+        d->items[d->n++] = build_tenant_spec(m, &m->tside.res[i]);
+    }
+    for (size_t i = 0; m->kind != NX_KIND_TENANT && i < m->n_tenants; i++) {
         const struct nx_tenant *t = m->tenants[i];
         size_t *hosts;
         size_t n = nx_tenant_hosts(m, t, &hosts);
@@ -192,6 +239,12 @@ void nx_desired_free(struct nx_desired *d)
             free(s->vnics[j].network);
         }
         free(s->vnics);
+        for (size_t j = 0; j < s->n_extends; j++) {
+            free(s->extends[j].name);
+            free(s->extends[j].sp_host);
+        }
+        free(s->extends);
+        free(s->net);
         free(s->name);
         free(s->key);
         free(s->payload);

@@ -34,10 +34,22 @@ struct nx_vnic_spec {
  * a newer revision is never touched by this version. */
 #define NX_MODEL_REVISION 1
 
+/* An SP network extended to the tenant (from the tenant bundle). */
+struct nx_extended_net {
+    char *name; /* the network's name in the SP's hardware plan */
+    unsigned vlan; /* its VLAN on the SP side */
+    char *sp_host; /* the SP plan host whose appliance carries it */
+};
+
 struct nx_appliance_spec {
     enum nx_role role;
     const struct nx_tenant *tenant; /* borrowed from the model */
     const struct nx_host *host;
+    char *net; /* tenant side: the production network this appliance serves */
+    /* tenant side: the extended network(s) this appliance bridges to its
+     * production network (one per appliance today) */
+    struct nx_extended_net *extends;
+    size_t n_extends;
     char *name; /* VM name */
     char *key; /* identity: "role\ntenant\nhost" */
     struct nx_placement placement; /* resolved; strings borrowed */
@@ -61,7 +73,8 @@ struct nx_desired *nx_desired_compute(const struct nx_model *m,
                                       const struct nx_mac_range *const *ranges);
 void nx_desired_free(struct nx_desired *d);
 
-char *nx_appliance_key(enum nx_role role, const char *tenant, const char *host);
-char *nx_appliance_name(enum nx_role role, const char *tenant, const char *host);
+/* net: the tenant side's production network, NULL for provider-side appliances */
+char *nx_appliance_key(enum nx_role role, const char *tenant, const char *host, const char *net);
+char *nx_appliance_name(enum nx_role role, const char *tenant, const char *host, const char *net);
 
 #endif

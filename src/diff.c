@@ -140,7 +140,8 @@ void nx_diff(const struct nx_desired *d, const struct nx_obs_list *obs,
             out->skipped[out->n_skipped++] = o;
             continue;
         }
-        char *key = nx_appliance_key(o->marker.role, o->marker.tenant, o->marker.host);
+        char *key =
+            nx_appliance_key(o->marker.role, o->marker.tenant, o->marker.host, o->marker.net);
         size_t gi = (size_t)nx_map_get(&by_key, key);
         if (!gi) {
             NX_GROW(groups, alloc, n + 1);

@@ -71,10 +71,46 @@ static void tenant_free(struct nx_tenant *t)
     free(t);
 }
 
+static void tside_release(struct nx_tenant_side *ts)
+{
+    free(ts->bundle_path);
+    free(ts->bundle_file);
+    for (size_t i = 0; i < ts->n_appliances; i++) {
+        free(ts->appliances[i].host_name);
+        free(ts->appliances[i].production_network);
+        free(ts->appliances[i].extends);
+    }
+    free(ts->appliances);
+    for (size_t i = 0; i < ts->n_nets; i++) {
+        free(ts->nets[i].name);
+        free(ts->nets[i].sp_host);
+    }
+    free(ts->nets);
+    free(ts->ca_pem);
+    free(ts->cert_pem);
+    nx_free_secret(ts->key_pem);
+    for (size_t i = 0; i < ts->n_res; i++)
+        free(ts->res[i].network);
+    free(ts->res);
+}
+
+bool nx_tenant_valid(const struct nx_tenant *t)
+{
+    if (t->invalid)
+        return false;
+    for (size_t i = 0; i < t->n_subs; i++) {
+        const struct nx_hwplan *p = t->subs[i].plan;
+        if (!p || p->invalid || !p->host || p->host->invalid)
+            return false;
+    }
+    return true;
+}
+
 void nx_model_free(struct nx_model *m)
 {
     if (!m)
         return;
+    tside_release(&m->tside);
     for (size_t i = 0; i < m->n_hosts; i++)
         host_free(m->hosts[i]);
     for (size_t i = 0; i < m->n_plans; i++)

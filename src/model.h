@@ -49,6 +49,7 @@ struct nx_host {
     char *vlan_switch; /* switch/network carrying the tenant VLANs (provider-specific) */
     struct nx_placement placement;
     size_t idx; /* index in nx_model.hosts, set by validation */
+    bool invalid; /* validation found a problem with it */
 };
 
 struct nx_network {
@@ -64,6 +65,7 @@ struct nx_hwplan {
     struct nx_host *host; /* resolved by validation; NULL if unknown */
     struct nx_network *networks;
     size_t n_networks, alloc_networks;
+    bool invalid;
 };
 
 enum nx_proto { NX_PROTO_TCP = 0, NX_PROTO_UDP };
@@ -101,6 +103,7 @@ struct nx_tenant {
     struct nx_rule *rules;
     size_t n_rules, alloc_rules;
     size_t idx; /* index in nx_model.tenants, set by validation */
+    bool invalid; /* a problem in the tenant or in what it subscribes to */
 };
 
 struct nx_gateway {
@@ -109,7 +112,59 @@ struct nx_gateway {
     unsigned port;
 };
 
+/* ---- tenant side: a <netext-tenant> document and the bundle it names ---- */
+
+/* A network the SP extends to the tenant, from the tenant bundle. */
+struct nx_bundle_net {
+    struct nx_loc loc;
+    char *name; /* as in the SP's hardware plan */
+    unsigned vlan; /* SP-side VLAN */
+    char *sp_host; /* SP plan host whose appliance carries it */
+};
+
+/* A tenant-side appliance as configured (custom settings). */
+struct nx_tside_appliance {
+    struct nx_loc loc;
+    char *host_name; /* the source host */
+    char *production_network; /* NULL: detected */
+    char *extends; /* NULL: the bundle network of the same name, or the only one */
+    struct nx_address addr;
+};
+
+/* A tenant-side appliance after defaults were resolved (see tenant_side.h). */
+struct nx_tside_resolved {
+    const struct nx_host *host;
+    char *network; /* production network */
+    const struct nx_bundle_net *ext; /* the extended network it bridges */
+    const struct nx_address *addr; /* NULL: DHCP */
+    struct nx_loc loc;
+};
+
+enum nx_model_kind { NX_KIND_NONE = 0, NX_KIND_PROVIDER, NX_KIND_TENANT };
+
+struct nx_tenant_side {
+    struct nx_loc loc;
+    char *bundle_path; /* resolved against the file that names it */
+    bool no_appliances;
+    struct nx_loc no_appliances_loc;
+    struct nx_tside_appliance *appliances;
+    size_t n_appliances, alloc_appliances;
+    /* from the bundle */
+    bool bundle_loaded;
+    char *bundle_file;
+    struct nx_bundle_net *nets;
+    size_t n_nets, alloc_nets;
+    char *ca_pem, *cert_pem, *key_pem; /* tunnel credentials; key is secret */
+    /* after nx_tside_resolve() */
+    bool resolved;
+    struct nx_tside_resolved *res;
+    size_t n_res, alloc_res;
+};
+
 struct nx_model {
+    enum nx_model_kind kind; /* what the files describe */
+    struct nx_tenant_side tside;
+    size_t n_global_errors; /* problems not attributable to one tenant */
     char **files; /* every file read, for nx_loc.file */
     size_t n_files, alloc_files;
     size_t n_syntax_errors; /* malformed XML or schema violations seen while reading */
@@ -148,5 +203,9 @@ struct nx_tenant *nx_model_tenant(const struct nx_model *m, const char *name);
 void nx_placement_merge(struct nx_placement *out, const struct nx_placement *a,
                         const struct nx_placement *b);
 void nx_placement_release(struct nx_placement *p);
+
+/* A tenant is acted on by batch mode only if it, its plans and their hosts
+ * passed validation. */
+bool nx_tenant_valid(const struct nx_tenant *t);
 
 #endif

@@ -263,8 +263,46 @@ static void read_tenant(struct reader_ctx *rc, xmlNodePtr n)
     rc->m->tenants[rc->m->n_tenants++] = t;
 }
 
+static void read_source_host(struct reader_ctx *rc, xmlNodePtr n)
+{
+    struct nx_host *h = nx_calloc(1, sizeof(*h));
+    h->loc = loc_of(rc, n);
+    h->name = dup_attr(n, "name");
+    h->uri = dup_attr(n, "uri");
+    h->target = dup_attr(n, "target");
+    read_placement(n, &h->placement);
+    NX_GROW(rc->m->hosts, rc->m->alloc_hosts, rc->m->n_hosts + 1);
+    rc->m->hosts[rc->m->n_hosts++] = h;
+}
+
+static void read_tside_appliance(struct reader_ctx *rc, xmlNodePtr n)
+{
+    struct nx_tenant_side *ts = &rc->m->tside;
+    NX_GROW(ts->appliances, ts->alloc_appliances, ts->n_appliances + 1);
+    struct nx_tside_appliance *a = &ts->appliances[ts->n_appliances++];
+    memset(a, 0, sizeof(*a));
+    a->loc = loc_of(rc, n);
+    a->host_name = dup_attr(n, "host");
+    a->production_network = dup_attr(n, "production-network");
+    a->extends = dup_attr(n, "extends");
+    read_address(rc, n, &a->addr);
+}
+
 static void read_top(struct reader_ctx *rc, xmlNodePtr n)
 {
+    if (rc->m->kind == NX_KIND_TENANT) {
+        if (nx_xml_is(n, NX_PLAN_NS, "defaults"))
+            read_defaults(rc, n);
+        else if (nx_xml_is(n, NX_PLAN_NS, "source-host"))
+            read_source_host(rc, n);
+        else if (nx_xml_is(n, NX_PLAN_NS, "appliance"))
+            read_tside_appliance(rc, n);
+        else if (nx_xml_is(n, NX_PLAN_NS, "no-appliances")) {
+            rc->m->tside.no_appliances = true;
+            rc->m->tside.no_appliances_loc = loc_of(rc, n);
+        }
+        return;
+    }
     if (nx_xml_is(n, NX_PLAN_NS, "gateway"))
         read_gateway(rc, n);
     else if (nx_xml_is(n, NX_PLAN_NS, "defaults"))
@@ -331,6 +369,52 @@ static bool refuse_doctype(struct nx_model *m, const char *file, const char *buf
     return true;
 }
 
+/* The root element says what the file describes; all files of a model
+ * describe the same side. */
+static int root_kind(struct reader_ctx *rc, xmlTextReaderPtr reader)
+{
+    const char *name = (const char *)xmlTextReaderConstLocalName(reader);
+    const char *ns = (const char *)xmlTextReaderConstNamespaceUri(reader);
+    if (!ns || strcmp(ns, NX_PLAN_NS) != 0)
+        return 0; /* the schema reports it */
+    enum nx_model_kind kind = nx_str_eq(name, "netext-tenant") ? NX_KIND_TENANT
+                              : nx_str_eq(name, "netext-plan") ? NX_KIND_PROVIDER
+                                                               : NX_KIND_NONE;
+    if (kind == NX_KIND_NONE)
+        return 0;
+    unsigned line = (unsigned)xmlTextReaderGetParserLineNumber(reader);
+    if (rc->m->kind != NX_KIND_NONE && rc->m->kind != kind) {
+        nx_diag_add(rc->diag, rc->file, line,
+                    "<%s>: cannot be read together with %s files (provider plans and tenant "
+                    "configurations are separate)",
+                    name, rc->m->kind == NX_KIND_TENANT ? "<netext-tenant>" : "<netext-plan>");
+        rc->m->n_syntax_errors++;
+        return -1;
+    }
+    rc->m->kind = kind;
+    if (kind == NX_KIND_TENANT) {
+        struct nx_tenant_side *ts = &rc->m->tside;
+        xmlChar *bundle = xmlTextReaderGetAttribute(reader, BAD_CAST "bundle");
+        if (bundle && ts->bundle_path) {
+            nx_diag_add(rc->diag, rc->file, line,
+                        "<netext-tenant>: a second bundle (first at %s:%u)", ts->loc.file,
+                        ts->loc.line);
+        } else if (bundle) {
+            /* relative to the directory of the file that names it */
+            const char *slash = strrchr(rc->file, '/');
+            if (bundle[0] == '/' || !slash)
+                ts->bundle_path = nx_strdup((const char *)bundle);
+            else
+                ts->bundle_path =
+                    nx_asprintf("%.*s/%s", (int)(slash - rc->file), rc->file, (const char *)bundle);
+            ts->loc.file = rc->file;
+            ts->loc.line = line;
+        }
+        xmlFree(bundle);
+    }
+    return 0;
+}
+
 static const char *intern_file(struct nx_model *m, const char *name)
 {
     NX_GROW(m->files, m->alloc_files, m->n_files + 1);
@@ -367,6 +451,8 @@ static int read_with(struct nx_model *m, xmlTextReaderPtr reader, const char *fi
         int depth = xmlTextReaderDepth(reader);
         if (depth == 0) {
             root_seen = true;
+            if (root_kind(&rc, reader) < 0)
+                break;
             continue;
         }
         if (depth != 1)

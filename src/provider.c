@@ -74,19 +74,30 @@ int nx_conn_open(const char *uri, const struct nx_conn_opts *opts, struct nx_con
     (*out)->ops = ops;
     if (!(*out)->uri)
         (*out)->uri = nx_strdup(uri);
+    pthread_mutex_init(&(*out)->call_lock, NULL);
     return 0;
 }
 
 void nx_conn_close(struct nx_conn *c)
 {
-    if (c)
-        c->ops->close(c);
+    if (!c)
+        return;
+    pthread_mutex_destroy(&c->call_lock);
+    c->ops->close(c);
 }
 
 void nx_marker_release(struct nx_marker *m)
 {
     NX_FREE(m->tenant);
     NX_FREE(m->host);
+    NX_FREE(m->net);
+}
+
+void nx_net_usage_free(struct nx_net_usage *u, size_t n)
+{
+    for (size_t i = 0; u && i < n; i++)
+        free(u[i].network);
+    free(u);
 }
 
 void nx_obs_free(struct nx_appliance_obs *o)
@@ -131,6 +142,7 @@ void nx_marker_from_spec(struct nx_marker *m, const struct nx_appliance_spec *sp
     m->role = spec->role;
     m->tenant = nx_strdup(spec->tenant->name);
     m->host = nx_strdup(spec->host->name);
+    m->net = nx_strdup(spec->net);
     m->revision = NX_MODEL_REVISION;
     memcpy(m->digest, spec->digest, sizeof(m->digest));
 }
@@ -176,6 +188,10 @@ char *nx_marker_encode(const struct nx_marker *m)
     pct_encode(&sb, m->tenant ? m->tenant : "");
     strbuf_addstr(&sb, " host=");
     pct_encode(&sb, m->host ? m->host : "");
+    if (m->net) {
+        strbuf_addstr(&sb, " net=");
+        pct_encode(&sb, m->net);
+    }
     strbuf_addf(&sb, " revision=%u digest=%s", m->revision, m->digest);
     return strbuf_detach(&sb, NULL);
 }
@@ -212,6 +228,9 @@ int nx_marker_decode(const char *text, struct nx_marker *out)
         } else if (klen == 4 && !strncmp(p, "host", 4)) {
             free(m.host);
             m.host = val;
+        } else if (klen == 3 && !strncmp(p, "net", 3)) {
+            free(m.net);
+            m.net = val;
         } else if (klen == 8 && !strncmp(p, "revision", 8)) {
             unsigned long r;
             if (nx_parse_uint(val, 0, 1000000, &r))
@@ -228,6 +247,8 @@ int nx_marker_decode(const char *text, struct nx_marker *out)
     }
     if (!have_role || !m.tenant || !*m.tenant || !m.host || !*m.host)
         goto fail;
+    if ((m.role == NX_ROLE_TENANT) != (m.net != NULL && *m.net))
+        goto fail; /* tenant-side markers name their network; others do not */
     *out = m;
     return 0;
 fail:

@@ -12,6 +12,8 @@
 #ifndef NX_PROVIDER_H
 #define NX_PROVIDER_H
 
+#include <pthread.h>
+
 #include "desired.h"
 
 struct nx_vnic_obs {
@@ -26,6 +28,7 @@ struct nx_marker {
     enum nx_role role;
     char *tenant;
     char *host; /* the plan's host name */
+    char *net; /* tenant-side appliances: the production network served; else NULL */
     unsigned revision;
     char digest[65]; /* SHA-256 of the payload it carries, hex; "" if unknown */
 };
@@ -57,9 +60,17 @@ struct nx_conn_opts {
     long request_timeout_ms;
 };
 
+/* How many production (non-appliance) VMs use a network on a host, for the
+ * tenant side's default production-network detection. */
+struct nx_net_usage {
+    char *network; /* in the same terms as nx_vnic_spec.network */
+    unsigned vms;
+};
+
 struct nx_conn {
     const struct nx_provider_ops *ops;
     char *uri;
+    pthread_mutex_t call_lock; /* the core holds it around calls unless ops->concurrent */
     unsigned long n_changes; /* changing provider calls, counted by the core */
     unsigned long n_requests; /* wire requests, where the provider counts them */
 };
@@ -70,6 +81,9 @@ struct nx_provider_ops {
     bool (*probe)(const char *uri);
     /* MACs this provider assigns to vNICs */
     const struct nx_mac_range *mac_range;
+    /* true if the functions below may be called from several threads at once
+     * on one connection; otherwise the core serialises calls per connection */
+    bool concurrent;
 
     int (*open)(const char *uri, const struct nx_conn_opts *opts, struct nx_conn **out);
     /* accepts NULL */
@@ -80,6 +94,11 @@ struct nx_provider_ops {
     int (*check_placement)(struct nx_conn *c, const struct nx_appliance_spec *spec);
     /* Every appliance on this connection that carries a marker. */
     int (*list_owned)(struct nx_conn *c, struct nx_obs_list *out);
+    /* Optional (NULL: detection unsupported). The networks used by VMs on
+     * `host` (the hypervisor's name for it, nx_host.target or name) that are
+     * not appliances, with how many VMs use each. Caller frees with
+     * nx_net_usage_free(). */
+    int (*network_usage)(struct nx_conn *c, const char *host, struct nx_net_usage **out, size_t *n);
 
     /* Create the appliance with all its vNICs, marker and payload, powered off.
      * *out describes what was created (free with nx_obs_free). */
@@ -111,18 +130,20 @@ void nx_obs_list_release(struct nx_obs_list *l);
 void nx_obs_list_add(struct nx_obs_list *l, struct nx_appliance_obs *o);
 struct nx_vnic_obs *nx_obs_add_vnic(struct nx_appliance_obs *o);
 void nx_marker_from_spec(struct nx_marker *m, const struct nx_appliance_spec *spec);
+void nx_net_usage_free(struct nx_net_usage *u, size_t n);
 void nx_marker_release(struct nx_marker *m);
 
 /* Text form of the marker, for providers that keep it in a string field
  * (vSphere annotation, Hyper-V Notes):
- *   "netext-deploy:1 role=provider tenant=acme host=esx1 digest=<hex>"
+ *   "netext-deploy:1 role=provider tenant=acme host=esx1 revision=1 digest=<hex>"
+ * (tenant-side appliances add " net=<production network>")
  * Values are percent-encoded. decode returns -1 (nothing set) if the text is
  * not a marker. */
 char *nx_marker_encode(const struct nx_marker *m);
 int nx_marker_decode(const char *text, struct nx_marker *m);
 
 /* Namespace and element of the marker in XML-capable carriers (libvirt
- * metadata): <appliance xmlns="NX_MARKER_NS" role= tenant= host= revision= digest=/> */
+ * metadata): <appliance xmlns="NX_MARKER_NS" role= tenant= host= [net=] revision= digest=/> */
 #define NX_MARKER_NS "urn:netext-deploy:appliance:1"
 
 #endif

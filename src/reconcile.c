@@ -1,9 +1,11 @@
 /* reconcile.c: discover, diff and execute through the provider interface. */
 #include "reconcile.h"
 #include "log.h"
+#include "tenant_side.h"
 #include "strbuf.h"
 #include "util.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -136,14 +138,39 @@ static void fail_rest(struct nx_run *run, size_t from, size_t to, const char *wh
     }
 }
 
+/* Providers that are not safe for concurrent calls get one at a time per
+ * connection. CALL(c, expr) evaluates expr with the connection held. */
+static void conn_enter(struct nx_conn *c)
+{
+    if (!c->ops->concurrent)
+        pthread_mutex_lock(&c->call_lock);
+}
+
+static void conn_leave(struct nx_conn *c)
+{
+    if (!c->ops->concurrent)
+        pthread_mutex_unlock(&c->call_lock);
+}
+
+#define CALL(c, expr)                                                                              \
+    ({                                                                                             \
+        conn_enter(c);                                                                             \
+        int rc_ = (expr);                                                                          \
+        conn_leave(c);                                                                             \
+        rc_;                                                                                       \
+    })
+
 static int do_call(struct nx_run *run, struct nx_conn *c, size_t idx, int rc)
 {
+    pthread_mutex_lock(&run->lock);
     c->n_changes++;
     run->n_changes++;
+    if (rc < 0)
+        run->n_failed++;
+    pthread_mutex_unlock(&run->lock);
     if (rc < 0) {
         run->status[idx] = NX_ST_FAILED;
         run->errors[idx] = nx_strdup(nx_error_msg());
-        run->n_failed++;
         nx_log(NX_LOG_ERROR, "%s", nx_error_msg());
         return -1;
     }
@@ -177,10 +204,12 @@ static void execute_group(struct nx_run *run, size_t start, size_t end)
         case NX_ACT_CREATE: {
             struct nx_appliance_obs *made = NULL;
             nx_info("creating %s", a->spec->name);
-            rc = do_call(run, c, i, c->ops->create(c, a->spec, &made));
+            rc = do_call(run, c, i, CALL(c, c->ops->create(c, a->spec, &made)));
             if (rc == 0) {
                 made->conn = c;
+                pthread_mutex_lock(&run->lock);
                 nx_obs_list_add(&run->created, made);
+                pthread_mutex_unlock(&run->lock);
                 cur = made;
             }
             break;
@@ -201,7 +230,8 @@ static void execute_group(struct nx_run *run, size_t start, size_t end)
                 last = k;
             }
             nx_info("changing vNICs of %s: +%zu -%zu", cur->name, n_add, n_rem);
-            rc = do_call(run, c, i, c->ops->update_vnics(c, cur, a->spec, add, n_add, rem, n_rem));
+            rc = do_call(run, c, i,
+                         CALL(c, c->ops->update_vnics(c, cur, a->spec, add, n_add, rem, n_rem)));
             for (size_t k = i + 1; k <= last; k++) {
                 if (acts[k].kind != NX_ACT_ADD_VNIC && acts[k].kind != NX_ACT_REMOVE_VNIC)
                     continue;
@@ -215,12 +245,12 @@ static void execute_group(struct nx_run *run, size_t start, size_t end)
         }
         case NX_ACT_SET_PAYLOAD:
             nx_info("updating the payload of %s", cur->name);
-            rc = do_call(run, c, i, c->ops->set_payload(c, cur, a->spec));
+            rc = do_call(run, c, i, CALL(c, c->ops->set_payload(c, cur, a->spec)));
             break;
         case NX_ACT_POWER_ON:
         case NX_ACT_POWER_OFF:
             nx_info("powering %s %s", a->kind == NX_ACT_POWER_ON ? "on" : "off", cur->name);
-            rc = do_call(run, c, i, c->ops->set_power(c, cur, a->kind == NX_ACT_POWER_ON));
+            rc = do_call(run, c, i, CALL(c, c->ops->set_power(c, cur, a->kind == NX_ACT_POWER_ON)));
             break;
         default:
             break;
@@ -232,13 +262,24 @@ static void execute_group(struct nx_run *run, size_t start, size_t end)
     }
 }
 
-static void execute(struct nx_run *run)
+/* The actions of one tenant: [start, end). Actions are sorted by key, whose
+ * first fields are role and tenant, so a tenant's actions are adjacent. */
+struct range {
+    size_t start, end;
+};
+
+struct work {
+    struct nx_run *run;
+    struct range *ranges;
+    size_t n_ranges, next;
+};
+
+static void execute_tenant(struct nx_run *run, struct range r)
 {
-    size_t n = run->actions.n;
-    size_t i = 0;
-    while (i < n) {
+    size_t i = r.start;
+    while (i < r.end) {
         size_t j = i + 1;
-        while (j < n && same_group(&run->actions.items[i], &run->actions.items[j]))
+        while (j < r.end && same_group(&run->actions.items[i], &run->actions.items[j]))
             j++;
         if (refused(run, &run->actions.items[i]))
             fail_rest(run, i, j, "not attempted: the tenant failed a check (see above)");
@@ -246,6 +287,122 @@ static void execute(struct nx_run *run)
             execute_group(run, i, j);
         i = j;
     }
+    bool failed = false;
+    for (size_t k = r.start; k < r.end; k++)
+        failed |= run->status[k] == NX_ST_FAILED || run->status[k] == NX_ST_SKIPPED;
+    pthread_mutex_lock(&run->lock);
+    run->tenants_done++;
+    run->tenants_failed += failed;
+    if (run->opts->progress)
+        run->opts->progress(run->opts->progress_ud, action_tenant(&run->actions.items[r.start]),
+                            failed, run->tenants_done, run->tenants_failed, run->tenants_total);
+    pthread_mutex_unlock(&run->lock);
+}
+
+static void *worker(void *arg)
+{
+    struct work *w = arg;
+    for (;;) {
+        pthread_mutex_lock(&w->run->lock);
+        size_t k = w->next < w->n_ranges ? w->next++ : w->n_ranges;
+        pthread_mutex_unlock(&w->run->lock);
+        if (k == w->n_ranges)
+            return NULL;
+        execute_tenant(w->run, w->ranges[k]);
+    }
+}
+
+static void execute(struct nx_run *run)
+{
+    size_t n = run->actions.n, n_ranges = 0, alloc = 0;
+    struct range *ranges = NULL;
+    for (size_t i = 0; i < n;) {
+        const char *t = action_tenant(&run->actions.items[i]);
+        size_t j = i + 1;
+        while (j < n && strcmp(action_tenant(&run->actions.items[j]), t) == 0)
+            j++;
+        NX_GROW(ranges, alloc, n_ranges + 1);
+        ranges[n_ranges].start = i;
+        ranges[n_ranges++].end = j;
+        i = j;
+    }
+    run->tenants_total = n_ranges;
+    struct work w = {run, ranges, n_ranges, 0};
+    unsigned jobs = run->opts->jobs ? run->opts->jobs : 1;
+    if (jobs > n_ranges)
+        jobs = (unsigned)n_ranges;
+    if (jobs <= 1) {
+        worker(&w);
+    } else {
+        pthread_t *tids = nx_calloc(jobs, sizeof(*tids));
+        unsigned started = 0;
+        for (unsigned t = 0; t < jobs; t++)
+            if (pthread_create(&tids[t], NULL, worker, &w) == 0)
+                started++;
+            else
+                break;
+        if (started == 0)
+            worker(&w);
+        for (unsigned t = 0; t < started; t++)
+            pthread_join(tids[t], NULL);
+        free(tids);
+    }
+    free(ranges);
+}
+
+/* One pass over the actions; tenants are found by name in the model. */
+static void compute_results(struct nx_run *run)
+{
+    struct nx_model *m = run->model;
+    run->tenant_results = nx_calloc(m->n_tenants + 1, sizeof(*run->tenant_results));
+    for (size_t i = 0; i < run->actions.n; i++) {
+        const struct nx_tenant *t = nx_model_tenant(m, action_tenant(&run->actions.items[i]));
+        if (!t)
+            continue;
+        enum nx_tenant_result *r = &run->tenant_results[t->idx];
+        enum nx_tenant_result now = run->status[i] == NX_ST_DONE      ? NX_TR_CHANGED
+                                    : run->status[i] == NX_ST_PLANNED ? NX_TR_PLANNED
+                                                                      : NX_TR_FAILED;
+        if (now > *r)
+            *r = now;
+    }
+    for (size_t t = 0; t < m->n_tenants; t++)
+        if (run->tenant_refused[t])
+            run->tenant_results[t] = NX_TR_REFUSED;
+}
+
+/* Tenant side: detect production networks where the configuration leaves
+ * them open, then resolve which appliances are wanted. */
+static int resolve_tenant_side(struct nx_run *run)
+{
+    struct nx_model *m = run->model;
+    bool *need = nx_calloc(m->n_hosts + 1, sizeof(bool));
+    struct nx_net_usage **usage = nx_calloc(m->n_hosts + 1, sizeof(*usage));
+    size_t *n_usage = nx_calloc(m->n_hosts + 1, sizeof(size_t));
+    nx_tside_needs_usage(m, need);
+    for (size_t i = 0; i < m->n_hosts; i++) {
+        struct nx_conn *c = run->host_conn[i];
+        if (!need[i] || !c->ops->network_usage)
+            continue;
+        const char *target = m->hosts[i]->target ? m->hosts[i]->target : m->hosts[i]->name;
+        nx_error_clear();
+        if (c->ops->network_usage(c, target, &usage[i], &n_usage[i]) < 0) {
+            nx_diag_add(&run->problems, m->hosts[i]->loc.file, m->hosts[i]->loc.line,
+                        "source host '%s': detecting the production network: %s", m->hosts[i]->name,
+                        nx_error_msg());
+            usage[i] = NULL;
+        } else if (!usage[i]) {
+            usage[i] = nx_calloc(1, sizeof(**usage)); /* known: no networks */
+        }
+    }
+    if (run->problems.n == 0)
+        nx_tside_resolve(m, usage, n_usage, &run->problems, &run->notes);
+    for (size_t i = 0; i < m->n_hosts; i++)
+        nx_net_usage_free(usage[i], n_usage[i]);
+    free(usage);
+    free(n_usage);
+    free(need);
+    return run->problems.n ? -1 : 0;
 }
 
 int nx_run_execute(struct nx_model *m, const struct nx_run_opts *opts, struct nx_run *run)
@@ -253,23 +410,26 @@ int nx_run_execute(struct nx_model *m, const struct nx_run_opts *opts, struct nx
     memset(run, 0, sizeof(*run));
     run->model = m;
     run->opts = opts;
+    pthread_mutex_init(&run->lock, NULL);
     nx_diag_init(&run->problems);
+    nx_diag_init(&run->notes);
     run->tenant_refused = nx_calloc(m->n_tenants + 1, sizeof(bool));
-
-    /* MAC ranges come from the provider behind each host's URI */
-    const struct nx_mac_range **ranges = nx_calloc(m->n_hosts + 1, sizeof(*ranges));
-    for (size_t i = 0; i < m->n_hosts; i++) {
-        const struct nx_provider_ops *p =
-            nx_provider_for_uri(opts->connect ? opts->connect : m->hosts[i]->uri);
-        ranges[i] = p ? p->mac_range : NULL;
-    }
-    run->desired = nx_desired_compute(m, ranges);
-    free(ranges);
 
     if (open_connections(run) < 0) {
         run->exit_code = nx_error_code();
         return run->exit_code;
     }
+    if (m->kind == NX_KIND_TENANT && !m->tside.resolved && resolve_tenant_side(run) < 0) {
+        run->exit_code = NX_EX_DATAERR;
+        return run->exit_code;
+    }
+    /* MAC ranges come from the provider behind each host's URI */
+    const struct nx_mac_range **ranges = nx_calloc(m->n_hosts + 1, sizeof(*ranges));
+    for (size_t i = 0; i < m->n_hosts; i++)
+        ranges[i] = run->host_conn[i]->ops->mac_range;
+    run->desired = nx_desired_compute(m, ranges);
+    free(ranges);
+
     check_placements(run);
     if (list_all(run) < 0) {
         run->exit_code = nx_error_code();
@@ -292,13 +452,25 @@ int nx_run_execute(struct nx_model *m, const struct nx_run_opts *opts, struct nx
     } else {
         execute(run);
     }
-    if (run->problems.n)
-        run->exit_code = NX_EX_DATAERR;
-    else if (run->n_failed)
+    compute_results(run);
+    if (run->n_failed)
         run->exit_code = NX_EX_FAILED;
+    else if (run->problems.n)
+        run->exit_code = NX_EX_DATAERR;
     else
         run->exit_code = NX_EX_OK;
     return run->exit_code;
+}
+
+const char *nx_tenant_result_name(enum nx_tenant_result r)
+{
+    static const char *const names[] = {"up-to-date", "changed", "planned", "failed", "refused"};
+    return (size_t)r < NX_ARRAY_SIZE(names) ? names[r] : "?";
+}
+
+enum nx_tenant_result nx_run_tenant_result(const struct nx_run *run, size_t t)
+{
+    return run->tenant_results ? run->tenant_results[t] : NX_TR_UP_TO_DATE;
 }
 
 void nx_run_release(struct nx_run *run)
@@ -316,7 +488,10 @@ void nx_run_release(struct nx_run *run)
     free(run->host_conn);
     nx_desired_free(run->desired);
     nx_diag_release(&run->problems);
+    nx_diag_release(&run->notes);
     free(run->tenant_refused);
+    free(run->tenant_results);
+    pthread_mutex_destroy(&run->lock);
     memset(run, 0, sizeof(*run));
 }
 

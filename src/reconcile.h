@@ -10,6 +10,7 @@
 #ifndef NX_RECONCILE_H
 #define NX_RECONCILE_H
 
+#include <pthread.h>
 #include <stdio.h>
 
 #include "diff.h"
@@ -25,7 +26,24 @@ struct nx_run_opts {
     const char *connect; /* overrides every host's URI */
     struct nx_conn_opts conn; /* TLS and timeouts; user/password are filled */
     const struct nx_credentials *creds; /* per URI, from nx_credentials_for(); may be NULL */
+    unsigned jobs; /* tenants worked on at once (0, 1: one at a time) */
+    /* called after each tenant's actions finish (from worker threads, one at
+     * a time): that tenant and whether it failed, tenants done so far, of
+     * which failed, out of total (tenants with something to do) */
+    void (*progress)(void *ud, const char *tenant, bool failed, size_t done, size_t failed_total,
+                     size_t total);
+    void *progress_ud;
 };
+
+/* Per-tenant outcome, for batch summaries (ordered: a later one wins). */
+enum nx_tenant_result {
+    NX_TR_UP_TO_DATE = 0,
+    NX_TR_CHANGED,
+    NX_TR_PLANNED, /* dry run */
+    NX_TR_FAILED,
+    NX_TR_REFUSED, /* a placement check failed: nothing done */
+};
+const char *nx_tenant_result_name(enum nx_tenant_result r);
 
 enum nx_action_status {
     NX_ST_PLANNED = 0,
@@ -47,7 +65,11 @@ struct nx_run {
     enum nx_action_status *status;
     char **errors; /* per action, for FAILED/SKIPPED */
     struct nx_diag problems; /* placement and other pre-change problems */
+    struct nx_diag notes; /* remarks that are not problems */
     bool *tenant_refused; /* per model tenant: a check failed, nothing done */
+    enum nx_tenant_result *tenant_results; /* per model tenant, after the run */
+    pthread_mutex_t lock; /* counters and progress, when jobs > 1 */
+    size_t tenants_done, tenants_failed, tenants_total;
     unsigned long n_changes;
     size_t n_failed;
     int exit_code;
@@ -58,6 +80,9 @@ struct nx_run {
  * run must be released with nx_run_release() in every case. */
 int nx_run_execute(struct nx_model *m, const struct nx_run_opts *opts, struct nx_run *run);
 void nx_run_release(struct nx_run *run);
+
+/* Outcome of tenant t (index in the model) after the run. */
+enum nx_tenant_result nx_run_tenant_result(const struct nx_run *run, size_t t);
 
 void nx_run_report_text(const struct nx_run *run, const char *command, FILE *out);
 void nx_run_report_status(const struct nx_run *run, FILE *out);

@@ -1,5 +1,6 @@
 /* validate.c: semantic checks of a whole model. */
 #include "validate.h"
+#include "tenant_side.h"
 #include "util.h"
 
 #include <stdio.h>
@@ -52,20 +53,27 @@ static void check_hosts(struct nx_model *m, struct nx_diag *diag)
 {
     for (size_t i = 0; i < m->n_hosts; i++) {
         struct nx_host *h = m->hosts[i];
+        size_t before = diag->n;
         h->idx = i;
-        if (!check_name(diag, h->loc, "<host>", h->name, NX_HOST_NAME_MAX))
+        const char *what = m->kind == NX_KIND_TENANT ? "<source-host>" : "<host>";
+        if (!check_name(diag, h->loc, what, h->name, NX_HOST_NAME_MAX)) {
+            h->invalid = true;
             continue;
+        }
         struct nx_host *prev = nx_map_put(&m->host_by_name, h->name, h);
-        if (prev)
-            D(diag, h->loc, "<host name=\"%s\">: duplicate name (first at %s:%u)", h->name,
-              prev->loc.file, prev->loc.line);
+        if (prev) {
+            D(diag, h->loc, "%.*s name=\"%s\">: duplicate name (first at %s:%u)",
+              (int)strlen(what) - 1, what, h->name, prev->loc.file, prev->loc.line);
+            prev->invalid = true;
+        }
         if (!h->uri || !*h->uri)
             D(diag, h->loc, "<host name=\"%s\">: uri is empty", h->name);
         else if (!strstr(h->uri, ":"))
             D(diag, h->loc, "<host name=\"%s\">: uri '%s' has no scheme (e.g. qemu:///system)",
               h->name, h->uri);
-        if (!h->production_network || !*h->production_network)
+        if (m->kind != NX_KIND_TENANT && (!h->production_network || !*h->production_network))
             D(diag, h->loc, "<host name=\"%s\">: production-network is empty", h->name);
+        h->invalid |= diag->n > before;
     }
 }
 
@@ -192,13 +200,17 @@ static void check_tenants(struct nx_model *m, struct nx_diag *diag)
 
     for (size_t i = 0; i < m->n_tenants; i++) {
         struct nx_tenant *t = m->tenants[i];
+        size_t before = diag->n;
         t->idx = i;
-        if (!check_name(diag, t->loc, "<tenant>", t->name, NX_TENANT_NAME_MAX))
+        if (!check_name(diag, t->loc, "<tenant>", t->name, NX_TENANT_NAME_MAX)) {
+            t->invalid = true;
             continue;
+        }
         struct nx_tenant *prev = nx_map_put(&m->tenant_by_name, t->name, t);
         if (prev) {
             D(diag, t->loc, "<tenant name=\"%s\">: duplicate name (first at %s:%u)", t->name,
               prev->loc.file, prev->loc.line);
+            t->invalid = prev->invalid = true;
             continue;
         }
         for (size_t j = 0; j < t->n_subs; j++) {
@@ -298,13 +310,16 @@ static void check_tenants(struct nx_model *m, struct nx_diag *diag)
                   pub, r->public_port, o->tenant->name, o->loc.file, o->loc.line);
         }
         free(hosts);
+        t->invalid |= diag->n > before;
     }
+    size_t before_global = diag->n;
     if (any_subscribed && !m->has_gateway)
         nx_diag_add(diag, m->n_files ? m->files[0] : NULL, 0,
                     "no <gateway> defined: tenant appliances need the cloud gateway endpoint");
     if (m->has_gateway && !valid_hostname(m->gateway.address))
         D(diag, m->gateway.loc, "<gateway address=\"%s\">: not a host name or IPv4 address",
           m->gateway.address ? m->gateway.address : "");
+    m->n_global_errors += diag->n - before_global;
     keyset_release(&vlans);
     keyset_release(&addrs);
     keyset_release(&endpoints);
@@ -317,7 +332,14 @@ size_t nx_validate(struct nx_model *m, struct nx_diag *diag)
     nx_map_release(&m->host_by_name);
     nx_map_release(&m->plan_by_name);
     nx_map_release(&m->tenant_by_name);
+    m->n_global_errors = 0;
+    for (size_t i = 0; i < m->n_tenants; i++)
+        m->tenants[i]->idx = i;
     check_hosts(m, diag);
+    if (m->kind == NX_KIND_TENANT) {
+        nx_validate_tenant_side(m, diag);
+        return diag->n - before;
+    }
     check_plans(m, diag);
     check_tenants(m, diag);
     return diag->n - before;

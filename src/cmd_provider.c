@@ -1,0 +1,240 @@
+/* cmd_provider.c: validate, subscribe, unsubscribe, status, export-bundle. */
+#include "cli.h"
+#include "desired.h"
+#include "lock.h"
+#include "log.h"
+#include "strbuf.h"
+#include "tenant_side.h"
+#include "util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int nx_cmd_validate(struct nx_cli *cli)
+{
+    struct nx_model *m;
+    int code = nx_cli_load(cli, &m, false);
+    if (code)
+        return code;
+    if (m->kind == NX_KIND_TENANT) {
+        const struct nx_tenant_side *ts = &m->tside;
+        if (cli->json)
+            printf("{\"command\":\"validate\",\"result\":\"valid\",\"exit_code\":0,\"side\":"
+                   "\"tenant\",\"source_hosts\":%zu,\"appliances\":%zu,\"extended_networks\":"
+                   "%zu}\n",
+                   m->n_hosts, ts->n_appliances, ts->n_nets);
+        else
+            printf("valid: tenant side of '%s': %zu source hosts, %zu configured appliances%s, "
+                   "%zu extended networks\n",
+                   m->n_tenants ? m->tenants[0]->name : "?", m->n_hosts, ts->n_appliances,
+                   ts->no_appliances  ? " (omitted)"
+                   : ts->n_appliances ? ""
+                                      : " (defaults)",
+                   ts->n_nets);
+        nx_model_free(m);
+        return NX_EX_OK;
+    }
+    struct nx_desired *d = nx_desired_compute(m, NULL);
+    if (cli->json)
+        printf("{\"command\":\"validate\",\"result\":\"valid\",\"exit_code\":0,\"side\":"
+               "\"provider\",\"hosts\":%zu,\"hardware_plans\":%zu,\"tenants\":%zu,"
+               "\"appliances\":%zu}\n",
+               m->n_hosts, m->n_plans, m->n_tenants, d->n);
+    else
+        printf("valid: %zu hosts, %zu hardware plans, %zu tenants, %zu provider-side "
+               "appliances\n",
+               m->n_hosts, m->n_plans, m->n_tenants, d->n);
+    nx_desired_free(d);
+    nx_model_free(m);
+    return NX_EX_OK;
+}
+
+/* The tenant a single-tenant command acts on; NULL after printing why. */
+static const char *pick_tenant(struct nx_cli *cli, struct nx_model *m, bool must_exist, int *code)
+{
+    if (m->kind == NX_KIND_TENANT)
+        return m->n_tenants ? m->tenants[0]->name : NULL;
+    if (cli->tenant) {
+        if (must_exist && !nx_model_tenant(m, cli->tenant)) {
+            nx_error_set(NX_EX_DATAERR, "tenant '%s' is not in the plan", cli->tenant);
+            *code = nx_cli_fail(cli, NX_EX_DATAERR);
+            return NULL;
+        }
+        return cli->tenant;
+    }
+    if (m->n_tenants == 1)
+        return m->tenants[0]->name;
+    nx_error_set(NX_EX_USAGE, "the plan has %zu tenants: say which with --tenant", m->n_tenants);
+    *code = nx_cli_fail(cli, NX_EX_USAGE);
+    return NULL;
+}
+
+/* subscribe, unsubscribe, status (and rescan, through nx_cmd_rescan) */
+static int reconcile(struct nx_cli *cli, struct nx_model *m, bool status, bool remove_all)
+{
+    struct nx_credentials creds = {0};
+    struct nx_lock side = NX_LOCK_INIT, own = NX_LOCK_INIT;
+    int code = 0;
+    const char *tenant = NULL;
+    bool tenant_side = m->kind == NX_KIND_TENANT;
+
+    if (status && !cli->tenant && !tenant_side) {
+        tenant = NULL; /* status of every tenant */
+    } else {
+        tenant = pick_tenant(cli, m, !remove_all, &code);
+        if (!tenant)
+            goto cleanup;
+    }
+    if (!status && !cli->dry_run) {
+        /* runs on different tenants go in parallel; batch excludes them all */
+        const char *dir = nx_state_dir(cli->state_dir_opt);
+        char *name = nx_asprintf("%s/%s", tenant_side ? "tenant" : "provider", tenant);
+        int rc = nx_lock_acquire(&side, dir, tenant_side ? "tenant-side" : "provider-side", true,
+                                 cli->lock_wait);
+        if (rc == 0)
+            rc = nx_lock_acquire(&own, dir, name, false, cli->lock_wait);
+        free(name);
+        if (rc < 0) {
+            code = nx_cli_fail(cli, nx_error_code());
+            goto cleanup;
+        }
+    }
+    struct nx_run_opts opts;
+    if (nx_cli_run_opts(cli, &creds, &opts) < 0) {
+        code = nx_error_code();
+        goto cleanup;
+    }
+    const char *tenants[2] = {tenant, NULL};
+    opts.role = tenant_side ? NX_ROLE_TENANT : NX_ROLE_PROVIDER;
+    opts.tenants = tenant ? tenants : NULL;
+    opts.dry_run = cli->dry_run || status;
+    opts.remove_all = remove_all;
+    struct nx_run run;
+    code = nx_run_execute(m, &opts, &run);
+    if (!run.status && run.problems.n) {
+        nx_cli_problems(cli, &run.problems, "refused", code);
+    } else if (!run.status) {
+        code = nx_cli_fail(cli, code);
+    } else {
+        nx_cli_report(cli, &run, status);
+    }
+    nx_run_release(&run);
+cleanup:
+    nx_lock_release(&own);
+    nx_lock_release(&side);
+    nx_credentials_release(&creds);
+    return code;
+}
+
+int nx_cmd_reconcile(struct nx_cli *cli)
+{
+    bool unsub = !strcmp(cli->command, "unsubscribe"), status = !strcmp(cli->command, "status");
+    if (unsub && !cli->tenant) {
+        fprintf(stderr, "netext-deploy: unsubscribe: --tenant is required\n");
+        return NX_EX_USAGE;
+    }
+    struct nx_model *m;
+    int code = nx_cli_load(cli, &m, false);
+    if (code)
+        return code;
+    if (m->kind == NX_KIND_TENANT && !status) {
+        nx_error_set(NX_EX_USAGE,
+                     "%s: this is a tenant-side configuration; use 'rescan' (and "
+                     "<no-appliances/> to remove the tenant-side appliances)",
+                     cli->command);
+        code = nx_cli_fail(cli, NX_EX_USAGE);
+    } else {
+        code = reconcile(cli, m, status, unsub);
+    }
+    nx_model_free(m);
+    return code;
+}
+
+int nx_cmd_rescan(struct nx_cli *cli)
+{
+    struct nx_model *m;
+    int code = nx_cli_load(cli, &m, false);
+    if (code)
+        return code;
+    if (m->kind != NX_KIND_TENANT) {
+        nx_error_set(NX_EX_USAGE,
+                     "rescan: %s is a provider plan, not a <netext-tenant> "
+                     "configuration; the provider side uses 'subscribe'",
+                     cli->args[0]);
+        code = nx_cli_fail(cli, NX_EX_USAGE);
+    } else {
+        code = reconcile(cli, m, false, false);
+    }
+    nx_model_free(m);
+    return code;
+}
+
+/* Write data to path atomically with mode 0600: a temporary file created
+ * 0600 next to it, then renamed. */
+static int write_secret_file(const char *path, const char *data, size_t len)
+{
+    char *tmp = nx_asprintf("%s.tmp.XXXXXX", path);
+    int fd = mkstemp(tmp); /* mkstemp creates 0600 */
+    if (fd < 0) {
+        int e = errno;
+        free(tmp);
+        return nx_error_set(NX_EX_CANTCREAT, "%s: %s", path, strerror(e));
+    }
+    size_t off = 0;
+    while (off < len) {
+        ssize_t w = write(fd, data + off, len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        off += (size_t)w;
+    }
+    int ok = off == len && fchmod(fd, 0600) == 0 && fsync(fd) == 0;
+    ok &= close(fd) == 0;
+    if (!ok || rename(tmp, path) != 0) {
+        int e = errno;
+        unlink(tmp);
+        free(tmp);
+        return nx_error_set(NX_EX_CANTCREAT, "%s: %s", path, strerror(e ? e : EIO));
+    }
+    free(tmp);
+    return 0;
+}
+
+int nx_cmd_export_bundle(struct nx_cli *cli)
+{
+    if (!cli->tenant || !cli->output) {
+        fprintf(stderr, "netext-deploy: export-bundle: --tenant and -o FILE are required (the "
+                        "bundle is a secret: it is written 0600)\n");
+        return NX_EX_USAGE;
+    }
+    struct nx_model *m;
+    int code = nx_cli_load(cli, &m, false);
+    if (code)
+        return code;
+    const struct nx_tenant *t =
+        m->kind == NX_KIND_PROVIDER ? nx_model_tenant(m, cli->tenant) : NULL;
+    if (!t) {
+        nx_error_set(NX_EX_DATAERR, "tenant '%s' is not in the provider plan", cli->tenant);
+        code = nx_cli_fail(cli, NX_EX_DATAERR);
+        goto cleanup;
+    }
+    struct strbuf sb = STRBUF_INIT;
+    nx_bundle_render(&sb, m, t, NULL);
+    if (!strcmp(cli->output, "-")) {
+        fwrite(sb.buf, 1, sb.len, stdout);
+    } else if (write_secret_file(cli->output, sb.buf, sb.len) < 0) {
+        code = nx_cli_fail(cli, nx_error_code());
+    } else {
+        nx_info("wrote the bundle of tenant '%s' to %s", t->name, cli->output);
+    }
+    strbuf_release_secret(&sb);
+cleanup:
+    nx_model_free(m);
+    return code;
+}
