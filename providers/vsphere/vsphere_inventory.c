@@ -302,6 +302,11 @@ static void build_spec(struct strbuf *sb, const char *view)
                       "<selectSet xsi:type=\"TraversalSpec\"><name>netsys</name>"
                       "<type>HostSystem</type><path>configManager.networkSystem</path>"
                       "<skip>false</skip></selectSet>"
+                      /* datastores inside datastore clusters (vcsim's view
+                       * does not descend into StoragePods) */
+                      "<selectSet xsi:type=\"TraversalSpec\"><name>pod</name>"
+                      "<type>StoragePod</type><path>childEntity</path>"
+                      "<skip>false</skip></selectSet>"
                       "</selectSet></objectSet></specSet>");
 }
 
