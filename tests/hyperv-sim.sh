@@ -16,9 +16,9 @@ command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 77; }
     { echo "SKIP: netext-deploy was built without the hyperv provider"; exit 77; }
 
 tmp=$(mktemp -d)
-sim_pid=
+sim_pid= tsim_pid=
 cleanup() {
-    [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
+    for p in $sim_pid $tsim_pid; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -90,6 +90,7 @@ run --json subscribe --tenant acme "$tmp/plan.xml"
 if [ $rc = 0 ] && [ "$(state)" = "netext-acme-hv1 state=2 Production/0 VLAN-Switch/101 VLAN-Switch/102" ]; then
     ok "deploy: one running VM, production vNIC + VLANs 101, 102 (read from the simulator)"
 else ko "deploy: rc=$rc state=$(state) $(cat "$tmp/err")"; fi
+grep -q "plain HTTP" "$tmp/err" && ok "hyperv+http: warned about plain HTTP" || ko "no plain-HTTP warning"
 
 out=$(sim '
 v = d["vms"][0]
@@ -199,5 +200,49 @@ if [ $rc = 0 ] && [ "$(state)" = "$(state | grep beta)" ] && ! state | grep -q a
     ok "unsubscribe: powered off and destroyed; the other tenant's VM stays"
 else ko "unsubscribe: rc=$rc state=$(state) $(cat "$tmp/err")"; fi
 
+# ---- HTTPS (the default transport) with certificate verification ---------------
+if command -v openssl >/dev/null; then
+    (
+        cd "$tmp" || exit 1
+        openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=netext test CA" \
+            -keyout ca.key -out ca.pem -addext basicConstraints=critical,CA:TRUE \
+            -addext keyUsage=critical,keyCertSign >/dev/null 2>&1 &&
+        openssl req -newkey rsa:2048 -nodes -subj "/CN=127.0.0.1" -keyout srv.key \
+            -out srv.csr >/dev/null 2>&1 &&
+        printf 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >srv.ext &&
+        openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
+            -extfile srv.ext -out srv.pem >/dev/null 2>&1
+    )
+    "$PY" "$SIM" --port 0 --port-file "$tmp/tport" --password-file "$tmp/pw" \
+        --tls-cert "$tmp/srv.pem" --tls-key "$tmp/srv.key" >"$tmp/tsim.out" 2>"$tmp/tsim.err" &
+    tsim_pid=$!
+    for _ in $(seq 50); do [ -s "$tmp/tport" ] && break; sleep 0.1; done
+    tport=$(cat "$tmp/tport" 2>/dev/null)
+    tplan="$tmp/tplan.xml"
+    sed "s|$uri|hyperv://127.0.0.1:$tport/wsman|" "$tmp/plan.xml" >"$tplan"
+    "$NETEXT_DEPLOY" --credentials "$tmp/creds" status --tenant acme "$tplan" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    if [ $rc = 69 ] && grep -q "certificate" "$tmp/err"; then ok "https: an unknown CA is refused (exit 69)"
+    else ko "https without CA: rc=$rc $(cat "$tmp/err")"; fi
+    "$NETEXT_DEPLOY" --credentials "$tmp/creds" --cacert "$tmp/ca.pem" subscribe --tenant acme \
+        "$tplan" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    n=$(curl -s --cacert "$tmp/ca.pem" "https://127.0.0.1:$tport/state" | "$PY" -c \
+        'import json, sys; print(len(json.load(sys.stdin)["vms"]))')
+    if [ $rc = 0 ] && [ "$n" = 1 ] && ! grep -q "plain HTTP" "$tmp/err"; then
+        ok "https on the simulator with --cacert: deployed, no plain-HTTP warning"
+    else ko "https with CA: rc=$rc vms=$n $(cat "$tmp/err")"; fi
+    fp=$(openssl x509 -in "$tmp/srv.pem" -noout -fingerprint -sha256 | sed 's/.*=//')
+    "$NETEXT_DEPLOY" --credentials "$tmp/creds" --thumbprint "$fp" --json subscribe --tenant acme \
+        "$tplan" >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    if [ $rc = 0 ] && [ "$(jfield changes)" = 0 ]; then ok "https with a pinned thumbprint: up to date"
+    else ko "https with thumbprint: rc=$rc $(cat "$tmp/err")"; fi
+    kill "$tsim_pid" 2>/dev/null
+    wait "$tsim_pid" 2>/dev/null
+    tsim_pid=
+else
+    echo "# openssl not installed: HTTPS checks not run"
+fi
 echo "hyperv-sim: $pass passed, $fail failed"
 [ $fail = 0 ]

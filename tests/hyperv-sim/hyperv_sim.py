@@ -5,9 +5,9 @@ Run with /usr/bin/python3 (standard library only):
 
     hyperv_sim.py [--port N|0] [--port-file F] [--pid-file F] [--user U]
                   [--password-file F] [--host-name H] [--switch NAME]...
-                  [--vm-root PATH] [--verbose]
+                  [--vm-root PATH] [--job-polls N] [--tls-cert PEM --tls-key PEM] [--verbose]
 
-It listens on 127.0.0.1 only, on --port (0: a free one, printed on stdout as
+It listens on 127.0.0.1 only (HTTPS with --tls-cert, else HTTP), on --port (0: a free one, printed on stdout as
 "PORT <n>" and written to --port-file). Clients POST SOAP 1.2 envelopes to
 /wsman with HTTP Basic authentication (user from --user or HYPERV_SIM_USER,
 password from --password-file or HYPERV_SIM_PASSWORD; neither is ever
@@ -83,6 +83,7 @@ import http.server
 import json
 import os
 import re
+import ssl
 import sys
 import threading
 import uuid
@@ -1241,6 +1242,8 @@ def main():
     ap.add_argument("--vm-root", default="C:\\ProgramData\\Microsoft\\Windows\\Hyper-V")
     ap.add_argument("--job-polls", type=int, default=1,
                     help="Gets of a job that still answer Running before it ends")
+    ap.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain)")
+    ap.add_argument("--tls-key", help="its PEM private key")
     ap.add_argument("--verbose", action="store_true")
     a = ap.parse_args()
     if a.password_file:
@@ -1259,6 +1262,11 @@ def main():
         st.knobs["malformed"], st.knobs["malformed_count"] = os.environ["HYPERV_SIM_MALFORMED"], 1
     srv = Server(("127.0.0.1", a.port), Handler)
     srv.state, srv.user, srv.password, srv.verbose = st, a.user, password, a.verbose
+    if a.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True, do_handshake_on_connect=False)
     port = srv.server_address[1]
     if a.pid_file:
         with open(a.pid_file, "w") as f:
