@@ -16,6 +16,7 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <libxml/tree.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -460,6 +461,14 @@ cleanup:
     return ret;
 }
 
+/* whether a domain XML (as libvirt formats it) has an interface with MAC */
+static bool live_has_mac(const char *xml, const char *mac)
+{
+    char needle[64];
+    snprintf(needle, sizeof(needle), "<mac address='%s'/>", mac);
+    return xml && strstr(xml, needle) != NULL;
+}
+
 static int lv_update_vnics(struct nx_conn *base, const struct nx_appliance_obs *o,
                            const struct nx_appliance_spec *s, const struct nx_vnic_spec *const *add,
                            size_t n_add, const struct nx_vnic_obs *const *rem, size_t n_rem)
@@ -470,12 +479,17 @@ static int lv_update_vnics(struct nx_conn *base, const struct nx_appliance_obs *
         return -1;
     int ret = -1;
     struct strbuf xml = STRBUF_INIT;
-    unsigned flags = VIR_DOMAIN_AFFECT_CONFIG;
-    if (virDomainIsActive(d) == 1)
-        flags |= VIR_DOMAIN_AFFECT_LIVE;
+    /* The observed vNICs are the persistent definition's; the running guest
+     * may differ: a detach stays pending until the guest acknowledges it
+     * (ACPI eject), and a vNIC may have been removed from the config only.
+     * Change the live guest only where it differs, else attaching a MAC
+     * that is still live would give the guest two NICs with that MAC. */
+    char *live = virDomainIsActive(d) == 1 ? virDomainGetXMLDesc(d, 0) : NULL;
     for (size_t i = 0; i < n_rem; i++) {
         char mac[18];
         nx_format_mac(rem[i]->mac, mac);
+        unsigned flags = live_has_mac(live, mac) ? VIR_DOMAIN_AFFECT_CONFIG | VIR_DOMAIN_AFFECT_LIVE
+                                                 : VIR_DOMAIN_AFFECT_CONFIG;
         strbuf_reset(&xml);
         strbuf_addf(&xml, "<interface type='network'><mac address='%s'/>", mac);
         strbuf_addstr(&xml, "<source network='");
@@ -489,6 +503,11 @@ static int lv_update_vnics(struct nx_conn *base, const struct nx_appliance_obs *
         }
     }
     for (size_t i = 0; i < n_add; i++) {
+        char mac[18];
+        nx_format_mac(add[i]->mac, mac);
+        unsigned flags = live && !live_has_mac(live, mac)
+                             ? VIR_DOMAIN_AFFECT_CONFIG | VIR_DOMAIN_AFFECT_LIVE
+                             : VIR_DOMAIN_AFFECT_CONFIG;
         strbuf_reset(&xml);
         if (render_interface(c, add[i], &xml) < 0)
             goto cleanup;
@@ -507,6 +526,7 @@ redefine:
     nx_debug("%s: driver cannot attach devices; redefining", o->name);
     ret = redefine(c, o, s);
 cleanup:
+    free(live);
     strbuf_release(&xml);
     virDomainFree(d);
     return ret;
@@ -519,6 +539,39 @@ static int lv_set_payload(struct nx_conn *base, const struct nx_appliance_obs *o
     return redefine((struct lv_conn *)base, o, s);
 }
 
+/* Starting failed. libvirt does not create a resource partition other than
+ * /machine when it manages cgroups itself (hosts without systemd-machined):
+ * the start then fails with a cgroup error naming a file under the partition
+ * (e.g. ".../machine/POOL.partition/..." or, before any guest ever ran,
+ * ".../machine/cgroup.controllers"). libvirt has no API to query partitions,
+ * so this cannot be checked before the start: say what the host needs. */
+static int start_error(virDomainPtr d, const struct nx_appliance_obs *o)
+{
+    /* copied: the next libvirt call resets the last error */
+    const char *last = virGetLastErrorMessage();
+    char *msg = nx_strdup(last ? last : "unknown libvirt error");
+    char *xml = NULL, *part = NULL;
+    if (strstr(msg, "cgroup") && (xml = virDomainGetXMLDesc(d, VIR_DOMAIN_XML_INACTIVE))) {
+        const char *p = strstr(xml, "<partition>"), *e = p ? strstr(p, "</partition>") : NULL;
+        if (p && e)
+            part = nx_strndup(p + strlen("<partition>"), (size_t)(e - p) - strlen("<partition>"));
+    }
+    int rc;
+    if (part && strncmp(part, "/machine/", 9) == 0 && part[9])
+        rc = nx_error_set(NX_EX_UNAVAILABLE,
+                          "%s: cannot start in resource pool partition %s: %s (the partition "
+                          "must exist on the host before a guest starts: with systemd, the slice "
+                          "machine-%s.slice; without, a cgroup %s.partition under /machine in "
+                          "every cgroup controller; or leave resource-pool unset)",
+                          o->name, part, msg, part + 9, part + 9);
+    else
+        rc = nx_error_set(NX_EX_UNAVAILABLE, "%s: %s", o->name, msg);
+    free(part);
+    free(xml);
+    free(msg);
+    return rc;
+}
+
 static int lv_set_power(struct nx_conn *base, const struct nx_appliance_obs *o, bool on)
 {
     struct lv_conn *c = (struct lv_conn *)base;
@@ -526,12 +579,13 @@ static int lv_set_power(struct nx_conn *base, const struct nx_appliance_obs *o, 
     if (!d)
         return -1;
     int active = virDomainIsActive(d), rc = 0;
-    if (on && active != 1)
-        rc = virDomainCreate(d);
-    else if (!on && active == 1)
-        rc = virDomainDestroy(d);
-    if (rc < 0)
-        lv_error(NX_EX_UNAVAILABLE, o->name);
+    if (on && active != 1) {
+        if ((rc = virDomainCreate(d)) < 0)
+            start_error(d, o);
+    } else if (!on && active == 1) {
+        if ((rc = virDomainDestroy(d)) < 0)
+            lv_error(NX_EX_UNAVAILABLE, o->name);
+    }
     virDomainFree(d);
     return rc < 0 ? -1 : 0;
 }
