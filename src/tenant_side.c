@@ -396,12 +396,29 @@ void nx_tside_resolve(struct nx_model *m, struct nx_net_usage *const *usage, con
     size_t added = 0;
     for (size_t i = 0; i < ts->n_nets; i++) {
         for (size_t k = 0; k < n; k++) {
-            if (u[k].vms && nx_str_eq(u[k].network, ts->nets[i].name)) {
-                size_t before = diag->n;
-                add_res(m, h, u[k].network, &ts->nets[i], NULL, loc, diag);
-                used[i] = diag->n == before;
-                added += used[i];
+            if (!u[k].vms || !nx_str_eq(u[k].network, ts->nets[i].name))
+                continue;
+            /* two extended networks of this name (on two SP hosts): which? */
+            size_t same = 0;
+            for (size_t j = 0; j < ts->n_nets; j++)
+                same += nx_str_eq(ts->nets[j].name, ts->nets[i].name);
+            if (same > 1) {
+                used[i] = true; /* reported here, not as "not extended" */
+                bool first = true;
+                for (size_t j = 0; j < i; j++)
+                    first &= !nx_str_eq(ts->nets[j].name, ts->nets[i].name);
+                if (first)
+                    D(diag, loc,
+                      "production network '%s' matches %zu extended networks of that name on "
+                      "different SP hosts; add <appliance production-network=\"%s\" "
+                      "extends=\"%s@SPHOST\">",
+                      u[k].network, same, u[k].network, u[k].network);
+                continue;
             }
+            size_t before = diag->n;
+            add_res(m, h, u[k].network, &ts->nets[i], NULL, loc, diag);
+            used[i] = diag->n == before;
+            added += used[i];
         }
     }
     if (added == 0 && ts->n_nets == 1) {

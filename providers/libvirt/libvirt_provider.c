@@ -267,6 +267,7 @@ static int render_domain(struct lv_conn *c, const struct nx_appliance_spec *s, c
     nx_tctx_set(t, "role", nx_role_name(s->role));
     nx_tctx_set(t, "tenant", s->tenant->name);
     nx_tctx_set(t, "host", s->host->name);
+    nx_tctx_set(t, "net", s->net ? s->net : "");
     nx_tctx_setf(t, "revision", "%d", NX_MODEL_REVISION);
     nx_tctx_set(t, "digest", s->digest);
     nx_tctx_set(t, "folder", s->placement.folder ? s->placement.folder : "");
@@ -338,6 +339,7 @@ static struct nx_appliance_obs *parse_domain(const char *xml, bool active)
     o->marker = m;
     o->marker.tenant = nx_strdup(nx_xml_attr(mk, "tenant"));
     o->marker.host = nx_strdup(nx_xml_attr(mk, "host"));
+    o->marker.net = nx_strdup(nx_xml_attr(mk, "net"));
     unsigned long rev = 0;
     nx_parse_uint(nx_xml_attr(mk, "revision"), 0, 1000000, &rev);
     o->marker.revision = (unsigned)rev;
@@ -615,6 +617,70 @@ static int lv_remove(struct nx_conn *base, const struct nx_appliance_obs *o)
     return rc;
 }
 
+/* Networks used by domains that are not appliances. A libvirt connection is
+ * one host, so `host` is not needed to filter. */
+static int lv_network_usage(struct nx_conn *base, const char *host, struct nx_net_usage **out,
+                            size_t *n_out)
+{
+    struct lv_conn *c = (struct lv_conn *)base;
+    virDomainPtr *doms = NULL;
+    (void)host;
+    int n = virConnectListAllDomains(c->conn, &doms, 0);
+    if (n < 0)
+        return lv_error(NX_EX_UNAVAILABLE, "listing domains");
+    struct nx_net_usage *u = NULL;
+    int *last = NULL; /* the domain that last counted each network: a VM counts once */
+    size_t nu = 0, alloc = 0, alloc_last = 0;
+    for (int i = 0; i < n; i++) {
+        char *xml = virDomainGetXMLDesc(doms[i], VIR_DOMAIN_XML_INACTIVE);
+        virDomainFree(doms[i]);
+        xmlDocPtr doc =
+            xml ? nx_xml_read_memory(xml, strlen(xml), "domain XML", NX_EX_PROTOCOL) : NULL;
+        free(xml);
+        if (!doc)
+            continue;
+        xmlNodePtr root = xmlDocGetRootElement(doc), devs = NULL;
+        bool appliance = false;
+        for (xmlNodePtr e = nx_xml_first_elem(root); e; e = nx_xml_next_elem(e)) {
+            if (nx_xml_is(e, NULL, "devices"))
+                devs = e;
+            if (nx_xml_is(e, NULL, "metadata"))
+                for (xmlNodePtr f = nx_xml_first_elem(e); f; f = nx_xml_next_elem(f))
+                    appliance |= nx_xml_is(f, NX_MARKER_NS, "appliance");
+        }
+        for (xmlNodePtr e = nx_xml_first_elem(devs); e && !appliance; e = nx_xml_next_elem(e)) {
+            if (!nx_xml_is(e, NULL, "interface") || !nx_str_eq(nx_xml_attr(e, "type"), "network"))
+                continue;
+            const char *net = NULL;
+            for (xmlNodePtr f = nx_xml_first_elem(e); f; f = nx_xml_next_elem(f))
+                if (nx_xml_is(f, NULL, "source"))
+                    net = nx_xml_attr(f, "network");
+            if (!net)
+                continue;
+            size_t k = 0;
+            while (k < nu && strcmp(u[k].network, net) != 0)
+                k++;
+            if (k == nu) {
+                NX_GROW(u, alloc, nu + 1);
+                NX_GROW(last, alloc_last, nu + 1);
+                u[nu].network = nx_strdup(net);
+                u[nu].vms = 0;
+                last[nu++] = -1;
+            }
+            if (last[k] != i) {
+                u[k].vms++;
+                last[k] = i;
+            }
+        }
+        xmlFreeDoc(doc);
+    }
+    free(doms);
+    free(last);
+    *out = u;
+    *n_out = nu;
+    return 0;
+}
+
 const struct nx_provider_ops nx_libvirt_provider = {
     .name = "libvirt",
     .probe = lv_probe,
@@ -623,6 +689,7 @@ const struct nx_provider_ops nx_libvirt_provider = {
     .close = lv_close,
     .check_placement = lv_check_placement,
     .list_owned = lv_list_owned,
+    .network_usage = lv_network_usage,
     .create = lv_create,
     .update_vnics = lv_update_vnics,
     .set_payload = lv_set_payload,
