@@ -1,9 +1,12 @@
 /* payload.c: rendering of the bootstrap document. */
 #include "payload.h"
+#include "pki.h"
 #include "util.h"
 
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 void nx_sha256_hex(const void *data, size_t len, char out[65])
 {
@@ -12,6 +15,12 @@ void nx_sha256_hex(const void *data, size_t len, char out[65])
     EVP_Digest(data, len, md, &mdlen, EVP_sha256(), NULL);
     for (unsigned i = 0; i < 32; i++)
         snprintf(out + 2 * i, 3, "%02x", md[i]);
+}
+
+unsigned nx_tunnel_port(unsigned gateway_port, unsigned vlan)
+{
+    unsigned p = gateway_port + vlan;
+    return p <= 65535 ? p : NX_TUNNEL_PORT_FALLBACK + vlan;
 }
 
 static void attr(struct strbuf *sb, const char *name, const char *value)
@@ -48,10 +57,18 @@ static bool rule_applies(const struct nx_rule *r, const struct nx_appliance_spec
     return !r->host_name || nx_str_eq(r->host_name, s->host->name);
 }
 
-void nx_payload_render(struct strbuf *sb, const struct nx_model *m,
-                       const struct nx_appliance_spec *s)
+static void pem_elem(struct strbuf *sb, const char *name, const char *pem)
+{
+    strbuf_addf(sb, "    <%s>", name);
+    strbuf_add_xml_escaped(sb, pem);
+    strbuf_addf(sb, "</%s>\n", name);
+}
+
+void nx_payload_render_cred(struct strbuf *sb, const struct nx_model *m,
+                            const struct nx_appliance_spec *s, const struct nx_pki_cred *cred)
 {
     char mac[18], a[16], b[16];
+    unsigned gw_port = m->has_gateway ? m->gateway.port : NX_DEFAULT_GATEWAY_PORT;
     strbuf_addf(sb,
                 "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<netext-payload xmlns=\"%s\" "
                 "version=\"%d\"",
@@ -63,9 +80,11 @@ void nx_payload_render(struct strbuf *sb, const struct nx_model *m,
     if (s->net)
         attr(sb, "network", s->net);
     strbuf_addstr(sb, ">\n");
-    if (m->has_gateway)
-        strbuf_addf(sb, "  <gateway address=\"%s\" port=\"%u\"/>\n",
-                    m->gateway.address ? m->gateway.address : "", m->gateway.port);
+    if (m->has_gateway) {
+        strbuf_addstr(sb, "  <gateway");
+        attr(sb, "address", m->gateway.address);
+        strbuf_addf(sb, " port=\"%u\"/>\n", m->gateway.port);
+    }
     for (size_t i = 0; i < s->n_vnics; i++) {
         const struct nx_vnic_spec *v = &s->vnics[i];
         nx_format_mac(v->mac, mac);
@@ -78,7 +97,8 @@ void nx_payload_render(struct strbuf *sb, const struct nx_model *m,
         } else {
             strbuf_addstr(sb, "  <network");
             attr(sb, "name", v->label);
-            strbuf_addf(sb, " vlan=\"%u\" mac=\"%s\"/>\n", v->vlan, mac);
+            strbuf_addf(sb, " vlan=\"%u\" mac=\"%s\" tunnel-port=\"%u\"/>\n", v->vlan, mac,
+                        nx_tunnel_port(gw_port, v->vlan));
         }
     }
     /* tenant side: the extended network(s) bridged to the production network */
@@ -87,7 +107,7 @@ void nx_payload_render(struct strbuf *sb, const struct nx_model *m,
         attr(sb, "name", s->extends[i].name);
         strbuf_addf(sb, " vlan=\"%u\"", s->extends[i].vlan);
         attr(sb, "sp-host", s->extends[i].sp_host);
-        strbuf_addstr(sb, "/>\n");
+        strbuf_addf(sb, " tunnel-port=\"%u\"/>\n", nx_tunnel_port(gw_port, s->extends[i].vlan));
     }
     for (size_t i = 0; s->role == NX_ROLE_PROVIDER && i < s->tenant->n_rules; i++) {
         const struct nx_rule *r = &s->tenant->rules[i];
@@ -99,5 +119,60 @@ void nx_payload_render(struct strbuf *sb, const struct nx_model *m,
                     r->proto == NX_PROTO_UDP ? "udp" : "tcp", a, r->public_port, b,
                     r->replica_port);
     }
+    if (cred && cred->pending) {
+        strbuf_addstr(sb, "  <pki pending=\"true\"/>\n");
+    } else if (cred && cred->ca_pem && cred->cert_pem && cred->key_pem) {
+        strbuf_addstr(sb, "  <pki>\n");
+        pem_elem(sb, "ca-certificate", cred->ca_pem);
+        pem_elem(sb, "certificate", cred->cert_pem);
+        pem_elem(sb, "private-key", cred->key_pem);
+        strbuf_addstr(sb, "  </pki>\n");
+    }
     strbuf_addstr(sb, "</netext-payload>\n");
+}
+
+void nx_payload_render(struct strbuf *sb, const struct nx_model *m,
+                       const struct nx_appliance_spec *s)
+{
+    nx_payload_render_cred(sb, m, s, NULL);
+}
+
+void nx_payload_attach_cred(struct nx_appliance_spec *s, const struct nx_model *m,
+                            const struct nx_pki_cred *cred)
+{
+    struct strbuf sb = STRBUF_INIT;
+    nx_payload_render_cred(&sb, m, s, cred);
+    nx_free_secret(s->payload); /* the old one may hold a key too */
+    s->payload_len = sb.len;
+    s->payload = strbuf_detach(&sb, NULL);
+    nx_sha256_hex(s->payload, s->payload_len, s->digest);
+}
+
+static bool in_scope(const char *const *tenants, const char *name)
+{
+    if (!tenants)
+        return true;
+    for (; *tenants; tenants++)
+        if (nx_str_eq(*tenants, name))
+            return true;
+    return false;
+}
+
+int nx_payload_attach_pki(struct nx_desired *d, const struct nx_model *m, struct nx_pki *pki,
+                          const char *const *tenants)
+{
+    for (size_t i = 0; i < d->n; i++) {
+        struct nx_appliance_spec *s = d->items[i];
+        if (!in_scope(tenants, s->tenant->name))
+            continue;
+        struct nx_pki_cred c;
+        int rc = s->role == NX_ROLE_PROVIDER
+                     ? nx_pki_get(pki, s->tenant->name, NX_PKI_SERVER, s->host->name, &c)
+                     : nx_pki_get(pki, s->tenant->name, NX_PKI_CLIENT, s->name, &c);
+        if (rc < 0)
+            return -1;
+        nx_payload_attach_cred(s, m, &c);
+        nx_pki_cred_release(&c);
+    }
+    return 0;
 }

@@ -2,9 +2,14 @@
  *
  * One versioned XML document, the same for every provider (the providers only
  * carry it): tenant, role, host, addresses, the cloud gateway endpoint, the
- * extended networks with the MAC of the vNIC each maps to, and the public IP
- * rules. Rendering is canonical (same spec, same bytes), so its SHA-256 tells
- * whether an appliance carries the current one. */
+ * extended networks with the MAC of the vNIC each maps to and the TCP port of
+ * its tunnel, the public IP rules, and the appliance's tunnel credentials
+ * (tenant CA certificate, own certificate and private key). Rendering is
+ * canonical (same spec, same bytes), so its SHA-256 tells whether an
+ * appliance carries the current one. The payload holds a private key: it is
+ * never printed (the dry run shows its digest only). Decoder: payload_parse.h.
+ *
+ * Version 2 (this one) added per-network tunnel ports and <pki>. */
 #ifndef NX_PAYLOAD_H
 #define NX_PAYLOAD_H
 
@@ -12,11 +17,39 @@
 #include "strbuf.h"
 
 #define NX_PAYLOAD_NS "urn:netext-deploy:payload:1"
-#define NX_PAYLOAD_VERSION 1
+#define NX_PAYLOAD_VERSION 2
 
-/* Render spec's payload (everything but the payload fields) into sb. */
+/* One layer-2 tunnel (OpenVPN, TAP over TCP) per extended network. Its TCP
+ * port, on the cloud gateway and on the SP appliance alike, is the gateway's
+ * port plus the network's SP-side VLAN id (6180 + 101 = 6281); when that
+ * passes 65535, NX_TUNNEL_PORT_FALLBACK + VLAN. Both sides compute it. */
+#define NX_TUNNEL_PORT_FALLBACK 20000
+unsigned nx_tunnel_port(unsigned gateway_port, unsigned vlan);
+
+struct nx_pki;
+struct nx_pki_cred;
+
+/* Render spec's payload without tunnel credentials into sb. */
 void nx_payload_render(struct strbuf *sb, const struct nx_model *m,
                        const struct nx_appliance_spec *spec);
+/* The same with credentials: cred NULL renders none; cred->pending renders
+ * <pki pending="true"/> (a dry run with material still to be issued). */
+void nx_payload_render_cred(struct strbuf *sb, const struct nx_model *m,
+                            const struct nx_appliance_spec *spec, const struct nx_pki_cred *cred);
+
+/* Re-render spec's payload and digest with cred (e.g. the tenant bundle's). */
+void nx_payload_attach_cred(struct nx_appliance_spec *spec, const struct nx_model *m,
+                            const struct nx_pki_cred *cred);
+
+/* The hook for the reconcile core, after nx_desired_compute() and before
+ * the diff: for every spec of a tenant in `tenants` (NULL-terminated; NULL:
+ * all), get the appliance's credentials from pki (provider role: the server
+ * certificate of (tenant, host); tenant role: the client certificate named
+ * after the appliance), issuing what is missing unless pki is read-only,
+ * and re-render payload and digest. Returns 0, or -1 with nx_error set. */
+int nx_payload_attach_pki(struct nx_desired *d, const struct nx_model *m, struct nx_pki *pki,
+                          const char *const *tenants);
+
 /* Lower-case hex SHA-256 of data. */
 void nx_sha256_hex(const void *data, size_t len, char out[65]);
 
