@@ -10,6 +10,9 @@ VCSIM_PASSWORD=vcsim-test-pw
 # Find vcsim and govc; build them with ../shared/tools/install-vcsim when
 # the project's tool is there. Skips (77) the test when impossible.
 vcsim_require() {
+    # locks and keys of these runs stay in the test's directory
+    NETEXT_DEPLOY_STATE_DIR="$NX_TMP/state"
+    export NETEXT_DEPLOY_STATE_DIR
     if ! command -v vcsim >/dev/null 2>&1 || ! command -v govc >/dev/null 2>&1; then
         inst="$top_srcdir/../shared/tools/install-vcsim"
         if [ -x "$inst" ] && [ "${NX_NO_INSTALL:-0}" != 1 ]; then
