@@ -94,6 +94,7 @@ static void read_gateway(struct reader_ctx *rc, xmlNodePtr n)
     if (m->has_gateway) {
         DIAG(rc, n, "<gateway>: defined twice (first at %s:%u)", m->gateway.loc.file,
              m->gateway.loc.line);
+        m->n_global_errors++;
         return;
     }
     m->has_gateway = true;
@@ -102,9 +103,10 @@ static void read_gateway(struct reader_ctx *rc, xmlNodePtr n)
     m->gateway.port = NX_DEFAULT_GATEWAY_PORT;
     const char *port = nx_xml_attr(n, "port");
     unsigned long v;
-    if (port && !nx_parse_uint(port, 1, 65535, &v))
+    if (port && !nx_parse_uint(port, 1, 65535, &v)) {
         DIAG(rc, n, "<gateway>: port '%s' is not a number in 1-65535", port);
-    else if (port)
+        m->n_global_errors++;
+    } else if (port)
         m->gateway.port = (unsigned)v;
 }
 
@@ -114,6 +116,7 @@ static void read_defaults(struct reader_ctx *rc, xmlNodePtr n)
     if (m->has_defaults) {
         DIAG(rc, n, "<defaults>: defined twice (first at %s:%u)", m->defaults_loc.file,
              m->defaults_loc.line);
+        m->n_global_errors++;
         return;
     }
     m->has_defaults = true;
@@ -135,8 +138,8 @@ static void read_host(struct reader_ctx *rc, xmlNodePtr n)
     h->vlan_switch = dup_attr(n, "vlan-switch");
     read_placement(n, &h->placement);
     const char *pv = nx_xml_attr(n, "production-vlan");
-    if (pv)
-        parse_vlan(rc, n, "<host> production-vlan", pv, &h->production_vlan);
+    if (pv && !parse_vlan(rc, n, "<host> production-vlan", pv, &h->production_vlan))
+        h->invalid = true;
     NX_GROW(rc->m->hosts, rc->m->alloc_hosts, rc->m->n_hosts + 1);
     rc->m->hosts[rc->m->n_hosts++] = h;
 }
@@ -155,8 +158,8 @@ static void read_hwplan(struct reader_ctx *rc, xmlNodePtr n)
         net->loc = loc_of(rc, c);
         net->name = dup_attr(c, "name");
         const char *vlan = nx_xml_attr(c, "vlan");
-        if (vlan)
-            parse_vlan(rc, c, "<network>", vlan, &net->vlan);
+        if (vlan && !parse_vlan(rc, c, "<network>", vlan, &net->vlan))
+            p->invalid = true;
     }
     NX_GROW(rc->m->plans, rc->m->alloc_plans, rc->m->n_plans + 1);
     rc->m->plans[rc->m->n_plans++] = p;
@@ -230,6 +233,7 @@ static bool parse_endpoint(const char *s, uint32_t *ip, unsigned *port)
 
 static void read_tenant(struct reader_ctx *rc, xmlNodePtr n)
 {
+    size_t before = rc->diag->n;
     struct nx_tenant *t = nx_calloc(1, sizeof(*t));
     t->loc = loc_of(rc, n);
     t->name = dup_attr(n, "name");
@@ -259,6 +263,7 @@ static void read_tenant(struct reader_ctx *rc, xmlNodePtr n)
                 DIAG(rc, c, "<public-ip-rule>: replica '%s' is not IPv4:port (port 1-65535)", rep);
         }
     }
+    t->invalid = rc->diag->n > before;
     NX_GROW(rc->m->tenants, rc->m->alloc_tenants, rc->m->n_tenants + 1);
     rc->m->tenants[rc->m->n_tenants++] = t;
 }

@@ -332,7 +332,6 @@ size_t nx_validate(struct nx_model *m, struct nx_diag *diag)
     nx_map_release(&m->host_by_name);
     nx_map_release(&m->plan_by_name);
     nx_map_release(&m->tenant_by_name);
-    m->n_global_errors = 0;
     for (size_t i = 0; i < m->n_tenants; i++)
         m->tenants[i]->idx = i;
     check_hosts(m, diag);
