@@ -16,9 +16,9 @@ command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 77; }
     { echo "SKIP: netext-deploy was built without the hyperv provider"; exit 77; }
 
 tmp=$(mktemp -d)
-sim_pid= tsim_pid=
+sim_pid= tsim_pid= ssim_pid=
 cleanup() {
-    for p in $sim_pid $tsim_pid; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    for p in $sim_pid $tsim_pid $ssim_pid; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -199,6 +199,47 @@ run unsubscribe --tenant acme "$tmp/plan.xml"
 if [ $rc = 0 ] && [ "$(state)" = "$(state | grep beta)" ] && ! state | grep -q acme; then
     ok "unsubscribe: powered off and destroyed; the other tenant's VM stays"
 else ko "unsubscribe: rc=$rc state=$(state) $(cat "$tmp/err")"; fi
+
+# ---- tenant side: production network detected from the host's VMs --------------
+"$PY" "$SIM" --port 0 --port-file "$tmp/sport" --password-file "$tmp/pw" --switch LAN --switch DB \
+    --seed-vm prod1:LAN --seed-vm prod2:LAN --seed-vm prod3:LAN --seed-vm db1:DB \
+    >"$tmp/ssim.out" 2>"$tmp/ssim.err" &
+ssim_pid=$!
+for _ in $(seq 50); do [ -s "$tmp/sport" ] && break; sleep 0.1; done
+sport=$(cat "$tmp/sport" 2>/dev/null)
+cat >"$tmp/sp.xml" <<XML
+<netext-plan xmlns="urn:netext-deploy:plan:1">
+  <gateway address="gw.sp.example.com"/>
+  <host name="esx1" uri="test:///default" production-network="prod" vlan-switch="v"/>
+  <hardware-plan name="p" host="esx1"><network name="lan" vlan="10"/></hardware-plan>
+  <tenant name="initech"><subscribe plan="p"/></tenant>
+</netext-plan>
+XML
+cat >"$tmp/tenant.xml" <<XML
+<netext-tenant xmlns="urn:netext-deploy:plan:1" bundle="initech.bundle">
+  <source-host name="src" uri="hyperv+http://127.0.0.1:$sport/wsman"/>
+</netext-tenant>
+XML
+export NETEXT_DEPLOY_STATE_DIR="$tmp/state"
+if "$NETEXT_DEPLOY" --tenant initech -o "$tmp/initech.bundle" export-bundle "$tmp/sp.xml" >/dev/null 2>&1; then
+    run rescan "$tmp/tenant.xml"
+    got=$(curl -s "http://127.0.0.1:$sport/state" | "$PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+print(" ".join("%s:%s" % (v["name"], ",".join(n["switch"] for n in v["nics"]))
+               for v in d["vms"] if v["notes"] and v["notes"][0].startswith("netext-deploy:")))')
+    if [ $rc = 0 ] && [ "$got" = "netext-t-initech-LAN:LAN" ]; then
+        ok "tenant side: appliance on LAN, the switch 3 of 4 production VMs use"
+    else ko "tenant side: rc=$rc appliances=$got $(cat "$tmp/err")"; fi
+    run --json rescan "$tmp/tenant.xml"
+    [ $rc = 0 ] && [ "$(jfield changes)" = 0 ] && ok "tenant side: second rescan up to date" ||
+        ko "tenant rescan 2: rc=$rc $(cat "$tmp/out" "$tmp/err")"
+else
+    ko "export-bundle failed"
+fi
+kill "$ssim_pid" 2>/dev/null
+wait "$ssim_pid" 2>/dev/null
+ssim_pid=
 
 # ---- HTTPS (the default transport) with certificate verification ---------------
 if command -v openssl >/dev/null; then

@@ -470,6 +470,73 @@ cleanup:
     return ret;
 }
 
+/* Virtual switches used by VMs that are not appliances (a VM counts once per
+ * switch). A WinRM endpoint is one host, so `host` is not needed to filter. */
+static int hv_network_usage(struct nx_conn *base, const char *host, struct nx_net_usage **out,
+                            size_t *n_out)
+{
+    struct hv_conn *c = (struct hv_conn *)base;
+    struct hv_inv v = {0};
+    struct nx_net_usage *u = NULL;
+    size_t nu = 0, alloc = 0;
+    (void)host;
+    *out = NULL;
+    *n_out = 0;
+    if (load_inventory(c, &v, NULL) < 0) {
+        inv_release(&v);
+        return -1;
+    }
+    for (size_t i = 0; i < v.vms.n; i++) {
+        const char *guid = nx_wsman_prop(v.vms.items[i], "Name");
+        if (!guid || nx_str_eq(guid, c->host))
+            continue;
+        bool appliance = false;
+        for (size_t k = 0; k < v.vssd.n && !appliance; k++) {
+            const struct nx_wsman_instance *s = v.vssd.items[k];
+            if (!nx_str_eq(nx_wsman_prop(s, "VirtualSystemIdentifier"), guid))
+                continue;
+            for (size_t p = 0; p < s->n && !appliance; p++) {
+                struct nx_marker m = {0};
+                if (strcmp(s->props[p].name, "Notes") == 0 && s->props[p].value &&
+                    nx_marker_decode(s->props[p].value, &m) == 0) {
+                    appliance = true;
+                    nx_marker_release(&m);
+                }
+            }
+        }
+        if (appliance)
+            continue;
+        struct nx_appliance_obs tmp = {0};
+        collect_vnics(c, &v, guid, &tmp);
+        for (size_t k = 0; k < tmp.n_vnics; k++) {
+            const char *net = tmp.vnics[k].network;
+            bool seen = false;
+            for (size_t j = 0; j < k && !seen; j++)
+                seen = nx_str_eq(tmp.vnics[j].network, net);
+            if (!net || seen)
+                continue;
+            size_t j = 0;
+            while (j < nu && strcmp(u[j].network, net) != 0)
+                j++;
+            if (j == nu) {
+                NX_GROW(u, alloc, nu + 1);
+                u[nu].network = nx_strdup(net);
+                u[nu++].vms = 0;
+            }
+            u[j].vms++;
+        }
+        for (size_t k = 0; k < tmp.n_vnics; k++) {
+            free(tmp.vnics[k].id);
+            free(tmp.vnics[k].network);
+        }
+        free(tmp.vnics);
+    }
+    inv_release(&v);
+    *out = u;
+    *n_out = nu;
+    return 0;
+}
+
 /* ---- changes -------------------------------------------------------------- */
 
 /* The VSSD Notes carry the marker; digest "" until the payload is in place. */
@@ -921,6 +988,7 @@ const struct nx_provider_ops nx_hyperv_provider = {
     .close = hv_close,
     .check_placement = hv_check_placement,
     .list_owned = hv_list_owned,
+    .network_usage = hv_network_usage,
     .create = hv_create,
     .update_vnics = hv_update_vnics,
     .set_payload = hv_set_payload,

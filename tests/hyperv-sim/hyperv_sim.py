@@ -5,7 +5,7 @@ Run with /usr/bin/python3 (standard library only):
 
     hyperv_sim.py [--port N|0] [--port-file F] [--pid-file F] [--user U]
                   [--password-file F] [--host-name H] [--switch NAME]...
-                  [--vm-root PATH] [--job-polls N] [--tls-cert PEM --tls-key PEM] [--verbose]
+                  [--vm-root PATH] [--job-polls N] [--seed-vm NAME:SWITCH]... [--tls-cert PEM --tls-key PEM] [--verbose]
 
 It listens on 127.0.0.1 only (HTTPS with --tls-cert, else HTTP), on --port (0: a free one, printed on stdout as
 "PORT <n>" and written to --port-file). Clients POST SOAP 1.2 envelopes to
@@ -350,6 +350,32 @@ class State:
                     "Msvm_SyntheticEthernetPortSettingData"):
             for i in self.children(cls, prefix):
                 del self.inst[cls][self.key(cls, i)]
+
+    def seed_vm(self, name, switch):
+        """A VM that is not ours (no marker), running, one vNIC on switch."""
+        g = new_guid()
+        self.add("Msvm_ComputerSystem", {
+            "CreationClassName": "Msvm_ComputerSystem", "Name": g, "ElementName": name,
+            "Caption": "Virtual Machine", "Description": "Microsoft Virtual Machine",
+            "EnabledState": 2, "RequestedState": 2, "HealthState": 5})
+        self.add("Msvm_VirtualSystemSettingData", {
+            "InstanceID": "Microsoft:" + g, "VirtualSystemIdentifier": g, "ElementName": name,
+            "VirtualSystemType": "Microsoft:Hyper-V:System:Realized",
+            "VirtualSystemSubType": "Microsoft:Hyper-V:SubType:2",
+            "ConfigurationDataRoot": self.vm_root, "Notes": ["production VM"]})
+        sw = [i for i in self.inst["Msvm_VirtualEthernetSwitch"].values() if i["ElementName"] == switch]
+        if not sw:
+            raise SystemExit("--seed-vm: no switch named %s" % switch)
+        port = self.add("Msvm_SyntheticEthernetPortSettingData", {
+            "InstanceID": "Microsoft:%s\\%s" % (g, new_guid()), "ElementName": "Network Adapter",
+            "ResourceType": 10, "ResourceSubType": "Microsoft:Hyper-V:Synthetic Ethernet Port",
+            "Address": "00155D%06X" % (uuid.uuid4().int & 0xFFFFFF), "StaticMacAddress": False})
+        self.add("Msvm_EthernetPortAllocationSettingData", {
+            "InstanceID": port["InstanceID"] + "\\C", "ResourceType": 33,
+            "ResourceSubType": "Microsoft:Hyper-V:Ethernet Connection",
+            "Parent": wmi_path(self.host, "Msvm_SyntheticEthernetPortSettingData", port),
+            "HostResource": [wmi_path(self.host, "Msvm_VirtualEthernetSwitch", sw[0])],
+            "EnabledState": 2})
 
     def dump(self):
         out = {"vms": [], "counters": dict(self.counters), "switches": {}}
@@ -1242,6 +1268,8 @@ def main():
     ap.add_argument("--vm-root", default="C:\\ProgramData\\Microsoft\\Windows\\Hyper-V")
     ap.add_argument("--job-polls", type=int, default=1,
                     help="Gets of a job that still answer Running before it ends")
+    ap.add_argument("--seed-vm", action="append", default=[], metavar="NAME:SWITCH",
+                    help="a running VM that is not an appliance, with one vNIC on SWITCH")
     ap.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain)")
     ap.add_argument("--tls-key", help="its PEM private key")
     ap.add_argument("--verbose", action="store_true")
@@ -1254,6 +1282,9 @@ def main():
     if not password:
         ap.error("a password is required (--password-file or HYPERV_SIM_PASSWORD)")
     st = State(a.host_name, a.switch or ["Production", "VLAN-Switch"], a.vm_root, a.job_polls)
+    for sv in a.seed_vm:
+        name, _, switch = sv.partition(":")
+        st.seed_vm(name, switch)
     if os.environ.get("HYPERV_SIM_DROP_VLAN") == "1":
         st.knobs["drop_vlan"] = True
     if os.environ.get("HYPERV_SIM_FAIL_NEXT_JOB"):
