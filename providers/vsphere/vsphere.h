@@ -61,13 +61,14 @@ struct vs_inventory {
     struct nx_map by_id;
 };
 
-/* What check_placement resolved for a plan host, kept to describe observed
- * vNICs in the terms the core compares (see nx_vnic_matches). */
+/* The production networks check_placement saw for a plan host (from the
+ * specs' production vNICs), to describe observed vNICs in the terms the core
+ * compares (see nx_vnic_matches). */
 struct vs_hostinfo {
     char *plan_host;
-    char *production_network;
-    unsigned production_vlan;
-    char *vlan_switch;
+    char **prod_nets;
+    unsigned *prod_vlans;
+    size_t n_prod;
 };
 
 struct vs_task {

@@ -156,8 +156,10 @@ static void vs_close(struct nx_conn *base)
     vs_inventory_release(&c->inv);
     for (size_t i = 0; i < c->n_hosts; i++) {
         free(c->hosts[i].plan_host);
-        free(c->hosts[i].production_network);
-        free(c->hosts[i].vlan_switch);
+        for (size_t j = 0; j < c->hosts[i].n_prod; j++)
+            free(c->hosts[i].prod_nets[j]);
+        free(c->hosts[i].prod_nets);
+        free(c->hosts[i].prod_vlans);
     }
     free(c->hosts);
     for (size_t i = 0; i < c->n_made; i++)
@@ -529,16 +531,31 @@ static int resolve(struct vs_conn *c, const struct nx_appliance_spec *spec, stru
 
 static void remember_host(struct vs_conn *c, const struct nx_appliance_spec *spec)
 {
-    for (size_t i = 0; i < c->n_hosts; i++)
+    struct vs_hostinfo *h = NULL;
+    for (size_t i = 0; i < c->n_hosts && !h; i++)
         if (!strcmp(c->hosts[i].plan_host, spec->host->name))
-            return;
-    NX_GROW(c->hosts, c->alloc_hosts, c->n_hosts + 1);
-    struct vs_hostinfo *h = &c->hosts[c->n_hosts++];
-    h->plan_host = nx_strdup(spec->host->name);
-    h->production_network =
-        spec->host->production_network ? nx_strdup(spec->host->production_network) : NULL;
-    h->production_vlan = spec->host->production_vlan;
-    h->vlan_switch = spec->host->vlan_switch ? nx_strdup(spec->host->vlan_switch) : NULL;
+            h = &c->hosts[i];
+    if (!h) {
+        NX_GROW(c->hosts, c->alloc_hosts, c->n_hosts + 1);
+        h = &c->hosts[c->n_hosts++];
+        memset(h, 0, sizeof(*h));
+        h->plan_host = nx_strdup(spec->host->name);
+    }
+    for (size_t i = 0; i < spec->n_vnics; i++) {
+        const struct nx_vnic_spec *v = &spec->vnics[i];
+        bool have = false;
+        if (v->kind != NX_VNIC_PRODUCTION || !v->network)
+            continue;
+        for (size_t j = 0; j < h->n_prod && !have; j++)
+            have = !strcmp(h->prod_nets[j], v->network);
+        if (have)
+            continue;
+        h->prod_nets = nx_realloc(h->prod_nets, (h->n_prod + 1) * sizeof(*h->prod_nets));
+        h->prod_vlans = nx_realloc(h->prod_vlans, (h->n_prod + 1) * sizeof(*h->prod_vlans));
+        h->prod_nets[h->n_prod] = nx_strdup(v->network);
+        h->prod_vlans[h->n_prod] = v->vlan;
+        h->n_prod++;
+    }
 }
 
 static int vs_check_placement(struct nx_conn *base, const struct nx_appliance_spec *spec)
@@ -592,13 +609,14 @@ static void describe_vmnic(const struct vs_conn *c, const struct vs_obj *vm,
     }
     memcpy(out->mac, n->mac, 6);
     out->id = nx_strdup(n->key ? n->key : "");
-    if (hi && pgname && nx_str_eq(pgname, hi->production_network)) {
-        out->network = nx_strdup(pgname);
-        out->vlan = hi->production_vlan;
-    } else {
-        out->network = nx_strdup(sw ? sw : pgname ? pgname : "?");
-        out->vlan = vlan > 0 && vlan <= 4094 ? (unsigned)vlan : 0;
-    }
+    for (size_t i = 0; hi && pgname && i < hi->n_prod; i++)
+        if (!strcmp(pgname, hi->prod_nets[i])) {
+            out->network = nx_strdup(pgname);
+            out->vlan = hi->prod_vlans[i];
+            return;
+        }
+    out->network = nx_strdup(sw ? sw : pgname ? pgname : "?");
+    out->vlan = vlan > 0 && vlan <= 4094 ? (unsigned)vlan : 0;
 }
 
 static int vs_list_owned(struct nx_conn *base, struct nx_obs_list *out)
@@ -621,6 +639,69 @@ static int vs_list_owned(struct nx_conn *base, struct nx_obs_list *out)
             describe_vmnic(c, vm, hi, &vm->nics[j], nx_obs_add_vnic(o));
         nx_obs_list_add(out, o);
     }
+    return 0;
+}
+
+/* The portgroup a vNIC is connected to, by name; NULL if unknown. */
+static const char *nic_pg_name(const struct vs_conn *c, const struct vs_vmnic *nic)
+{
+    if (nic->portgroup_key) {
+        for (size_t k = 0; k < c->inv.n; k++)
+            if (is_type(c->inv.objs[k], "DistributedVirtualPortgroup") &&
+                nx_str_eq(c->inv.objs[k]->pg_key, nic->portgroup_key))
+                return c->inv.objs[k]->name;
+        return NULL;
+    }
+    const struct vs_obj *net = vs_inv_get(c, nic->network);
+    return net && net->name ? net->name : nic->device_name;
+}
+
+/* The networks (portgroup names) used by the VMs on `host` that are not
+ * appliances, with how many VMs use each: the tenant side's
+ * production-network detection. */
+static int vs_network_usage(struct nx_conn *base, const char *host, struct nx_net_usage **out,
+                            size_t *n_out)
+{
+    struct vs_conn *c = (struct vs_conn *)base;
+    struct nx_net_usage *u = NULL;
+    size_t n = 0;
+    *out = NULL;
+    *n_out = 0;
+    if (vs_inventory_load(c) < 0)
+        return -1;
+    const struct vs_obj *h = find_host(c, host);
+    if (!h)
+        return -1;
+    for (size_t i = 0; i < c->inv.n; i++) {
+        const struct vs_obj *vm = c->inv.objs[i];
+        struct nx_marker m = {0};
+        if (!is_type(vm, "VirtualMachine") || !nx_str_eq(vm->vm_host, h->id))
+            continue;
+        if (vm->marker && nx_marker_decode(vm->marker, &m) == 0) {
+            nx_marker_release(&m);
+            continue; /* an appliance */
+        }
+        for (size_t j = 0; j < vm->n_nics; j++) {
+            const char *name = nic_pg_name(c, &vm->nics[j]);
+            bool dup = !name;
+            for (size_t k = 0; k < j && !dup; k++) /* each VM counts once per network */
+                dup = nx_str_eq(nic_pg_name(c, &vm->nics[k]), name);
+            if (dup)
+                continue;
+            size_t k = 0;
+            while (k < n && strcmp(u[k].network, name) != 0)
+                k++;
+            if (k == n) {
+                u = nx_realloc(u, (n + 1) * sizeof(*u));
+                u[n].network = nx_strdup(name);
+                u[n].vms = 0;
+                n++;
+            }
+            u[k].vms++;
+        }
+    }
+    *out = u;
+    *n_out = n;
     return 0;
 }
 
@@ -948,6 +1029,7 @@ const struct nx_provider_ops nx_vsphere_provider = {
     .close = vs_close,
     .check_placement = vs_check_placement,
     .list_owned = vs_list_owned,
+    .network_usage = vs_network_usage,
     .create = vs_create,
     .update_vnics = vs_update_vnics,
     .set_payload = vs_set_payload,
