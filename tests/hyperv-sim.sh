@@ -200,6 +200,17 @@ if [ $rc = 0 ] && [ "$(state)" = "$(state | grep beta)" ] && ! state | grep -q a
     ok "unsubscribe: powered off and destroyed; the other tenant's VM stays"
 else ko "unsubscribe: rc=$rc state=$(state) $(cat "$tmp/err")"; fi
 
+# ---- hosts that name new objects only through the job -----------------------------
+control '{"omit_results": true}'
+run --json subscribe --tenant acme "$tmp/plan.xml"
+n=$(sim 'print(sum(1 for v in d["vms"] if v["name"] == "netext-acme-hv1"))')
+if [ $rc = 0 ] && [ "$n" = 1 ] && [ "$(state | grep acme)" = "netext-acme-hv1 state=2 Production/0 VLAN-Switch/101 VLAN-Switch/103 VLAN-Switch/104 VLAN-Switch/105 VLAN-Switch/106" ]; then
+    ok "no ResultingSystem/ResultingResourceSettings in answers: VM and settings found by query"
+else ko "omit_results: rc=$rc vms=$n state=$(state) $(cat "$tmp/err")"; fi
+control '{"omit_results": false}'
+run --json subscribe --tenant acme "$tmp/plan.xml"
+[ $rc = 0 ] && [ "$(jfield changes)" = 0 ] && ok "then up to date" || ko "after omit_results: $(cat "$tmp/out" "$tmp/err")"
+
 # ---- tenant side: production network detected from the host's VMs --------------
 "$PY" "$SIM" --port 0 --port-file "$tmp/sport" --password-file "$tmp/pw" --switch LAN --switch DB \
     --seed-vm prod1:LAN --seed-vm prod2:LAN --seed-vm prod3:LAN --seed-vm db1:DB \

@@ -60,6 +60,28 @@ static char *uri_of(const char *cls)
     return nx_wsman_wmi_uri(HV_NS, cls);
 }
 
+/* A WQL string literal's content: backslash and quote escaped. */
+static void wql_quote(struct strbuf *sb, const char *s)
+{
+    for (; s && *s; s++) {
+        if (*s == '\\' || *s == '\'')
+            strbuf_addch(sb, '\\');
+        strbuf_addch(sb, *s);
+    }
+}
+
+/* SELECT * FROM cls WHERE prop op 'value' (value quoted; suffix appended raw,
+ * e.g. "%" after a LIKE prefix). */
+static char *wql(const char *cls, const char *prop, const char *op, const char *value,
+                 const char *suffix)
+{
+    struct strbuf sb = STRBUF_INIT;
+    strbuf_addf(&sb, "SELECT * FROM %s WHERE %s %s '", cls, prop, op);
+    wql_quote(&sb, value);
+    strbuf_addf(&sb, "%s'", suffix ? suffix : "");
+    return strbuf_detach(&sb, NULL);
+}
+
 static void count(struct hv_conn *c)
 {
     c->base.n_requests = nx_http_requests(c->http);
@@ -407,9 +429,7 @@ static int load_inventory(struct hv_conn *c, struct hv_inv *v, const char *guid)
     if (load_switches(c) < 0)
         return -1;
     if (guid)
-        q = nx_asprintf("SELECT * FROM Msvm_VirtualSystemSettingData WHERE "
-                        "VirtualSystemIdentifier = '%s'",
-                        guid);
+        q = wql("Msvm_VirtualSystemSettingData", "VirtualSystemIdentifier", "=", guid, NULL);
     int rc = enum_class(c, "Msvm_VirtualSystemSettingData",
                         q ? q
                           : "SELECT * FROM Msvm_VirtualSystemSettingData WHERE VirtualSystemType "
@@ -574,12 +594,8 @@ static int add_resource(struct hv_conn *c, const struct nx_wsman_epr *vssd, cons
     if (rc == 0) {
         const struct nx_wsman_epr *r = nx_wsman_prop_epr(o, "ResultingResourceSettings");
         const char *v = r ? nx_wsman_epr_selector(r, "InstanceID") : NULL;
-        if (!v)
-            rc = nx_error_set(NX_EX_PROTOCOL,
-                              "AddResourceSettings (%s): no ResultingResourceSettings in the "
-                              "answer",
-                              cls);
-        else
+        /* absent when only the job knows the result: the caller looks it up */
+        if (v)
             *iid = nx_strdup(v);
     }
     nx_wsman_instance_free(o);
@@ -590,9 +606,9 @@ static int add_resource(struct hv_conn *c, const struct nx_wsman_epr *vssd, cons
 static int read_vlan(struct hv_conn *c, const char *guid, const char *aid, unsigned *vlan)
 {
     struct nx_wsman_list l = {0};
-    char *q = nx_asprintf("SELECT * FROM Msvm_EthernetSwitchPortVlanSettingData WHERE InstanceID "
-                          "LIKE 'Microsoft:%s%%'",
-                          guid);
+    char *like = nx_asprintf("Microsoft:%s", guid);
+    char *q = wql("Msvm_EthernetSwitchPortVlanSettingData", "InstanceID", "LIKE", like, "%");
+    free(like);
     char *prefix = nx_asprintf("%s\\", aid);
     int rc = enum_class(c, "Msvm_EthernetSwitchPortVlanSettingData", q, &l);
     *vlan = 0;
@@ -606,6 +622,35 @@ static int read_vlan(struct hv_conn *c, const char *guid, const char *aid, unsig
     nx_wsman_list_release(&l);
     free(q);
     free(prefix);
+    return rc;
+}
+
+/* The InstanceID of the resource setting of cls under VM guid whose prop
+ * equals want (for a path-valued prop, whose path's InstanceID does). For
+ * hosts that give the result of AddResourceSettings only through its job. */
+static int find_setting(struct hv_conn *c, const char *guid, const char *cls, const char *prop,
+                        bool path, const char *want, char **iid)
+{
+    struct nx_wsman_list l = {0};
+    char *like = nx_asprintf("Microsoft:%s", guid);
+    char *q = wql(cls, "InstanceID", "LIKE", like, "%");
+    int rc = enum_class(c, cls, q, &l);
+    *iid = NULL;
+    for (size_t i = 0; rc == 0 && i < l.n && !*iid; i++) {
+        const char *v = nx_wsman_prop(l.items[i], prop);
+        char *key = path ? hv_wmi_path_key(v, "InstanceID") : NULL;
+        if (v && strcasecmp(path ? (key ? key : "") : v, want) == 0)
+            *iid = nx_strdup(nx_wsman_prop(l.items[i], "InstanceID"));
+        free(key);
+    }
+    if (rc == 0 && !*iid)
+        rc = nx_error_set(NX_EX_PROTOCOL,
+                          "AddResourceSettings (%s) succeeded but neither its answer nor the host "
+                          "shows the new setting",
+                          cls);
+    nx_wsman_list_release(&l);
+    free(q);
+    free(like);
     return rc;
 }
 
@@ -635,7 +680,9 @@ static int add_vnic(struct hv_conn *c, const char *guid, const struct nx_vnic_sp
         {.name = "VirtualSystemIdentifiers", .array = ids, .n_array = 1},
     };
     if (add_resource(c, vssd, "Msvm_SyntheticEthernetPortSettingData", port, NX_ARRAY_SIZE(port),
-                     &port_iid) < 0)
+                     &port_iid) < 0 ||
+        (!port_iid && find_setting(c, guid, "Msvm_SyntheticEthernetPortSettingData", "Address",
+                                   false, mac, &port_iid) < 0))
         goto cleanup;
     struct nx_wsman_epr *pe = iid_epr("Msvm_SyntheticEthernetPortSettingData", port_iid);
     port_path = hv_wmi_path(c->host, pe);
@@ -650,7 +697,9 @@ static int add_vnic(struct hv_conn *c, const char *guid, const struct nx_vnic_sp
         {.name = "EnabledState", .type = "uint16", .value = "2"},
     };
     if (add_resource(c, vssd, "Msvm_EthernetPortAllocationSettingData", conn, NX_ARRAY_SIZE(conn),
-                     &alloc_iid) < 0)
+                     &alloc_iid) < 0 ||
+        (!alloc_iid && find_setting(c, guid, "Msvm_EthernetPortAllocationSettingData", "Parent",
+                                    true, port_iid, &alloc_iid) < 0))
         goto cleanup;
     if (v->vlan) {
         snprintf(vid, sizeof(vid), "%u", v->vlan);
@@ -712,9 +761,9 @@ static int remove_vnics(struct hv_conn *c, const struct nx_vnic_obs *const *rem,
 static int kvp_existing(struct hv_conn *c, const char *guid, char ***names, size_t *n)
 {
     struct nx_wsman_list l = {0};
-    char *q = nx_asprintf("SELECT * FROM Msvm_KvpExchangeComponentSettingData WHERE InstanceID "
-                          "LIKE 'Microsoft:%s%%'",
-                          guid);
+    char *like = nx_asprintf("Microsoft:%s", guid);
+    char *q = wql("Msvm_KvpExchangeComponentSettingData", "InstanceID", "LIKE", like, "%");
+    free(like);
     size_t alloc = 0;
     *names = NULL;
     *n = 0;
@@ -825,6 +874,32 @@ cleanup:
     return ret;
 }
 
+/* The VM DefineSystem just made, when only its job knows it: the one named
+ * name whose Notes are exactly notes (our marker, unique per appliance). */
+static int find_defined(struct hv_conn *c, const char *name, const char *notes, char **guid)
+{
+    struct nx_wsman_list l = {0};
+    char *q = wql("Msvm_VirtualSystemSettingData", "ElementName", "=", name, NULL);
+    int rc = enum_class(c, "Msvm_VirtualSystemSettingData", q, &l);
+    size_t hits = 0;
+    *guid = NULL;
+    for (size_t i = 0; rc == 0 && i < l.n; i++) {
+        const char *g = nx_wsman_prop(l.items[i], "VirtualSystemIdentifier");
+        if (g && nx_str_eq(nx_wsman_prop(l.items[i], "Notes"), notes) && ++hits == 1)
+            *guid = nx_strdup(g);
+    }
+    if (rc == 0 && hits != 1) {
+        rc = nx_error_set(NX_EX_PROTOCOL,
+                          "DefineSystem succeeded without naming the new VM, and %zu VMs named "
+                          "'%s' carry its marker",
+                          hits, name);
+        NX_FREE(*guid);
+    }
+    nx_wsman_list_release(&l);
+    free(q);
+    return rc;
+}
+
 static int hv_create(struct nx_conn *base, const struct nx_appliance_spec *s,
                      struct nx_appliance_obs **out)
 {
@@ -857,11 +932,10 @@ static int hv_create(struct nx_conn *base, const struct nx_appliance_spec *s,
         goto cleanup;
     const struct nx_wsman_epr *rs = nx_wsman_prop_epr(o, "ResultingSystem");
     const char *g = rs ? nx_wsman_epr_selector(rs, "Name") : NULL;
-    if (!g) {
-        nx_error_set(NX_EX_PROTOCOL, "DefineSystem: no ResultingSystem in the answer");
+    if (g)
+        guid = nx_strdup(g);
+    else if (find_defined(c, s->name, notes, &guid) < 0)
         goto cleanup;
-    }
-    guid = nx_strdup(g);
     nx_info("%s: defined virtual machine %s in %s", s->name, guid, root);
     struct nx_appliance_obs *obs = nx_calloc(1, sizeof(*obs));
     obs->id = nx_strdup(guid);

@@ -17,7 +17,7 @@ Test knobs, without authentication, from 127.0.0.1 only:
     POST /control  {"fail_next_job": "text", "fail_method": "AddResourceSettings",
                     "drop_vlan": true, "malformed": "truncated|garbage|html|
                     doctype|empty", "malformed_count": 1, "reject_auth": true,
-                    "slow_jobs": 2}
+                    "omit_results": true}
     GET  /state    JSON dump of VMs, ports, VLANs, KVP items, jobs, counters
 Environment equivalents at start: HYPERV_SIM_DROP_VLAN=1,
 HYPERV_SIM_FAIL_NEXT_JOB=text, HYPERV_SIM_MALFORMED=mode.
@@ -248,7 +248,8 @@ class State:
         self.inst = {c: {} for c in KEYS}  # class -> key tuple -> props
         self.contexts = {}
         self.knobs = {"fail_next_job": None, "fail_method": None, "drop_vlan": False,
-                      "malformed": None, "malformed_count": 0, "reject_auth": False}
+                      "malformed": None, "malformed_count": 0, "reject_auth": False,
+                      "omit_results": False}
         self.counters = {"requests": 0, "invokes": 0, "auth_failures": 0, "faults": 0}
         self.add("Msvm_ComputerSystem", {
             "CreationClassName": "Msvm_ComputerSystem", "Name": host, "ElementName": host,
@@ -492,7 +493,8 @@ class Methods:
                 "HostExchangeItems": [], "HostOnlyItems": []})
 
         rv, out = self.job("DefineSystem", effect)
-        if ("Msvm_ComputerSystem", guid) in st.inst["Msvm_ComputerSystem"]:
+        if ("Msvm_ComputerSystem", guid) in st.inst["Msvm_ComputerSystem"] and \
+                not st.knobs["omit_results"]:
             out.insert(0, ("ResultingSystem", ("EPR",) + st.epr_for("Msvm_ComputerSystem", vm)))
         return rv, out
 
@@ -584,6 +586,8 @@ class Methods:
                 st.add(cls, props)
                 created.append(("EPR",) + st.epr_for(cls, props))
         rv, out = self.job("AddResourceSettings", effect)
+        if st.knobs["omit_results"]:  # only the job tells (Msvm_AffectedJobElement)
+            return rv, out
         return rv, [("ResultingResourceSettings", e) for e in created] + out
 
     def RemoveResourceSettings(self, inst, params):
