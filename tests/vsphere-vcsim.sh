@@ -208,11 +208,38 @@ check "re-login: the appliances exist" \
     sh -c "govc ls /DC0/vm/Cloud_Connect_Replication | grep -c netext-acme | grep -qx 2"
 vcsim_stop "$VCSIM_PID"
 export GOVC_URL=$SAVE_URL
+VCSIM_URI=$SAVE_URI
 
 # ---- unsubscribe ----------------------------------------------------------------------
 expect_exit 0 "unsubscribe" ND -t acme unsubscribe "$NX_TMP/plan2.xml"
 check "unsubscribe: both appliances removed" \
     test "$(govc ls /DC0/vm/Cloud_Connect_Replication | wc -l)" = 0
 check "unsubscribe: other VMs untouched" test "$(nvms)" = "$before"
+
+# ---- tenant side: production network detected from the VMs on the host -------------
+cat >"$NX_TMP/sp-t.xml" <<EOF
+<netext-plan xmlns="urn:netext-deploy:plan:1">
+  <gateway address="gw.sp.example.com"/>
+  <host name="esx1" uri="$VCSIM_URI" target="DC0_H0" production-network="VM Network"/>
+  <hardware-plan name="p" host="esx1"><network name="lan" vlan="10"/></hardware-plan>
+  <tenant name="initech"><subscribe plan="p"/></tenant>
+</netext-plan>
+EOF
+cat >"$NX_TMP/tenant.xml" <<EOF
+<netext-tenant xmlns="urn:netext-deploy:plan:1" bundle="initech.bundle">
+  <source-host name="src" uri="$VCSIM_URI" target="DC0_H0"/>
+</netext-tenant>
+EOF
+# the network the simulator's own VMs on DC0_H0 use, as govc sees it
+PRODNAME=$(govc ls -L "$(govc object.collect -s /DC0/vm/DC0_H0_VM0 network | cut -d, -f1)" | sed 's|.*/||')
+if "$NETEXT_DEPLOY" --tenant initech -o "$NX_TMP/initech.bundle" export-bundle "$NX_TMP/sp-t.xml" 2>"$NX_TMP/err"; then
+    expect_exit 0 "tenant side: rescan" ND rescan "$NX_TMP/tenant.xml"
+    check "tenant side: appliance on the detected production network '$PRODNAME'" \
+        test "$(govc ls /DC0/vm/Cloud_Connect_Replication)" = "/DC0/vm/Cloud_Connect_Replication/netext-t-initech-$PRODNAME"
+    ND --json rescan "$NX_TMP/tenant.xml" >"$NX_TMP/json" 2>"$NX_TMP/err"
+    check "tenant side: second rescan up to date" grep -q '"result":"up-to-date"' "$NX_TMP/json"
+else
+    echo "# tenant side not tested: this build has no export-bundle"
+fi
 
 finish
