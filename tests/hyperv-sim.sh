@@ -119,6 +119,15 @@ else ko "status: rc=$rc $(cat "$tmp/out" "$tmp/err")"; fi
 
 # ---- vNIC add/remove ---------------------------------------------------------
 plan 101 103 104
+before=$(sim 'print(d["counters"]["invokes"])')
+run --dry-run -v -v subscribe --tenant acme "$tmp/plan.xml"
+after=$(sim 'print(d["counters"]["invokes"])')
+if [ $rc = 0 ] && [ "$before" = "$after" ] && grep -q "add-vnic.*VLAN 103" "$tmp/out" &&
+    grep -q "remove-vnic.*VLAN 102" "$tmp/out"; then
+    ok "dry run: lists the vNIC changes, invokes nothing"
+else ko "dry run: rc=$rc invokes $before->$after $(cat "$tmp/out" "$tmp/err")"; fi
+cp "$tmp/err" "$tmp/debug.log" # -v -v: checked for the password below
+grep -q "wsman: Enumerate" "$tmp/debug.log" && ok "-v -v logs the WS-Man operations" || ko "no debug log: $(head -3 "$tmp/debug.log")"
 run --json subscribe --tenant acme "$tmp/plan.xml"
 if [ $rc = 0 ] && [ "$(state)" = "netext-acme-hv1 state=2 Production/0 VLAN-Switch/101 VLAN-Switch/103 VLAN-Switch/104" ]; then
     ok "plan change: VLAN 102 removed, 103 and 104 added"
@@ -168,8 +177,9 @@ else ko "interrupted create: first=$first rc=$rc vms=$n kvp=$kvp $(cat "$tmp/err
 rc=$?
 if [ $rc = 77 ] && grep -q "authentication failed (HTTP 401)" "$tmp/err"; then ok "wrong password: exit 77, clear message"
 else ko "auth failure: rc=$rc $(cat "$tmp/err")"; fi
-if grep -qF -- "$pw" "$tmp/out" "$tmp/err" "$tmp/sim.out" "$tmp/sim.err"; then ko "the password appeared in an output"
-else ok "the password never appears in outputs or simulator logs"; fi
+if grep -qF -- "$pw" "$tmp/out" "$tmp/err" "$tmp/debug.log" "$tmp/sim.out" "$tmp/sim.err"; then
+    ko "the password appeared in an output"
+else ok "the password never appears in outputs, debug logs or simulator logs"; fi
 
 # ---- malformed answers -------------------------------------------------------------
 for mode in truncated garbage html doctype empty; do
