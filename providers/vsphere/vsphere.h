@@ -90,7 +90,7 @@ struct vs_conn {
     char *root_folder, *property_collector, *view_manager, *session_manager, *task_manager;
     char *api_version;
     bool logged_in;
-    bool relogged; /* re-login happens at most once */
+    unsigned long n_logins; /* successful logins, to notice a renewed session */
     /* inventory, loaded once per run and updated by our own changes */
     bool have_inventory;
     struct vs_inventory inv;

@@ -381,9 +381,9 @@ int vs_inventory_load(struct vs_conn *c)
 {
     if (c->have_inventory)
         return 0;
-    bool renewed = c->relogged;
+    unsigned long logins = c->n_logins;
     int rc = load_once(c);
-    if (rc < 0 && !renewed && c->relogged) {
+    if (rc < 0 && c->n_logins != logins) {
         /* vs_call logged in again on NotAuthenticated: the view went with the
          * old session, so start over in the new one */
         vs_inventory_release(&c->inv);
@@ -394,11 +394,8 @@ int vs_inventory_load(struct vs_conn *c)
                 "view is gone); logging in again",
                 c->url);
         vs_inventory_release(&c->inv);
-        if (c->relogged || vs_relogin(c) < 0) {
-            if (c->relogged && nx_error_code() == NX_EX_OK)
-                nx_error_set(NX_EX_NOPERM, "%s: RetrievePropertiesEx: NotAuthenticated", c->url);
+        if (vs_relogin(c) < 0)
             return -1;
-        }
         rc = load_once(c);
         if (rc == 1)
             return nx_error_set(NX_EX_NOPERM,

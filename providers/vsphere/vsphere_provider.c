@@ -97,12 +97,12 @@ static int do_login(struct vs_conn *c)
         return -1;
     nx_soap_resp_release(&r);
     c->logged_in = true;
+    c->n_logins++;
     return 0;
 }
 
 int vs_relogin(struct vs_conn *c)
 {
-    c->relogged = true;
     c->logged_in = false;
     nx_soap_clear_cookies(c->soap);
     vs_tasks_session_lost(c);
@@ -116,7 +116,8 @@ int vs_call(struct vs_conn *c, const char *method, const char *body, struct nx_s
     struct nx_soap_fault tmp = {0};
     struct nx_soap_fault *f = fault ? fault : &tmp;
     int rc = nx_soap_call(c->soap, method, body, out, f);
-    if (rc == 1 && !strcmp(f->type, "NotAuthenticated") && c->logged_in && !c->relogged) {
+    /* log in again once per call: a long run may outlive several sessions */
+    if (rc == 1 && !strcmp(f->type, "NotAuthenticated") && c->logged_in) {
         nx_soap_fault_release(f);
         if (vs_relogin(c) < 0) {
             nx_soap_fault_release(&tmp);
