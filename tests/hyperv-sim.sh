@@ -181,6 +181,17 @@ if grep -qF -- "$pw" "$tmp/out" "$tmp/err" "$tmp/debug.log" "$tmp/sim.out" "$tmp
     ko "the password appeared in an output"
 else ok "the password never appears in outputs, debug logs or simulator logs"; fi
 
+# ---- NTLM (libcurl's NTLMv2) instead of Basic ---------------------------------------
+sed "s|$uri|$uri?auth=ntlm|" "$tmp/plan.xml" >"$tmp/ntlm.xml"
+"$NETEXT_DEPLOY" --credentials "$tmp/creds" --json subscribe --tenant acme "$tmp/ntlm.xml" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ $rc = 0 ] && [ "$(jfield changes)" = 0 ]; then ok "?auth=ntlm: NTLM handshake, then up to date"
+else ko "ntlm: rc=$rc $(cat "$tmp/err")"; fi
+"$NETEXT_DEPLOY" --credentials "$tmp/badcreds" status --tenant acme "$tmp/ntlm.xml" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+if [ $rc = 77 ] && grep -q "authentication failed (HTTP 401)" "$tmp/err"; then ok "?auth=ntlm with a wrong password: exit 77"
+else ko "ntlm bad password: rc=$rc $(cat "$tmp/err")"; fi
+
 # ---- malformed answers -------------------------------------------------------------
 for mode in truncated garbage html doctype empty; do
     control "{\"malformed\": \"$mode\"}"

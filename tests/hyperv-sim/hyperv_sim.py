@@ -5,13 +5,16 @@ Run with /usr/bin/python3 (standard library only):
 
     hyperv_sim.py [--port N|0] [--port-file F] [--pid-file F] [--user U]
                   [--password-file F] [--host-name H] [--switch NAME]...
-                  [--vm-root PATH] [--job-polls N] [--seed-vm NAME:SWITCH]... [--tls-cert PEM --tls-key PEM] [--verbose]
+                  [--vm-root PATH] [--auth basic,ntlm] [--job-polls N] [--seed-vm NAME:SWITCH]... [--tls-cert PEM --tls-key PEM] [--verbose]
 
 It listens on 127.0.0.1 only (HTTPS with --tls-cert, else HTTP), on --port (0: a free one, printed on stdout as
 "PORT <n>" and written to --port-file). Clients POST SOAP 1.2 envelopes to
 /wsman with HTTP Basic authentication (user from --user or HYPERV_SIM_USER,
 password from --password-file or HYPERV_SIM_PASSWORD; neither is ever
-logged). Unauthenticated requests get 401 with WWW-Authenticate: Basic.
+logged) or NTLMv2 ([MS-NLMP]; connection-based, as HTTP.sys does for WinRM;
+no signing/sealing, so clients must not ask for message encryption).
+Unauthenticated requests get 401 with WWW-Authenticate: NTLM and Basic
+(--auth chooses).
 
 Test knobs, without authentication, from 127.0.0.1 only:
     POST /control  {"fail_next_job": "text", "fail_method": "AddResourceSettings",
@@ -79,6 +82,8 @@ by InstanceID prefix instead), WQL subset: SELECT * FROM C [WHERE p op v
 
 import argparse
 import base64
+import hmac
+import struct
 import http.server
 import json
 import os
@@ -196,6 +201,88 @@ def parse_wmi_path(path):
         keys[km.group(1)] = re.sub(r'\\(.)', r'\1', km.group(2))
     return m.group(1), keys
 
+
+
+# --------------------------------------------------------------------- NTLM --
+# [MS-NLMP] NTLMv2 server side, enough to authenticate a connection the way
+# HTTP.sys does for WinRM (no signing or sealing). MD4 is not in every
+# OpenSSL build, so it is here (RFC 1320).
+def md4(data):
+    def f(x, y, z): return (x & y) | (~x & z)
+    def g(x, y, z): return (x & y) | (x & z) | (y & z)
+    def h(x, y, z): return x ^ y ^ z
+    def rol(v, n): v &= 0xFFFFFFFF; return ((v << n) | (v >> (32 - n))) & 0xFFFFFFFF
+    msg = bytearray(data) + b"\x80"
+    while len(msg) % 64 != 56:
+        msg.append(0)
+    msg += struct.pack("<Q", (len(data) * 8) & 0xFFFFFFFFFFFFFFFF)
+    a, b, c, d = 0x67452301, 0xEFCDAB89, 0x98BADCFE, 0x10325476
+    for off in range(0, len(msg), 64):
+        x = struct.unpack("<16I", bytes(msg[off:off + 64]))
+        aa, bb, cc, dd = a, b, c, d
+        for i in range(16):
+            k, sft = i, (3, 7, 11, 19)[i % 4]
+            if i % 4 == 0: a = rol(a + f(b, c, d) + x[k], sft)
+            elif i % 4 == 1: d = rol(d + f(a, b, c) + x[k], sft)
+            elif i % 4 == 2: c = rol(c + f(d, a, b) + x[k], sft)
+            else: b = rol(b + f(c, d, a) + x[k], sft)
+        for i in range(16):
+            k, sft = (i % 4) * 4 + i // 4, (3, 5, 9, 13)[i % 4]
+            if i % 4 == 0: a = rol(a + g(b, c, d) + x[k] + 0x5A827999, sft)
+            elif i % 4 == 1: d = rol(d + g(a, b, c) + x[k] + 0x5A827999, sft)
+            elif i % 4 == 2: c = rol(c + g(d, a, b) + x[k] + 0x5A827999, sft)
+            else: b = rol(b + g(c, d, a) + x[k] + 0x5A827999, sft)
+        for i in range(16):
+            k, sft = (0, 8, 4, 12, 2, 10, 6, 14, 1, 9, 5, 13, 3, 11, 7, 15)[i], (3, 9, 11, 15)[i % 4]
+            if i % 4 == 0: a = rol(a + h(b, c, d) + x[k] + 0x6ED9EBA1, sft)
+            elif i % 4 == 1: d = rol(d + h(a, b, c) + x[k] + 0x6ED9EBA1, sft)
+            elif i % 4 == 2: c = rol(c + h(d, a, b) + x[k] + 0x6ED9EBA1, sft)
+            else: b = rol(b + h(c, d, a) + x[k] + 0x6ED9EBA1, sft)
+        a, b, c, d = (a + aa) & 0xFFFFFFFF, (b + bb) & 0xFFFFFFFF, (c + cc) & 0xFFFFFFFF, (d + dd) & 0xFFFFFFFF
+    return struct.pack("<4I", a, b, c, d)
+
+
+NTLM_FLAGS = (0x00000001 | 0x00000004 | 0x00000200 | 0x00008000 | 0x00010000 | 0x00080000 |
+              0x00800000 | 0x20000000 | 0x80000000)
+
+
+def ntlm_challenge(challenge, domain, computer):
+    def av(t, v):
+        b = v.encode("utf-16-le")
+        return struct.pack("<HH", t, len(b)) + b
+    target = domain.encode("utf-16-le")
+    info = av(2, domain) + av(1, computer) + av(4, domain.lower() + ".test") + \
+        av(3, computer.lower() + "." + domain.lower() + ".test") + \
+        struct.pack("<HHQ", 7, 8, 133000000000000000) + struct.pack("<HH", 0, 0)
+    off = 56
+    return (b"NTLMSSP\x00" + struct.pack("<I", 2) +
+            struct.pack("<HHI", len(target), len(target), off) + struct.pack("<I", NTLM_FLAGS) +
+            challenge + b"\x00" * 8 + struct.pack("<HHI", len(info), len(info), off + len(target)) +
+            b"\x06\x01\xb1\x1d\x00\x00\x00\x0f" + target + info)
+
+
+def ntlm_verify(msg, challenge, user, password):
+    """True if msg is an NTLMv2 AUTHENTICATE for user/password (any domain)."""
+    if len(msg) < 64 or msg[:8] != b"NTLMSSP\x00" or struct.unpack("<I", msg[8:12])[0] != 3:
+        return False
+
+    def field(at):
+        ln, _, off = struct.unpack("<HHI", msg[at:at + 8])
+        if off + ln > len(msg):
+            raise ValueError("field out of range")
+        return msg[off:off + ln]
+    try:
+        nt = field(20)
+        domain = field(28).decode("utf-16-le")
+        name = field(36).decode("utf-16-le")
+    except (ValueError, UnicodeDecodeError, struct.error):
+        return False
+    if name.lower() != user.lower() or len(nt) <= 24:
+        return False  # NTLMv1 and NTLM2 session responses are refused
+    nthash = md4(password.encode("utf-16-le"))
+    key = hmac.new(nthash, (name.upper() + domain).encode("utf-16-le"), "md5").digest()
+    proof = hmac.new(key, challenge + nt[16:], "md5").digest()
+    return hmac.compare_digest(proof, nt[:16])
 
 # ------------------------------------------------------------------ CIM-XML --
 def parse_embedded(text):
@@ -1143,7 +1230,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(data)))
-        for k, v in (extra or {}).items():
+        for k, v in (extra.items() if isinstance(extra, dict) else extra or []):
             self.send_header(k, v)
         self.end_headers()
         self.wfile.write(data)
@@ -1156,11 +1243,28 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.send(404, "not found\n", "text/plain")
 
     def authorised(self):
+        """True, False, or the value of a WWW-Authenticate NTLM challenge."""
         st = self.server.state
         if st.knobs["reject_auth"]:
             return False
         h = self.headers.get("Authorization") or ""
-        if not h.startswith("Basic "):
+        if not h and getattr(self, "ntlm_ok", False):
+            return True  # NTLM authenticates the connection (HTTP.sys)
+        if h.startswith("NTLM ") and "ntlm" in self.server.auth:
+            try:
+                msg = base64.b64decode(h[5:])
+            except ValueError:
+                return False
+            if msg[8:12] == struct.pack("<I", 1):
+                self.ntlm_challenge = os.urandom(8)
+                self.ntlm_ok = False
+                return "NTLM " + base64.b64encode(ntlm_challenge(
+                    self.ntlm_challenge, "HVSIM", st.host)).decode()
+            ch = getattr(self, "ntlm_challenge", None)
+            self.ntlm_challenge = None
+            self.ntlm_ok = bool(ch) and ntlm_verify(msg, ch, self.server.user, self.server.password)
+            return self.ntlm_ok
+        if not h.startswith("Basic ") or "basic" not in self.server.auth:
             return False
         try:
             user, _, pw = base64.b64decode(h[6:]).decode("utf-8").partition(":")
@@ -1198,10 +1302,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         with st.lock:
             st.counters["requests"] += 1
-        if not self.authorised():
+        auth = self.authorised()
+        if isinstance(auth, str):  # NTLM handshake, second leg
+            self.send(401, "", "text/plain", [("WWW-Authenticate", auth)])
+            return
+        if not auth:
             with st.lock:
                 st.counters["auth_failures"] += 1
-            self.send(401, "", "text/plain", {"WWW-Authenticate": 'Basic realm="WSMAN"'})
+            offers = [("WWW-Authenticate", "NTLM")] if "ntlm" in self.server.auth else []
+            if "basic" in self.server.auth:
+                offers.append(("WWW-Authenticate", 'Basic realm="WSMAN"'))
+            self.send(401, "", "text/plain", offers)
             return
         ctype = (self.headers.get("Content-Type") or "").lower()
         if not ctype.startswith("application/soap+xml"):
@@ -1268,6 +1379,8 @@ def main():
     ap.add_argument("--user", default=os.environ.get("HYPERV_SIM_USER", "administrator"))
     ap.add_argument("--password-file")
     ap.add_argument("--host-name", default="HVSIM01")
+    ap.add_argument("--auth", default="basic,ntlm",
+                    help="schemes offered: basic, ntlm (NTLMv2, connection-based) or both")
     ap.add_argument("--switch", action="append")
     ap.add_argument("--vm-root", default="C:\\ProgramData\\Microsoft\\Windows\\Hyper-V")
     ap.add_argument("--job-polls", type=int, default=1,
@@ -1297,6 +1410,7 @@ def main():
         st.knobs["malformed"], st.knobs["malformed_count"] = os.environ["HYPERV_SIM_MALFORMED"], 1
     srv = Server(("127.0.0.1", a.port), Handler)
     srv.state, srv.user, srv.password, srv.verbose = st, a.user, password, a.verbose
+    srv.auth = {x.strip().lower() for x in a.auth.split(",") if x.strip()}
     if a.tls_cert:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.minimum_version = ssl.TLSVersion.TLSv1_2
