@@ -76,6 +76,10 @@ BADTP=$(echo "$TP" | tr '0-9A-F' '1-9A-F0')
 expect_exit 69 "TLS: another thumbprint is refused" \
     "$NETEXT_DEPLOY" --credentials "$NX_TMP/credentials" --thumbprint "$BADTP" status "$NX_TMP/plan.xml"
 check "TLS: the mismatch is reported" grep -q "does not match --thumbprint" "$NX_TMP/err"
+expect_exit 0 "TLS: --insecure connects" \
+    "$NETEXT_DEPLOY" --credentials "$NX_TMP/credentials" --insecure status "$NX_TMP/plan.xml"
+check "TLS: --insecure warns on stderr" grep -q "warning: --insecure" "$NX_TMP/err"
+expect_exit 0 "TLS: --cacert with the server's CA connects" ND status "$NX_TMP/plan.xml"
 
 # ---- credentials ------------------------------------------------------------------
 printf 'user = %s\npassword = wrong\n' "$VCSIM_USER" >"$NX_TMP/badcreds"
