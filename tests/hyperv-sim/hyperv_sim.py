@@ -5,9 +5,12 @@ Run with /usr/bin/python3 (standard library only):
 
     hyperv_sim.py [--port N|0] [--port-file F] [--pid-file F] [--user U]
                   [--password-file F] [--host-name H] [--switch NAME]...
-                  [--vm-root PATH] [--auth basic,ntlm] [--job-polls N] [--seed-vm NAME:SWITCH]... [--tls-cert PEM --tls-key PEM] [--verbose]
+                  [--vm-root PATH] [--auth basic,ntlm] [--job-polls N]
+                  [--seed-vm NAME:SWITCH]... [--tls-cert PEM --tls-key PEM]
+                  [--verbose]
 
-It listens on 127.0.0.1 only (HTTPS with --tls-cert, else HTTP), on --port (0: a free one, printed on stdout as
+It listens on 127.0.0.1 only (HTTPS with --tls-cert, else HTTP), on --port
+(0: a free one, printed on stdout as
 "PORT <n>" and written to --port-file). Clients POST SOAP 1.2 envelopes to
 /wsman with HTTP Basic authentication (user from --user or HYPERV_SIM_USER,
 password from --password-file or HYPERV_SIM_PASSWORD; neither is ever
@@ -71,6 +74,8 @@ Sources followed (element names, namespaces, fault codes, method signatures):
     Msvm_EthernetSwitchPortVlanSettingData OperationMode 1 = Access,
     AccessVlanId; Msvm_KvpExchangeDataItem Name/Data/Source (0: host to
     guest; Data at most 2048 bytes of UTF-16, 1024 characters).
+  - Microsoft [MS-NLMP]: NEGOTIATE / CHALLENGE (with target info, so clients
+    answer NTLMv2) / AUTHENTICATE, NTOWFv2 and NTProofStr; RFC 1320 (MD4).
   - Embedded instances are read as DSP0201 CIM-XML INSTANCE documents
     (CLASSNAME, PROPERTY / PROPERTY.ARRAY NAME TYPE, VALUE / VALUE.ARRAY),
     escaped text or CDATA, as Windows and libvirt's hyperv driver send them.
