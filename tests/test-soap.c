@@ -259,6 +259,44 @@ static void test_xsi_type_prefix(void)
     xmlFreeDoc(d);
 }
 
+/* Random byte changes in recorded answers: every outcome is a clean result,
+ * a fault or an error (run under the sanitizers by --enable-sanitizers). */
+static void test_mutations(void)
+{
+    const char *files[] = {"service-content.xml", "fault-duplicate-name.xml", "task-error.xml",
+                           "missingset-not-authenticated.xml"};
+    unsigned seed = 12345;
+    size_t outcomes[3] = {0, 0, 0};
+    for (size_t k = 0; k < NX_ARRAY_SIZE(files); k++) {
+        size_t len = 0;
+        char *orig = slurp(files[k], &len);
+        CU_ASSERT_PTR_NOT_NULL_FATAL(orig);
+        char *buf = nx_malloc(len + 1);
+        for (int iter = 0; iter < 500; iter++) {
+            memcpy(buf, orig, len + 1);
+            int flips = 1 + (int)(rand_r(&seed) % 8);
+            for (int i = 0; i < flips; i++)
+                buf[rand_r(&seed) % len] = (char)(rand_r(&seed) % 256);
+            struct nx_soap_resp r;
+            struct nx_soap_fault f = {0};
+            int rc = nx_soap_parse(buf, len, 200, "mutated", &r, &f);
+            CU_ASSERT(rc >= -1 && rc <= 1);
+            outcomes[rc + 1]++;
+            if (rc == 0) {
+                xmlXPathObjectPtr o = nx_soap_xpath(&r, NULL, "//vim:fault | //vim:error");
+                for (int i = 0; o && i < o->nodesetval->nodeNr; i++)
+                    nx_soap_fault_from_node(o->nodesetval->nodeTab[i], &f);
+                xmlXPathFreeObject(o);
+            }
+            nx_soap_fault_release(&f);
+            nx_soap_resp_release(&r);
+        }
+        free(buf);
+        free(orig);
+    }
+    CU_ASSERT(outcomes[0] > 0); /* most mutations break the document */
+}
+
 static CU_TestInfo tests[] = {
     {"request values are XML-escaped", test_envelope_escapes_values},
     {"ServiceContent (recorded)", test_service_content},
@@ -274,6 +312,7 @@ static CU_TestInfo tests[] = {
     {"billion laughs is refused", test_billion_laughs},
     {"external entities are not fetched", test_external_entity},
     {"xsi:type recognised by namespace, not prefix", test_xsi_type_prefix},
+    {"randomly damaged answers", test_mutations},
     CU_TEST_INFO_NULL,
 };
 
