@@ -318,7 +318,8 @@ static struct vs_obj *find_host(struct vs_conn *c, const char *name)
         struct strbuf sb = STRBUF_INIT;
         for (size_t i = 0; i < c->inv.n; i++)
             if (is_type(c->inv.objs[i], "HostSystem"))
-                strbuf_addf(&sb, "%s%s", sb.len ? ", " : "", c->inv.objs[i]->name);
+                strbuf_addf(&sb, "%s%s", sb.len ? ", " : "",
+                            c->inv.objs[i]->name ? c->inv.objs[i]->name : c->inv.objs[i]->id);
         nx_error_set(NX_EX_DATAERR, "ESXi host '%s' not found (hosts: %s)", name,
                      sb.len ? sb.buf : "none");
         strbuf_release(&sb);
@@ -451,13 +452,13 @@ static bool datastore_ok(struct vs_conn *c, const struct vs_obj *ds, char **why)
     if (ds->ds_type && !strcmp(ds->ds_type, "VVOL")) {
         *why = nx_asprintf("datastore '%s' is a VVol datastore (summary.type VVOL): not "
                            "supported for appliances; choose a VMFS or NFS datastore",
-                           ds->name);
+                           ds->name ? ds->name : ds->id);
         return false;
     }
     if (is_type(p, "StoragePod")) {
         *why = nx_asprintf("datastore '%s' belongs to the datastore cluster (StoragePod) '%s': "
                            "not supported; choose a datastore outside datastore clusters",
-                           ds->name, p->name ? p->name : p->id);
+                           ds->name ? ds->name : ds->id, p->name ? p->name : p->id);
         return false;
     }
     return true;
@@ -884,7 +885,7 @@ static int vs_create(struct nx_conn *base, const struct nx_appliance_spec *spec,
     nx_soap_addf(&sb, "annotation", "netext-deploy appliance of tenant %s on host %s",
                  spec->tenant->name, spec->host->name);
     strbuf_addstr(&sb, "<files>");
-    nx_soap_addf(&sb, "vmPathName", "[%s]", r.ds->name);
+    nx_soap_addf(&sb, "vmPathName", "[%s]", r.ds->name ? r.ds->name : "");
     strbuf_addstr(&sb, "</files>");
     strbuf_addf(&sb, "<numCPUs>1</numCPUs><memoryMB>%d</memoryMB>", APPLIANCE_MEMORY_MIB);
     for (size_t i = 0; i < spec->n_vnics; i++)
