@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "cmd_payload.h"
 #include "log.h"
 #include "util.h"
 #include "xml.h"
@@ -26,6 +27,11 @@ static const char usage_text[] =
     "                          -j tenants at a time; progress, summary, --json\n"
     "  export-bundle PLAN...   write --tenant's bundle for the tenant side to -o FILE\n"
     "                          (0600: it holds the tenant's tunnel credentials)\n"
+    "  payload PLAN...         print one appliance's bootstrap payload (--tenant, --host,\n"
+    "                          --role provider|tenant; -o FILE writes it 0600: it holds\n"
+    "                          the appliance's private key)\n"
+    "  rotate PLAN...          new tunnel keys and certificates for --tenant\n"
+    "  rotate-ca PLAN...       the same with a new tenant CA\n"
     "Tenant side (CONFIG: a <netext-tenant> file, see netext-plan(5)):\n"
     "  rescan CONFIG...        reconcile the tenant-side appliances with the bundle\n"
     "                          (the hook to run after rescanning the provider)\n"
@@ -110,7 +116,8 @@ static const struct command commands[] = {
     {"subscribe", nx_cmd_reconcile}, {"unsubscribe", nx_cmd_reconcile},
     {"status", nx_cmd_reconcile},    {"validate", nx_cmd_validate},
     {"batch", nx_cmd_batch},         {"export-bundle", nx_cmd_export_bundle},
-    {"rescan", nx_cmd_rescan},
+    {"rescan", nx_cmd_rescan},       {"payload", nx_cmd_payload},
+    {"rotate", nx_cmd_rotate},       {"rotate-ca", nx_cmd_rotate},
 };
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -165,6 +165,16 @@ int nx_payload_attach_pki(struct nx_desired *d, const struct nx_model *m, struct
         struct nx_appliance_spec *s = d->items[i];
         if (!in_scope(tenants, s->tenant->name))
             continue;
+        if (s->role == NX_ROLE_TENANT && m->kind == NX_KIND_TENANT) {
+            /* tenant side: the credentials the provider put in the bundle */
+            const struct nx_tenant_side *ts = &m->tside;
+            struct nx_pki_cred b = {(char *)ts->ca_pem, (char *)ts->cert_pem, (char *)ts->key_pem,
+                                    false, false};
+            nx_payload_attach_cred(s, m, ts->ca_pem && ts->cert_pem && ts->key_pem ? &b : NULL);
+            continue;
+        }
+        if (!pki)
+            continue;
         struct nx_pki_cred c;
         int rc = s->role == NX_ROLE_PROVIDER
                      ? nx_pki_get(pki, s->tenant->name, NX_PKI_SERVER, s->host->name, &c)

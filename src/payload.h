@@ -46,7 +46,9 @@ void nx_payload_attach_cred(struct nx_appliance_spec *spec, const struct nx_mode
  * all), get the appliance's credentials from pki (provider role: the server
  * certificate of (tenant, host); tenant role: the client certificate named
  * after the appliance), issuing what is missing unless pki is read-only,
- * and re-render payload and digest. Returns 0, or -1 with nx_error set. */
+ * and re-render payload and digest. Tenant-side specs of a tenant-side model
+ * (a <netext-tenant> configuration) get the bundle's credentials instead, and
+ * need no pki (which may then be NULL). Returns 0, or -1 with nx_error set. */
 int nx_payload_attach_pki(struct nx_desired *d, const struct nx_model *m, struct nx_pki *pki,
                           const char *const *tenants);
 

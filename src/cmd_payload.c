@@ -1,0 +1,274 @@
+/* cmd_payload.c: `netext-deploy payload` and `netext-deploy rotate`. */
+#include "cmd_payload.h"
+#include "lock.h"
+#include "desired.h"
+#include "error.h"
+#include "log.h"
+#include "payload.h"
+#include "pki.h"
+#include "plan.h"
+#include "provider.h"
+#include "strbuf.h"
+#include "util.h"
+#include "validate.h"
+#include "xml.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+struct args {
+    const char *tenant, *host, *network, *address, *output, *connect;
+    enum nx_role role;
+    bool dry_run, base64;
+};
+
+/* INTERIM (until the tenant-side desired state produces tenant-role specs for
+ * this model): the tenant-side appliance that extends every network of the
+ * provider-side appliance `p`, with one production vNIC ("tenant-production",
+ * a MAC hashed from its key in the locally administered range) and the
+ * address given with --address (default DHCP). */
+struct interim {
+    struct nx_appliance_spec spec;
+    struct nx_vnic_spec vnic;
+    struct nx_address addr;
+    struct nx_extended_net *ext;
+};
+
+static int interim_tenant_spec(const struct args *a, const struct nx_appliance_spec *p,
+                               struct interim *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->spec = *p;
+    t->spec.role = NX_ROLE_TENANT;
+    t->spec.net = (char *)(a->network ? a->network : "tenant-production");
+    t->spec.key = nx_asprintf("tenant\n%s\n%s\n%s", p->tenant->name, p->host->name, t->spec.net);
+    t->spec.name = nx_asprintf("netext-t-%s-%s", p->tenant->name, p->host->name);
+    t->vnic.kind = NX_VNIC_PRODUCTION;
+    t->vnic.label = t->spec.net;
+    t->vnic.network = t->spec.net;
+    uint64_t h = nx_hash64(t->spec.key, strlen(t->spec.key), 0);
+    t->vnic.mac[0] = 0x02;
+    for (int b = 5; b >= 1; b--, h >>= 8)
+        t->vnic.mac[b] = (uint8_t)(h & 0xff);
+    t->spec.vnics = &t->vnic;
+    t->spec.n_vnics = 1;
+    t->spec.addr = NULL;
+    if (a->address) {
+        char *copy = nx_strdup(a->address), *gw = strchr(copy, ',');
+        if (gw)
+            *gw++ = '\0';
+        t->addr.mode = NX_ADDR_STATIC;
+        bool ok = nx_parse_cidr(copy, &t->addr.ip, &t->addr.prefix) && t->addr.prefix >= 1 &&
+                  t->addr.prefix <= 32 && (!gw || nx_parse_ipv4(gw, &t->addr.gateway));
+        t->addr.has_gateway = gw != NULL;
+        free(copy);
+        if (!ok)
+            return nx_error_set(NX_EX_USAGE, "--address '%s': expected IP/PREFIX[,GATEWAY]",
+                                a->address);
+        t->spec.addr = &t->addr;
+    }
+    t->spec.n_extends = p->n_vnics ? p->n_vnics - 1 : 0;
+    t->ext = nx_calloc(t->spec.n_extends + 1, sizeof(*t->ext));
+    for (size_t i = 1; i < p->n_vnics; i++) {
+        t->ext[i - 1].name = p->vnics[i].label;
+        t->ext[i - 1].vlan = p->vnics[i].vlan;
+        t->ext[i - 1].sp_host = p->host->name;
+    }
+    t->spec.extends = t->ext;
+    t->spec.payload = NULL;
+    return 0;
+}
+
+static void interim_release(struct interim *t)
+{
+    free(t->spec.key);
+    free(t->spec.name);
+    nx_free_secret(t->spec.payload);
+    free(t->ext);
+}
+
+static int emit(const struct args *a, const char *data, size_t len)
+{
+    struct strbuf sb = STRBUF_INIT;
+    if (a->base64) {
+        strbuf_add_base64(&sb, data, len);
+        strbuf_addch(&sb, '\n');
+    } else {
+        strbuf_add(&sb, data, len);
+    }
+    int fd = 1, ret = 0;
+    if (a->output) {
+        fd = open(a->output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+        if (fd < 0) {
+            strbuf_release_secret(&sb);
+            return nx_error_set(NX_EX_CANTCREAT, "%s: %s", a->output, strerror(errno));
+        }
+        if (fchmod(fd, 0600) < 0)
+            ret = nx_error_set(NX_EX_CANTCREAT, "%s: %s", a->output, strerror(errno));
+    } else if (isatty(1)) {
+        nx_warn("the payload holds the appliance's private key");
+    }
+    for (size_t off = 0; ret == 0 && off < sb.len;) {
+        ssize_t w = write(fd, sb.buf + off, sb.len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            ret = nx_error_set(NX_EX_IOERR, "write: %s", strerror(errno));
+        else
+            off += (size_t)w;
+    }
+    if (a->output && close(fd) < 0 && ret == 0)
+        ret = nx_error_set(NX_EX_IOERR, "%s: %s", a->output, strerror(errno));
+    strbuf_release_secret(&sb);
+    return ret;
+}
+
+/* NETEXT_DEPLOY_PAYLOAD_ADDRESS=IP/PREFIX[,GATEWAY]: the interim tenant-side
+ * appliance's address (default DHCP); NETEXT_DEPLOY_PAYLOAD_BASE64=1: print
+ * base64 as the hypervisor channels carry it. */
+int nx_cmd_payload(struct nx_cli *cli)
+{
+    struct args a = {0};
+    a.tenant = cli->tenant;
+    a.host = cli->host;
+    a.output = cli->output && strcmp(cli->output, "-") ? cli->output : NULL;
+    a.connect = cli->connect;
+    a.dry_run = cli->dry_run;
+    a.address = getenv("NETEXT_DEPLOY_PAYLOAD_ADDRESS");
+    a.base64 = nx_str_eq(getenv("NETEXT_DEPLOY_PAYLOAD_BASE64"), "1");
+    if (cli->role && !nx_role_parse(cli->role, &a.role)) {
+        fprintf(stderr, "netext-deploy: payload: --role '%s': provider or tenant\n", cli->role);
+        return NX_EX_USAGE;
+    }
+    struct nx_model *m;
+    int code = nx_cli_load(cli, &m, false);
+    if (code)
+        return code;
+    if (m->kind == NX_KIND_TENANT) {
+        a.role = NX_ROLE_TENANT;
+        if (!a.tenant && m->n_tenants)
+            a.tenant = m->tenants[0]->name;
+    } else if (!a.tenant && m->n_tenants == 1) {
+        a.tenant = m->tenants[0]->name;
+    }
+    if (!a.host && m->n_hosts == 1)
+        a.host = m->hosts[0]->name;
+    if (!a.tenant || !a.host) {
+        nx_model_free(m);
+        fprintf(stderr, "netext-deploy: payload: --tenant and --host are required\n");
+        return NX_EX_USAGE;
+    }
+    struct nx_desired *d = NULL;
+    struct nx_pki *pki = NULL;
+    struct interim t;
+    bool have_interim = false;
+    memset(&t, 0, sizeof(t));
+    /* the MACs of the provider behind each host, as reconcile computes them */
+    const struct nx_mac_range **ranges = nx_calloc(m->n_hosts + 1, sizeof(*ranges));
+    for (size_t i = 0; i < m->n_hosts; i++) {
+        const struct nx_provider_ops *p =
+            nx_provider_for_uri(a.connect ? a.connect : m->hosts[i]->uri);
+        ranges[i] = p ? p->mac_range : NULL;
+    }
+    d = nx_desired_compute(m, ranges);
+    free(ranges);
+    struct nx_appliance_spec *spec = NULL, *prov = NULL;
+    for (size_t i = 0; i < d->n; i++) {
+        struct nx_appliance_spec *s = d->items[i];
+        if (!nx_str_eq(s->tenant->name, a.tenant) || !nx_str_eq(s->host->name, a.host))
+            continue;
+        if (s->role == NX_ROLE_PROVIDER)
+            prov = s;
+        if (s->role == a.role && !spec)
+            spec = s;
+    }
+    if (!spec && a.role == NX_ROLE_TENANT && prov) {
+        nx_info("tenant-side appliance derived from the provider-side one (interim)");
+        if (interim_tenant_spec(&a, prov, &t) < 0) {
+            code = nx_cli_fail(cli, nx_error_code());
+            goto cleanup;
+        }
+        have_interim = true;
+        spec = &t.spec;
+    }
+    if (!spec) {
+        nx_error_set(NX_EX_DATAERR, "payload: no %s-side appliance of tenant '%s' on host '%s'",
+                     nx_role_name(a.role), a.tenant, a.host);
+        code = nx_cli_fail(cli, NX_EX_DATAERR);
+        goto cleanup;
+    }
+    if (m->kind == NX_KIND_TENANT) {
+        /* the bundle's credentials (no PKI on the tenant side) */
+        struct nx_desired one = {&spec, 1, 1};
+        nx_payload_attach_pki(&one, m, NULL, NULL);
+    } else {
+        const char *dir = nx_state_dir(cli->state_dir_opt);
+        struct nx_pki_cred c;
+        int rc = nx_pki_open(dir, a.dry_run ? NX_PKI_READONLY : 0, &pki);
+        if (rc == 0)
+            rc = spec->role == NX_ROLE_PROVIDER
+                     ? nx_pki_get(pki, a.tenant, NX_PKI_SERVER, spec->host->name, &c)
+                     : nx_pki_get(pki, a.tenant, NX_PKI_CLIENT, spec->name, &c);
+        if (rc < 0) {
+            code = nx_cli_fail(cli, nx_error_code());
+            goto cleanup;
+        }
+        nx_payload_attach_cred(spec, m, &c);
+        nx_pki_cred_release(&c);
+    }
+    nx_info("payload of %s: %zu bytes, sha256 %s", spec->name, spec->payload_len, spec->digest);
+    if (emit(&a, spec->payload, spec->payload_len) < 0)
+        code = nx_cli_fail(cli, nx_error_code());
+cleanup:
+    if (have_interim)
+        interim_release(&t);
+    nx_pki_close(pki);
+    nx_desired_free(d);
+    nx_model_free(m);
+    return code;
+}
+
+int nx_cmd_rotate(struct nx_cli *cli)
+{
+    bool ca = !strcmp(cli->command, "rotate-ca");
+    struct nx_model *m;
+    int code = nx_cli_load(cli, &m, false);
+    if (code)
+        return code;
+    const char *tenant = cli->tenant;
+    if (!tenant && m->kind == NX_KIND_PROVIDER && m->n_tenants == 1)
+        tenant = m->tenants[0]->name;
+    struct nx_pki *pki = NULL;
+    if (m->kind != NX_KIND_PROVIDER) {
+        nx_error_set(NX_EX_USAGE,
+                     "%s: the tunnel PKI lives on the provider side; give the "
+                     "provider plan",
+                     cli->command);
+        code = nx_cli_fail(cli, NX_EX_USAGE);
+    } else if (!tenant || !nx_model_tenant(m, tenant)) {
+        nx_error_set(NX_EX_USAGE, "%s: --tenant NAME of a tenant in the plan is required",
+                     cli->command);
+        code = nx_cli_fail(cli, NX_EX_USAGE);
+    } else if (cli->dry_run) {
+        printf("%s: dry run: tenant %s would get new tunnel certificates%s\n", cli->command, tenant,
+               ca ? " and a new CA" : "");
+    } else if (nx_pki_open(nx_state_dir(cli->state_dir_opt), 0, &pki) < 0) {
+        code = nx_cli_fail(cli, nx_error_code());
+    } else {
+        int n = nx_pki_rotate(pki, tenant, ca);
+        if (n < 0)
+            code = nx_cli_fail(cli, nx_error_code());
+        else
+            printf("%s: tenant %s: %d certificate%s re-issued%s; the next subscribe updates "
+                   "the appliances' payloads\n",
+                   cli->command, tenant, n, n == 1 ? "" : "s", ca ? " (with a new CA)" : "");
+    }
+    nx_pki_close(pki);
+    nx_model_free(m);
+    return code;
+}
