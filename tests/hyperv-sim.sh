@@ -22,6 +22,8 @@ cleanup() {
     rm -rf "$tmp"
 }
 trap cleanup EXIT
+# our own lock and state directory: other tiers deploy tenant acme too
+export NETEXT_DEPLOY_STATE_DIR="$tmp/state"
 
 pw="sim pw $RANDOM&<$RANDOM>"
 printf '%s\n' "$pw" >"$tmp/pw"
@@ -252,7 +254,6 @@ cat >"$tmp/tenant.xml" <<XML
   <source-host name="src" uri="hyperv+http://127.0.0.1:$sport/wsman"/>
 </netext-tenant>
 XML
-export NETEXT_DEPLOY_STATE_DIR="$tmp/state"
 if "$NETEXT_DEPLOY" --tenant initech -o "$tmp/initech.bundle" export-bundle "$tmp/sp.xml" >/dev/null 2>&1; then
     run rescan "$tmp/tenant.xml"
     got=$(curl -s "http://127.0.0.1:$sport/state" | "$PY" -c '
