@@ -113,7 +113,7 @@ static struct nx_appliance_spec *build_spec(const struct nx_model *m, const stru
             v->vlan = n->vlan;
         }
     }
-    qsort(s->vnics, s->n_vnics, sizeof(*s->vnics), cmp_vlan);
+    nx_qsort(s->vnics, s->n_vnics, sizeof(*s->vnics), cmp_vlan);
     return s;
 }
 
@@ -213,7 +213,7 @@ struct nx_desired *nx_desired_compute(const struct nx_model *m,
         }
         free(hosts);
     }
-    qsort(d->items, d->n, sizeof(*d->items), cmp_spec);
+    nx_qsort(d->items, d->n, sizeof(*d->items), cmp_spec);
     assign_macs(d, ranges);
     struct strbuf sb = STRBUF_INIT;
     for (size_t i = 0; i < d->n; i++) {

@@ -157,7 +157,7 @@ void nx_diff(const struct nx_desired *d, const struct nx_obs_list *obs,
         g->obs[g->n_obs++] = o;
     }
     nx_map_release(&by_key);
-    qsort(groups, n, sizeof(*groups), cmp_group);
+    nx_qsort(groups, n, sizeof(*groups), cmp_group);
 
     for (size_t i = 0; i < n; i++) {
         struct group *g = &groups[i];
@@ -173,7 +173,7 @@ void nx_diff(const struct nx_desired *d, const struct nx_obs_list *obs,
             continue;
         }
         /* keep the best match (ties: lowest id), remove the other copies */
-        qsort(g->obs, g->n_obs, sizeof(*g->obs), cmp_obs_id);
+        nx_qsort(g->obs, g->n_obs, sizeof(*g->obs), cmp_obs_id);
         size_t best = 0;
         long best_score = score(g->spec, g->obs[0]);
         for (size_t j = 1; j < g->n_obs; j++) {

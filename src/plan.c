@@ -587,7 +587,7 @@ int nx_plan_read_path(struct nx_model *m, const char *path, struct nx_diag *diag
         names[n++] = nx_asprintf("%s/%s", path, de->d_name);
     }
     closedir(d);
-    qsort(names, n, sizeof(*names), cmp_str);
+    nx_qsort(names, n, sizeof(*names), cmp_str);
     int ret = 0;
     for (size_t i = 0; i < n; i++) {
         if (ret == 0 && nx_plan_read_file(m, names[i], diag) < 0)

@@ -16,8 +16,20 @@ struct tvar {
 struct nx_tctx {
     struct tvar *vars;
     size_t n, alloc;
-    const struct nx_tctx *parent; /* set while rendering */
 };
+
+/* The contexts a name is looked up in, innermost first: a chain on the
+ * stack, so that rendering never modifies a context (a section may iterate
+ * the list it is nested in). */
+struct scope {
+    const struct nx_tctx *ctx;
+    const struct scope *outer;
+};
+
+/* Bounds on the work a template may cause: sections nest at most this deep
+ * and the output is at most this large. */
+#define NX_TEMPLATE_MAX_DEPTH 8
+#define NX_TEMPLATE_MAX_OUTPUT (16u << 20)
 
 struct nx_tctx *nx_tctx_new(void)
 {
@@ -85,10 +97,10 @@ struct nx_tctx *nx_tctx_add(struct nx_tctx *c, const char *key)
     return v->items[v->n_items++] = nx_tctx_new();
 }
 
-static const struct tvar *lookup(const struct nx_tctx *c, const char *key, size_t len)
+static const struct tvar *lookup(const struct scope *sc, const char *key, size_t len)
 {
-    for (; c; c = c->parent) {
-        struct tvar *v = find_local(c, key, len);
+    for (; sc; sc = sc->outer) {
+        struct tvar *v = find_local(sc->ctx, key, len);
         if (v)
             return v;
     }
@@ -147,12 +159,15 @@ static const char *find_close(const char *p, const char *key, size_t klen, const
     return NULL;
 }
 
-static int render(const char *name, const char *p, const char *stop, const struct nx_tctx *ctx,
+static int render(const char *name, const char *p, const char *stop, const struct scope *sc,
                   enum nx_escape esc, struct strbuf *out, int depth)
 {
-    if (depth > 16)
+    if (depth > NX_TEMPLATE_MAX_DEPTH)
         return nx_error_set(NX_EX_SOFTWARE, "template %s: sections nested too deeply", name);
     while (p < stop) {
+        if (out->len > NX_TEMPLATE_MAX_OUTPUT)
+            return nx_error_set(NX_EX_SOFTWARE, "template %s: output larger than %u MiB", name,
+                                NX_TEMPLATE_MAX_OUTPUT >> 20);
         const char *open = strstr(p, "{{");
         if (!open || open >= stop) {
             strbuf_add(out, p, (size_t)(stop - p));
@@ -177,7 +192,7 @@ static int render(const char *name, const char *p, const char *stop, const struc
         if (kind == '/')
             return nx_error_set(NX_EX_SOFTWARE, "template %s: '{{/%.*s}}' closes nothing", name,
                                 (int)klen, key);
-        const struct tvar *v = lookup(ctx, key, klen);
+        const struct tvar *v = lookup(sc, key, klen);
         if (kind != '#' && kind != '^') {
             if (!v || !v->value)
                 return nx_error_set(NX_EX_SOFTWARE, "template %s: no value for '%.*s'", name,
@@ -194,19 +209,16 @@ static int render(const char *name, const char *p, const char *stop, const struc
                                 (int)klen, key);
         bool truthy = v && (v->value ? *v->value != '\0' : v->n_items > 0);
         if (kind == '^') {
-            if (!truthy && render(name, close + 2, end, ctx, esc, out, depth + 1) < 0)
+            if (!truthy && render(name, close + 2, end, sc, esc, out, depth + 1) < 0)
                 return -1;
         } else if (v && !v->value) {
             for (size_t i = 0; i < v->n_items; i++) {
-                struct nx_tctx *item = v->items[i];
-                item->parent = ctx;
-                int rc = render(name, close + 2, end, item, esc, out, depth + 1);
-                item->parent = NULL;
-                if (rc < 0)
+                struct scope inner = {v->items[i], sc};
+                if (render(name, close + 2, end, &inner, esc, out, depth + 1) < 0)
                     return -1;
             }
         } else if (truthy) {
-            if (render(name, close + 2, end, ctx, esc, out, depth + 1) < 0)
+            if (render(name, close + 2, end, sc, esc, out, depth + 1) < 0)
                 return -1;
         }
         p = after;
@@ -217,5 +229,6 @@ static int render(const char *name, const char *p, const char *stop, const struc
 int nx_template_render(const char *name, const char *tmpl, const struct nx_tctx *ctx,
                        enum nx_escape esc, struct strbuf *out)
 {
-    return render(name, tmpl, tmpl + strlen(tmpl), ctx, esc, out, 0);
+    struct scope sc = {ctx, NULL};
+    return render(name, tmpl, tmpl + strlen(tmpl), &sc, esc, out, 0);
 }

@@ -72,7 +72,6 @@ static unsigned line_of(xmlNodePtr n)
 
 int nx_bundle_read(struct nx_model *m, const char *path, struct nx_diag *diag)
 {
-    struct nx_tenant_side *ts = &m->tside;
     struct stat st;
     if (stat(path, &st) != 0)
         return nx_error_set(NX_EX_NOINPUT, "bundle %s: %s", path, strerror(errno));
@@ -89,12 +88,22 @@ int nx_bundle_read(struct nx_model *m, const char *path, struct nx_diag *diag)
     size_t got;
     while ((got = fread(buf, 1, sizeof(buf), f)) > 0 && sb.len < (16u << 20))
         strbuf_add(&sb, buf, got);
+    nx_memzero(buf, sizeof(buf));
     fclose(f);
-    NX_GROW(m->files, m->alloc_files, m->n_files + 1);
-    const char *file = m->files[m->n_files++] = nx_strdup(path);
-    ts->bundle_file = nx_strdup(path);
-    xmlDocPtr doc = nx_xml_read_memory(sb.buf, sb.len, file, NX_EX_DATAERR);
+    int rc = nx_bundle_parse(m, sb.buf, sb.len, path, diag);
     strbuf_release_secret(&sb);
+    return rc;
+}
+
+int nx_bundle_parse(struct nx_model *m, const char *data, size_t len, const char *name,
+                    struct nx_diag *diag)
+{
+    struct nx_tenant_side *ts = &m->tside;
+    NX_GROW(m->files, m->alloc_files, m->n_files + 1);
+    const char *file = m->files[m->n_files++] = nx_strdup(name);
+    free(ts->bundle_file);
+    ts->bundle_file = nx_strdup(name);
+    xmlDocPtr doc = nx_xml_read_memory(data, len, file, NX_EX_DATAERR);
     if (!doc) {
         nx_diag_add(diag, file, 0, "%s", nx_error_msg());
         m->n_global_errors++;
@@ -127,8 +136,8 @@ int nx_bundle_read(struct nx_model *m, const char *path, struct nx_diag *diag)
                                   ? (unsigned)v
                                   : NX_DEFAULT_GATEWAY_PORT;
         } else if (nx_xml_is(e, NX_BUNDLE_NS, "network")) {
-            const char *name = nx_xml_attr(e, "name"), *host = nx_xml_attr(e, "host");
-            if (!name || !*name || !host || !*host ||
+            const char *nname = nx_xml_attr(e, "name"), *host = nx_xml_attr(e, "host");
+            if (!nname || !*nname || !host || !*host ||
                 !nx_parse_uint(nx_xml_attr(e, "vlan"), 1, 4094, &v)) {
                 D(diag, loc, "<network>: needs name, host and a VLAN in 1-4094");
                 m->n_global_errors++;
@@ -137,7 +146,7 @@ int nx_bundle_read(struct nx_model *m, const char *path, struct nx_diag *diag)
             NX_GROW(ts->nets, ts->alloc_nets, ts->n_nets + 1);
             struct nx_bundle_net *n = &ts->nets[ts->n_nets++];
             n->loc = loc;
-            n->name = nx_strdup(name);
+            n->name = nx_strdup(nname);
             n->vlan = (unsigned)v;
             n->sp_host = nx_strdup(host);
         } else if (nx_xml_is(e, NX_BUNDLE_NS, "credentials")) {

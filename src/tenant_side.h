@@ -41,6 +41,9 @@ void nx_bundle_render(struct strbuf *sb, const struct nx_model *m, const struct 
 /* Read a bundle into a tenant-side model: its networks, gateway and tenant.
  * Problems go to diag ("file:line: ..."); -1 with nx_error if unreadable. */
 int nx_bundle_read(struct nx_model *m, const char *path, struct nx_diag *diag);
+/* The same from memory (name is used in messages). */
+int nx_bundle_parse(struct nx_model *m, const char *data, size_t len, const char *name,
+                    struct nx_diag *diag);
 
 /* Checks of a tenant-side model (called by nx_validate for NX_KIND_TENANT). */
 void nx_validate_tenant_side(struct nx_model *m, struct nx_diag *diag);

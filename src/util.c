@@ -81,6 +81,12 @@ void nx_grow(void **arr, size_t *alloc, size_t want, size_t elem)
     *alloc = n;
 }
 
+void nx_qsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    if (n > 1)
+        qsort(base, n, size, cmp);
+}
+
 void nx_memzero(void *p, size_t n)
 {
     volatile unsigned char *v = p;

@@ -27,6 +27,9 @@ void nx_grow(void **arr, size_t *alloc, size_t want, size_t elem);
         (p) = NULL;                                                                                \
     } while (0)
 
+/* qsort that accepts an empty (possibly NULL) array. */
+void nx_qsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *));
+
 /* Overwrite memory that held a secret, in a way the compiler keeps. */
 void nx_memzero(void *p, size_t n);
 /* nx_memzero + free for a NUL-terminated secret; accepts NULL. */

@@ -177,7 +177,8 @@ size_t nx_tenant_hosts(const struct nx_model *m __attribute__((unused)), const s
         if (j < n && idx[j] == hi)
             continue;
         NX_GROW(idx, alloc, n + 1);
-        memmove(idx + j + 1, idx + j, (n - j) * sizeof(*idx));
+        if (n > j)
+            memmove(idx + j + 1, idx + j, (n - j) * sizeof(*idx));
         idx[j] = hi;
         n++;
     }

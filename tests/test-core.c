@@ -135,6 +135,19 @@ static void test_template(void)
     free(out);
     CU_ASSERT_EQUAL(render("{{Name}}", c, NX_ESC_XML, &out), -1);
     free(out);
+    /* a section nested in itself iterates the same list (found by fuzzing:
+     * this used to loop forever); depth and output are bounded */
+    CU_ASSERT_EQUAL(render("{{#items}}{{#items}}{{v}}{{/items}}|{{/items}}", c, NX_ESC_XML, &out),
+                    0);
+    CU_ASSERT_STRING_EQUAL(out, "012|012|012|");
+    free(out);
+    CU_ASSERT_EQUAL(render("{{#items}}{{#items}}{{#items}}{{#items}}{{#items}}{{#items}}{{#items}}"
+                           "{{#items}}{{#items}}x{{/items}}{{/items}}{{/items}}{{/items}}"
+                           "{{/items}}{{/items}}{{/items}}{{/items}}{{/items}}",
+                           c, NX_ESC_XML, &out),
+                    -1);
+    CU_ASSERT(strstr(nx_error_msg(), "nested too deeply") != NULL);
+    free(out);
     /* a value that looks like a tag is data, not a directive */
     nx_tctx_set(c, "evil", "{{name}}");
     CU_ASSERT_EQUAL(render("{{evil}}", c, NX_ESC_XML, &out), 0);
