@@ -41,7 +41,17 @@ cd _build
 make -j2
 make -j2 check || { cat tests/*.log 2>/dev/null | tail -200; exit 1; }
 make check-style
+# the unit suites (and the fuzz replays) under valgrind
+make check-valgrind
 # distcheck rebuilds and reruns the unit suites from the tarball; the slow
 # tiers already ran above.
 make distcheck NX_SKIP_SLOW_TIERS=1 DISTCHECK_CONFIGURE_FLAGS=--enable-werror
+cd "$top"
+# the unit suites and fuzz replays built with ASan + UBSan
+mkdir -p _build-asan
+(cd _build-asan && { [ -f Makefile ] || ../configure -q --enable-sanitizers --enable-werror; } &&
+    make -j2 && ASAN_OPTIONS=detect_leaks=1 make check-unit) ||
+    { cat _build-asan/tests/*.log 2>/dev/null | tail -100; exit 1; }
+# libFuzzer, bounded time per target
+FUZZ_SECONDS=${NX_FUZZ_SECONDS:-20} make -C _build fuzz
 echo "ci: all done"

@@ -54,5 +54,7 @@ finish() {
 
 nx_tmpdir() {
     NX_TMP=$(mktemp -d "${TMPDIR:-/tmp}/nx-test.XXXXXX")
-    export NX_TMP
+    # each test its own locks: tiers run in parallel under make -j
+    NETEXT_DEPLOY_STATE_DIR=$NX_TMP/state
+    export NX_TMP NETEXT_DEPLOY_STATE_DIR
 }
