@@ -39,8 +39,23 @@ const struct nx_provider_ops *const *nx_providers(size_t *n)
     return registry;
 }
 
+static const struct nx_provider_ops *extra[4];
+
+int nx_provider_register(const struct nx_provider_ops *ops)
+{
+    for (size_t i = 0; i < NX_ARRAY_SIZE(extra); i++)
+        if (!extra[i]) {
+            extra[i] = ops;
+            return 0;
+        }
+    return -1;
+}
+
 const struct nx_provider_ops *nx_provider_for_uri(const char *uri)
 {
+    for (size_t i = 0; i < NX_ARRAY_SIZE(extra) && extra[i]; i++)
+        if (extra[i]->probe(uri))
+            return extra[i];
     for (size_t i = 0; registry[i]; i++)
         if (registry[i]->probe(uri))
             return registry[i];
@@ -91,6 +106,15 @@ void nx_marker_release(struct nx_marker *m)
     NX_FREE(m->tenant);
     NX_FREE(m->host);
     NX_FREE(m->net);
+}
+
+void nx_deferred_free(struct nx_deferred_failure *f, size_t n)
+{
+    for (size_t i = 0; f && i < n; i++) {
+        free(f[i].appliance_id);
+        free(f[i].error);
+    }
+    free(f);
 }
 
 void nx_net_usage_free(struct nx_net_usage *u, size_t n)

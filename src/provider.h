@@ -67,6 +67,12 @@ struct nx_net_usage {
     unsigned vms;
 };
 
+/* A change a provider started but confirmed only in settle(), that failed. */
+struct nx_deferred_failure {
+    char *appliance_id; /* nx_appliance_obs.id */
+    char *error;
+};
+
 struct nx_conn {
     const struct nx_provider_ops *ops;
     char *uri;
@@ -114,11 +120,18 @@ struct nx_provider_ops {
     int (*set_power)(struct nx_conn *c, const struct nx_appliance_obs *obs, bool on);
     /* Power off (if needed) and delete the appliance and what belongs to it. */
     int (*remove)(struct nx_conn *c, const struct nx_appliance_obs *obs);
+    /* Optional. Providers may return from set_power before the hypervisor
+     * confirmed it, to batch the waits; the core calls settle() after all
+     * changes and before reporting. It waits for everything outstanding and
+     * returns the failures (caller frees with nx_deferred_free). */
+    int (*settle)(struct nx_conn *c, struct nx_deferred_failure **out, size_t *n);
 };
 
 /* Registry: the providers built in (see configure --with-<provider>). */
 const struct nx_provider_ops *nx_provider_for_uri(const char *uri);
 const struct nx_provider_ops *const *nx_providers(size_t *n);
+/* Add a provider ahead of the built-in ones (tests, plug-ins); at most 4. */
+int nx_provider_register(const struct nx_provider_ops *ops);
 
 /* Open/close through the registry; sets nx_error on failure. */
 int nx_conn_open(const char *uri, const struct nx_conn_opts *opts, struct nx_conn **out);
@@ -131,6 +144,7 @@ void nx_obs_list_add(struct nx_obs_list *l, struct nx_appliance_obs *o);
 struct nx_vnic_obs *nx_obs_add_vnic(struct nx_appliance_obs *o);
 void nx_marker_from_spec(struct nx_marker *m, const struct nx_appliance_spec *spec);
 void nx_net_usage_free(struct nx_net_usage *u, size_t n);
+void nx_deferred_free(struct nx_deferred_failure *f, size_t n);
 void nx_marker_release(struct nx_marker *m);
 
 /* Text form of the marker, for providers that keep it in a string field

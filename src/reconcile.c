@@ -196,6 +196,8 @@ static void execute_group(struct nx_run *run, size_t start, size_t end)
         }
         if (!cur)
             cur = a->obs;
+        if (cur)
+            run->subjects[i] = cur->id;
         c = a->spec ? run->host_conn[a->spec->host->idx] : a->obs->conn;
         if (cur && cur->conn)
             c = cur->conn;
@@ -211,6 +213,7 @@ static void execute_group(struct nx_run *run, size_t start, size_t end)
                 nx_obs_list_add(&run->created, made);
                 pthread_mutex_unlock(&run->lock);
                 cur = made;
+                run->subjects[i] = made->id;
             }
             break;
         }
@@ -371,6 +374,39 @@ static void compute_results(struct nx_run *run)
             run->tenant_results[t] = NX_TR_REFUSED;
 }
 
+/* Deferred changes (e.g. power-on waits batched by the provider) are
+ * confirmed before anything is reported: a failure marks its action. */
+static void settle(struct nx_run *run)
+{
+    for (size_t k = 0; k < run->n_conns; k++) {
+        struct nx_conn *c = run->conns[k];
+        struct nx_deferred_failure *f = NULL;
+        size_t n = 0;
+        if (!c->ops->settle)
+            continue;
+        nx_error_clear();
+        if (c->ops->settle(c, &f, &n) < 0 && n == 0)
+            nx_warn("%s: confirming changes: %s", c->uri, nx_error_msg());
+        for (size_t j = 0; j < n; j++) {
+            bool found = false;
+            for (size_t i = 0; i < run->actions.n && !found; i++) {
+                if (run->status[i] != NX_ST_DONE || !run->subjects[i] ||
+                    strcmp(run->subjects[i], f[j].appliance_id) != 0 ||
+                    (run->actions.items[i].kind != NX_ACT_POWER_ON &&
+                     run->actions.items[i].kind != NX_ACT_POWER_OFF))
+                    continue;
+                found = true;
+                run->status[i] = NX_ST_FAILED;
+                run->errors[i] = nx_strdup(f[j].error);
+                run->n_failed++;
+            }
+            if (!found)
+                nx_log(NX_LOG_ERROR, "%s", f[j].error);
+        }
+        nx_deferred_free(f, n);
+    }
+}
+
 /* Tenant side: detect production networks where the configuration leaves
  * them open, then resolve which appliances are wanted. */
 static int resolve_tenant_side(struct nx_run *run)
@@ -439,6 +475,7 @@ int nx_run_execute(struct nx_model *m, const struct nx_run_opts *opts, struct nx
     nx_diff(opts->remove_all ? &run->empty : run->desired, &run->obs, &scope, &run->actions);
     run->status = nx_calloc(run->actions.n + 1, sizeof(*run->status));
     run->errors = nx_calloc(run->actions.n + 1, sizeof(*run->errors));
+    run->subjects = nx_calloc(run->actions.n + 1, sizeof(*run->subjects));
     for (size_t i = 0; i < run->actions.n_skipped; i++)
         nx_warn("%s: marked by a newer netext-deploy (revision %u); left alone",
                 run->actions.skipped[i]->name, run->actions.skipped[i]->marker.revision);
@@ -451,6 +488,7 @@ int nx_run_execute(struct nx_model *m, const struct nx_run_opts *opts, struct nx
             }
     } else {
         execute(run);
+        settle(run);
     }
     compute_results(run);
     if (run->n_failed)
@@ -478,6 +516,7 @@ void nx_run_release(struct nx_run *run)
     for (size_t i = 0; i < run->actions.n; i++)
         free(run->errors ? run->errors[i] : NULL);
     free(run->errors);
+    free(run->subjects);
     free(run->status);
     nx_actions_release(&run->actions);
     nx_obs_list_release(&run->obs);

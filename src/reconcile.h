@@ -64,6 +64,7 @@ struct nx_run {
     struct nx_actions actions;
     enum nx_action_status *status;
     char **errors; /* per action, for FAILED/SKIPPED */
+    const char **subjects; /* per action: id of the appliance it acted on (borrowed) */
     struct nx_diag problems; /* placement and other pre-change problems */
     struct nx_diag notes; /* remarks that are not problems */
     bool *tenant_refused; /* per model tenant: a check failed, nothing done */

@@ -78,6 +78,8 @@ struct vs_task {
     char *error; /* "Type: message" */
     char *what; /* for messages and deferred waits */
     bool deferred; /* nobody waits for it now (power-on); checked later */
+    char *subject; /* deferred: the VM it acts on, for vs_tasks_settle() */
+    bool watched; /* deferred at some point and not yet reported by settle */
 };
 
 struct vs_conn {
@@ -131,7 +133,10 @@ void vs_obj_free(struct vs_obj *o);
  * NULL). what names the operation in messages. */
 int vs_task_wait(struct vs_conn *c, const char *task, const char *what, char **result);
 /* Remember a task that nobody waits for now; vs_tasks_flush checks it. */
-void vs_task_defer(struct vs_conn *c, const char *task, const char *what);
+void vs_task_defer(struct vs_conn *c, const char *task, const char *what, const char *subject);
+/* Wait for every deferred task and return those that failed, by VM (the
+ * provider's settle op). */
+int vs_tasks_settle(struct vs_conn *c, struct nx_deferred_failure **out, size_t *n);
 /* Wait for every deferred task; -1 (errors logged) if one failed. */
 int vs_tasks_flush(struct vs_conn *c);
 void vs_tasks_release(struct vs_conn *c);

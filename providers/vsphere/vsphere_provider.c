@@ -823,8 +823,9 @@ static void add_nic(struct strbuf *sb, int key, const struct nx_vnic_spec *v,
 }
 
 /* Run a task-returning method and wait for it (or defer). */
+/* defer: the VM id the task acts on, to confirm it in vs_settle(); NULL: wait now */
 static int run_task(struct vs_conn *c, const char *method, const char *body, const char *what,
-                    bool defer, char **result)
+                    const char *defer, char **result)
 {
     struct nx_soap_resp r = {0};
     if (result)
@@ -839,7 +840,7 @@ static int run_task(struct vs_conn *c, const char *method, const char *body, con
         return nx_error_set(NX_EX_PROTOCOL, "%s: %s: no task in the answer", what, method);
     int rc = 0;
     if (defer)
-        vs_task_defer(c, task, what);
+        vs_task_defer(c, task, what, defer);
     else
         rc = vs_task_wait(c, task, what, result);
     free(task);
@@ -896,7 +897,7 @@ static int vs_create(struct nx_conn *base, const struct nx_appliance_spec *spec,
     nx_soap_add_moref(&sb, "host", "HostSystem", r.host->id);
     nx_soap_end(&sb, "CreateVM_Task");
     what = nx_asprintf("creating %s", spec->name);
-    if (run_task(c, "CreateVM_Task", sb.buf, what, false, &vm) < 0)
+    if (run_task(c, "CreateVM_Task", sb.buf, what, NULL, &vm) < 0)
         goto cleanup;
     if (!vm) {
         nx_error_set(NX_EX_PROTOCOL, "%s: the task returned no virtual machine", what);
@@ -960,7 +961,7 @@ static int vs_update_vnics(struct nx_conn *base, const struct nx_appliance_obs *
         add_nic(&sb, -100 - (int)i, add[i], &b[i]);
     strbuf_addstr(&sb, "</spec>");
     nx_soap_end(&sb, "ReconfigVM_Task");
-    ret = run_task(c, "ReconfigVM_Task", sb.buf, what, false, NULL);
+    ret = run_task(c, "ReconfigVM_Task", sb.buf, what, NULL, NULL);
 cleanup:
     free(b);
     free(what);
@@ -979,7 +980,7 @@ static int vs_set_payload(struct nx_conn *base, const struct nx_appliance_obs *o
     add_payload_options(&sb, spec);
     strbuf_addstr(&sb, "</spec>");
     nx_soap_end(&sb, "ReconfigVM_Task");
-    int ret = run_task(c, "ReconfigVM_Task", sb.buf, what, false, NULL);
+    int ret = run_task(c, "ReconfigVM_Task", sb.buf, what, NULL, NULL);
     free(what);
     strbuf_release(&sb);
     return ret;
@@ -992,7 +993,7 @@ static int power(struct vs_conn *c, const char *vm, const char *name, bool on, b
     char *what = nx_asprintf("powering %s %s", on ? "on" : "off", name);
     nx_soap_begin(&sb, method, "VirtualMachine", vm);
     nx_soap_end(&sb, method);
-    int ret = run_task(c, method, sb.buf, what, defer, NULL);
+    int ret = run_task(c, method, sb.buf, what, defer ? vm : NULL, NULL);
     free(what);
     strbuf_release(&sb);
     return ret;
@@ -1000,6 +1001,11 @@ static int power(struct vs_conn *c, const char *vm, const char *name, bool on, b
 
 /* Power-on is confirmed by a later wait (or at close): its task needs no
  * round trip of its own. */
+static int vs_settle(struct nx_conn *base, struct nx_deferred_failure **out, size_t *n)
+{
+    return vs_tasks_settle((struct vs_conn *)base, out, n);
+}
+
 static int vs_set_power(struct nx_conn *base, const struct nx_appliance_obs *obs, bool on)
 {
     return power((struct vs_conn *)base, obs->id, obs->name, on, on);
@@ -1017,7 +1023,7 @@ static int vs_remove(struct nx_conn *base, const struct nx_appliance_obs *obs)
     char *what = nx_asprintf("removing %s", obs->name);
     nx_soap_begin(&sb, "Destroy_Task", "VirtualMachine", obs->id);
     nx_soap_end(&sb, "Destroy_Task");
-    int ret = run_task(c, "Destroy_Task", sb.buf, what, false, NULL);
+    int ret = run_task(c, "Destroy_Task", sb.buf, what, NULL, NULL);
     free(what);
     strbuf_release(&sb);
     return ret;
@@ -1036,5 +1042,6 @@ const struct nx_provider_ops nx_vsphere_provider = {
     .update_vnics = vs_update_vnics,
     .set_payload = vs_set_payload,
     .set_power = vs_set_power,
+    .settle = vs_settle,
     .remove = vs_remove,
 };

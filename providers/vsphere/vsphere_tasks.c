@@ -59,11 +59,8 @@ static void apply_info(struct vs_task *t, xmlNodePtr info)
                                f.message);
         nx_soap_fault_release(&f);
     }
-    if (t->state && t->deferred) {
-        if (t->state < 0)
-            nx_log(NX_LOG_ERROR, "%s: %s", t->what ? t->what : t->id, t->error);
-        t->deferred = false;
-    }
+    if (t->state && t->deferred)
+        t->deferred = false; /* a failure is reported by vs_tasks_settle() */
 }
 
 static void release_filter(struct vs_conn *c)
@@ -177,14 +174,36 @@ int vs_task_wait(struct vs_conn *c, const char *task, const char *what, char **r
     return 0;
 }
 
-void vs_task_defer(struct vs_conn *c, const char *task, const char *what)
+void vs_task_defer(struct vs_conn *c, const char *task, const char *what, const char *subject)
 {
     struct vs_task *t = get_task(c, task);
     free(t->what);
     t->what = nx_strdup(what);
+    free(t->subject);
+    t->subject = nx_strdup(subject);
     t->deferred = t->state == 0;
-    if (t->state < 0)
-        nx_log(NX_LOG_ERROR, "%s: %s", what, t->error);
+    t->watched = true;
+}
+
+int vs_tasks_settle(struct vs_conn *c, struct nx_deferred_failure **out, size_t *n)
+{
+    int ret = vs_tasks_flush(c);
+    struct nx_deferred_failure *f = NULL;
+    size_t nf = 0, alloc = 0;
+    for (size_t i = 0; i < c->n_tasks; i++) {
+        struct vs_task *t = &c->tasks[i];
+        if (!t->watched || t->state == 0)
+            continue;
+        t->watched = false;
+        if (t->state > 0)
+            continue;
+        NX_GROW(f, alloc, nf + 1);
+        f[nf].appliance_id = nx_strdup(t->subject ? t->subject : t->id);
+        f[nf++].error = nx_asprintf("%s: %s", t->what ? t->what : t->id, t->error);
+    }
+    *out = f;
+    *n = nf;
+    return ret;
 }
 
 int vs_tasks_flush(struct vs_conn *c)
@@ -212,6 +231,7 @@ void vs_tasks_release(struct vs_conn *c)
         free(c->tasks[i].result);
         free(c->tasks[i].error);
         free(c->tasks[i].what);
+        free(c->tasks[i].subject);
     }
     free(c->tasks);
     c->tasks = NULL;
