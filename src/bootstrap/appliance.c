@@ -112,6 +112,19 @@ struct kvp_item {
     char value[NX_APP_KVP_VALUE_SIZE];
 };
 
+/* "000", "017": the slice number (zero-padded decimal), or -1. */
+static long slice_index(const char *s)
+{
+    long v = 0;
+    size_t n = 0;
+    for (; s[n]; n++) {
+        if (s[n] < '0' || s[n] > '9' || n >= 6)
+            return -1;
+        v = v * 10 + (s[n] - '0');
+    }
+    return n ? v : -1;
+}
+
 int nx_app_kvp_read(const char *pool, struct strbuf *out)
 {
     struct strbuf raw = STRBUF_INIT, b64 = STRBUF_INIT;
@@ -142,10 +155,9 @@ int nx_app_kvp_read(const char *pool, struct strbuf *out)
         bool found = false;
         for (size_t i = 0; i < n && !found; i++) {
             const char *k = items[i].key;
-            unsigned long idx;
-            if (strncmp(k, NX_APP_KVP_PREFIX, plen) || k[plen] < '0' || k[plen] > '9' ||
+            if (strncmp(k, NX_APP_KVP_PREFIX, plen) ||
                 strnlen(k, sizeof(items[i].key)) == sizeof(items[i].key) ||
-                !nx_parse_uint(k + plen, 0, 9999, &idx) || idx != c)
+                slice_index(k + plen) != (long)c)
                 continue;
             strbuf_add(&b64, items[i].value, strnlen(items[i].value, sizeof(items[i].value)));
             found = true;

@@ -232,6 +232,19 @@ static int load_payload(const struct opts *o, bool from_channel, struct nx_paylo
 
 /* ---- tunnels ----------------------------------------------------------------------- */
 
+/* mkdir -p of path's parent directories (0755). */
+static void mkparents(const char *path)
+{
+    char *tmp = nx_strdup(path);
+    for (char *s = tmp + 1; *s; s++)
+        if (*s == '/') {
+            *s = '\0';
+            mkdir(tmp, 0755);
+            *s = '/';
+        }
+    free(tmp);
+}
+
 static bool use_systemd(const struct opts *o)
 {
     return !o->no_systemd && !strcmp(o->root, "/") && access("/run/systemd/system", F_OK) == 0;
@@ -307,12 +320,8 @@ static int start_tunnel(const struct opts *o, const char *tap)
     char *logdir = path_in(o, "var/log/netext/x");
     char *pidf = nx_asprintf("run/netext/%s.pid", tap), *ppath = path_in(o, pidf);
     char *name = nx_asprintf("netext-%s", tap);
-    for (char *s = logdir + 1; *s; s++)
-        if (*s == '/') {
-            *s = '\0';
-            mkdir(logdir, 0755);
-            *s = '/';
-        }
+    mkparents(logdir);
+    mkparents(ppath);
     unlink(ppath);
     const char *argv[] = {o->openvpn, "--daemon", name,  "--log-append",
                           lpath,      "--config", cpath, NULL};
