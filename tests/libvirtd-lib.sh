@@ -135,6 +135,16 @@ CONF
     # the namespaces' view: /run, /var and /etc/libvirt are ours
     local setup="mount --bind '$T/run' /run && mount --bind '$T/var' /var &&
         mount --bind '$T/etc-libvirt' /etc/libvirt"
+    # Guests run under TCG on every machine (what CI machines without
+    # nested virtualisation have) unless LVD_KVM=1: /dev/kvm becomes an
+    # empty regular file on a read-only bind mount, which libvirt finds not
+    # usable (access(W_OK) fails with EROFS; not so for a device node, as
+    # with /dev/null, which would make libvirt find KVM usable but not
+    # probed, and re-probe QEMU's capabilities on nearly every call).
+    if [ -e /dev/kvm ] && [ "${LVD_KVM:-0}" != 1 ]; then
+        : >"$T/no-kvm"
+        setup="$setup && mount --bind '$T/no-kvm' /dev/kvm && mount -o remount,bind,ro /dev/kvm"
+    fi
     # libvirt's QEMU driver resolves its compiled-in default user
     # 'libvirt-qemu' before it reads qemu.conf; that account is created by
     # libvirt-daemon-system, which we do not need. Without it, give the
@@ -260,38 +270,57 @@ lvd_stop() {
 # libvirt creates no partition other than /machine when it manages cgroups
 # itself (no systemd-machined; always the case in our namespaces, whose /run
 # hides systemd and D-Bus): an administrator creates /machine/NAME.partition
-# in every cgroup hierarchy. lvd_cgroup_partition NAME does that, recording
-# what it created in LVD_CGDIRS (deepest first) for lvd_stop to remove.
+# in every cgroup hierarchy. lvd_cgroup_partition NAME does that; lvd_stop
+# removes what it created. cgroups are host-wide: concurrent runs use their
+# own NAME, and share the /machine groups that a run created, listed in
+# $LVD_CGREG (under a lock): the last run out removes them.
 LVD_CGDIRS=
+LVD_CGREG=/tmp/netext-lvd-cgroups
 
 lvd_cgroup_partition() {
-    local name=$1 dev mnt type opts rest dir
-    while read -r dev mnt type opts rest; do
-        case $type in
-        cgroup) case ",$opts," in *,name=*) continue ;; esac ;; # named: no controller
-        cgroup2) ;;
-        *) continue ;;
-        esac
-        for dir in "$mnt/machine" "$mnt/machine/$name.partition"; do
-            [ -d "$dir" ] && continue
-            mkdir "$dir" || return 1
-            LVD_CGDIRS="$dir $LVD_CGDIRS"
-            # cgroup v1 cpuset: a new group has no CPUs/memory nodes
-            if [ "$type" = cgroup ] && [ -f "$dir/cpuset.cpus" ]; then
-                cat "${dir%/*}/cpuset.cpus" >"$dir/cpuset.cpus" &&
-                    cat "${dir%/*}/cpuset.mems" >"$dir/cpuset.mems" || return 1
-            fi
-        done
-    done </proc/self/mounts
+    (
+        flock 9 || exit 1
+        while read -r dev mnt type opts rest; do
+            case $type in
+            cgroup) case ",$opts," in *,name=*) continue ;; esac ;; # named: no controller
+            cgroup2) ;;
+            *) continue ;;
+            esac
+            for dir in "$mnt/machine" "$mnt/machine/$1.partition"; do
+                [ -d "$dir" ] && continue
+                mkdir "$dir" || exit 1
+                if [ "${dir##*/}" = machine ]; then
+                    echo "$dir" >>"$LVD_CGREG"
+                else
+                    echo "$dir" >>"$LVD_TMP/cgroups"
+                fi
+                # cgroup v1 cpuset: a new group has no CPUs/memory nodes
+                if [ "$type" = cgroup ] && [ -f "$dir/cpuset.cpus" ]; then
+                    cat "${dir%/*}/cpuset.cpus" >"$dir/cpuset.cpus" &&
+                        cat "${dir%/*}/cpuset.mems" >"$dir/cpuset.mems" || exit 1
+                fi
+            done
+        done </proc/self/mounts
+    ) 9<"${LVD_CGREG%/*}" # lock: the directory (no lock file left behind)
 }
 
 lvd_cgroup_cleanup() {
-    local dir
-    for dir in $LVD_CGDIRS; do
-        [ -d "$dir" ] || continue
-        # below our groups only libvirt's groups of our guests (gone by now)
-        find "$dir" -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null
-        rmdir "$dir" 2>/dev/null || lvd_log "could not remove cgroup $dir"
-    done
-    LVD_CGDIRS=
+    [ -f "$LVD_TMP/cgroups" ] || return 0
+    (
+        flock 9 || exit 1
+        local dir keep=
+        while read -r dir; do
+            [ -d "$dir" ] || continue
+            # below our partition only libvirt's groups of our guests (gone by now)
+            find "$dir" -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null
+            rmdir "$dir" 2>/dev/null || lvd_log "could not remove cgroup $dir"
+        done <"$LVD_TMP/cgroups"
+        [ -f "$LVD_CGREG" ] || exit 0
+        while read -r dir; do # /machine: stays while another run's partition is in it
+            [ -d "$dir" ] && ! rmdir "$dir" 2>/dev/null && keep="$keep$dir
+"
+        done <"$LVD_CGREG"
+        if [ -n "$keep" ]; then printf '%s' "$keep" >"$LVD_CGREG"; else rm -f "$LVD_CGREG"; fi
+    ) 9<"${LVD_CGREG%/*}" # lock: the directory (no lock file left behind)
+    rm -f "$LVD_TMP/cgroups"
 }

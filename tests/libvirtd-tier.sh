@@ -21,7 +21,6 @@ DATA=$srcdir/tests/data/libvirtd
 NETEXT_DEPLOY=${NETEXT_DEPLOY:-${top_builddir:-.}/src/netext-deploy}
 MARKER_NS=urn:netext-deploy:appliance:1
 FWCFG=opt/org.netext-deploy/payload
-POOL=Cloud_Connect_Replication
 
 lvd_check_prereqs
 for p in xmllint base64; do
@@ -52,7 +51,9 @@ lvd_virsh pool-define-as appliances dir --target "$T/pool" >/dev/null &&
     lvd_virsh pool-start appliances >/dev/null || lvd_fail "storage pool"
 
 PLAN=$T/plan/plan.xml
-sed "s|@URI@|$LVD_URI|" "$DATA/plan.xml.in" >"$PLAN" || lvd_fail "plan"
+# the resource pool is a cgroup partition, host-wide: one per run
+POOL=Cloud_Connect_Replication_${T##*.}
+sed -e "s|@URI@|$LVD_URI|" -e "s|@POOL@|$POOL|" "$DATA/plan.xml.in" >"$PLAN" || lvd_fail "plan"
 
 # ---- helpers ----------------------------------------------------------------
 
