@@ -13,6 +13,7 @@ SIM="$top_srcdir/tests/hyperv-sim/hyperv_sim.py"
 command -v wsl >/dev/null || { echo "SKIP: wsl not installed"; exit 77; }
 command -v xmllint >/dev/null || { echo "SKIP: xmllint (libxml2-utils) not installed"; exit 77; }
 command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 77; }
+command -v uuidgen >/dev/null || { echo "SKIP: uuidgen (uuid-runtime) not installed: wsl needs it"; exit 77; }
 
 tmp=$(mktemp -d)
 sim_pid=
