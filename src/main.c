@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 #include "cli.h"
 #include "cmd_payload.h"
@@ -233,9 +235,20 @@ static int parse_args(int argc, char **argv, struct nx_cli *cli)
     return 0;
 }
 
+/* Passwords and keys live in this process's memory: no core dumps, and no
+ * ptrace by other users' processes (PR_SET_DUMPABLE also makes /proc/PID
+ * files root-owned). */
+static void protect_secrets(void)
+{
+    struct rlimit none = {0, 0};
+    setrlimit(RLIMIT_CORE, &none);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+}
+
 int main(int argc, char **argv)
 {
     struct nx_cli cli = {0};
+    protect_secrets();
     int rc = parse_args(argc, argv, &cli);
     if (rc != 0)
         return rc < 0 ? NX_EX_OK : rc;

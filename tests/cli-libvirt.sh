@@ -36,6 +36,13 @@ check "no connection was attempted" sh -c "! grep -q -i connect '$NX_TMP/err'"
 expect_exit 65 "--json on an invalid plan" "$ND" --json validate "$bad"
 check "invalid result is JSON" /usr/bin/python3 -c "import json,sys; d=json.load(open('$NX_TMP/out')); sys.exit(d['result']!='invalid' or d['exit_code']!=65 or not d['problems'])"
 
+truncate -s 257M "$NX_TMP/huge.xml"
+expect_exit 65 "a plan over 256 MiB is refused before it is read" "$ND" validate "$NX_TMP/huge.xml"
+check "says why" grep -q "huge.xml:0: plan is larger than 256 MiB" "$NX_TMP/err"
+rm -f "$NX_TMP/huge.xml"
+expect_exit 65 "entity expansion (billion laughs) is refused" "$ND" validate "$top_srcdir/tests/data/bad/billion-laughs.xml"
+check "DOCTYPE refused with its line" grep -q "billion-laughs.xml:2: a DOCTYPE is not allowed" "$NX_TMP/err"
+
 # --- deploy, dry run, JSON, status -----------------------------------------
 expect_exit 0 "dry run" "$ND" --connect "$NODE" --dry-run subscribe "$ACME"
 check "dry run says what would be created" grep -q "^would create .*netext-acme-esx1.*6 vNICs" "$NX_TMP/out"
