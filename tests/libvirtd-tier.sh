@@ -12,7 +12,8 @@
 # payload, that it runs and that OVS tags its ports; a second run changes
 # nothing; a plan change hot-plugs exactly the added and removed vNICs; a
 # duplicate, an orphan and a missing vNIC (what an interrupted run leaves)
-# converge; unsubscribe removes the appliance.
+# converge; unsubscribe removes the appliance; a run killed half-way
+# converges on the next run.
 set -u
 
 srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -319,16 +320,48 @@ nx converge2 subscribe "$PLAN2"
 grep -q '"result":"up-to-date"' "$T/converge2.json" || lvd_fail "not up to date after converging"
 
 # ---- 5. unsubscribe ---------------------------------------------------------
-step "unsubscribe --tenant acme"
-pid=$(qemu_pid "$DOM")
-nx unsub unsubscribe --tenant acme "$PLAN2"
-[ "$RC" = 0 ] || {
-    nx_show unsub
-    lvd_fail "unsubscribe"
+# unsubscribe LABEL: remove acme's appliance, check nothing of it is left
+unsubscribe() {
+    local pid
+    pid=$(qemu_pid "$DOM")
+    nx "$1" unsubscribe --tenant acme "$PLAN2"
+    [ "$RC" = 0 ] || {
+        nx_show "$1"
+        lvd_fail "unsubscribe"
+    }
+    grep -q '"action":"remove","status":"done"' "$T/$1.json" || lvd_fail "nothing removed"
+    [ -z "$(owned acme)" ] || lvd_fail "appliance left after unsubscribe: $(owned acme)"
+    [ -z "$(lvd_virsh list --all --name)" ] || lvd_fail "domains left: $(lvd_virsh list --all)"
+    [ -z "$pid" ] || ! lvd_alive "$pid" || lvd_fail "QEMU $pid still running"
+    [ -z "$(lvd_vsctl list-ports nxt-prod; lvd_vsctl list-ports nxt-tenants)" ] ||
+        lvd_fail "OVS ports left after unsubscribe: $(lvd_vsctl show)"
 }
-[ -z "$(owned acme)" ] || lvd_fail "appliance left after unsubscribe: $(owned acme)"
-[ -z "$pid" ] || ! lvd_alive "$pid" || lvd_fail "QEMU $pid still running"
-[ -z "$(lvd_vsctl list-ports nxt-prod; lvd_vsctl list-ports nxt-tenants)" ] ||
-    lvd_fail "OVS ports left after unsubscribe: $(lvd_vsctl show)"
+step "unsubscribe --tenant acme"
+unsubscribe unsub
+
+# ---- 6. a run killed half-way ---------------------------------------------------
+# SIGKILL netext-deploy as soon as the domain is defined (before or while it
+# is powered on: where exactly varies); the next run must converge.
+step "subscribe killed half-way (SIGKILL once the domain exists), then re-run"
+"$NETEXT_DEPLOY" --json subscribe "$PLAN2" >"$T/killed.json" 2>"$T/killed.err" &
+nxpid=$!
+for i in $(seq 600); do
+    lvd_virsh list --all --name 2>/dev/null | grep -q . && break
+    lvd_alive "$nxpid" || break
+    sleep 0.05
+done
+kill -KILL "$nxpid" 2>/dev/null
+wait "$nxpid" 2>/dev/null
+lvd_log "killed at: $(lvd_virsh list --all | xargs)"
+nx resumed subscribe "$PLAN2"
+[ "$RC" = 0 ] || {
+    nx_show resumed
+    lvd_fail "subscribe after a killed run"
+}
+check_appliance 101 102 201 203 301
+[ "$(lvd_virsh list --all --name | grep -c .)" = 1 ] || lvd_fail "duplicate after a killed run"
+nx resumed2 subscribe "$PLAN2"
+grep -q '"result":"up-to-date"' "$T/resumed2.json" || lvd_fail "not up to date after a killed run"
+unsubscribe unsub2
 
 lvd_log "PASS in $(($(date +%s) - started)) s"
