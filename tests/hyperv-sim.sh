@@ -16,9 +16,9 @@ command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 77; }
     { echo "SKIP: netext-deploy was built without the hyperv provider"; exit 77; }
 
 tmp=$(mktemp -d)
-sim_pid= tsim_pid= ssim_pid=
+sim_pid= tsim_pid= ssim_pid= sim2_pid=
 cleanup() {
-    for p in $sim_pid $tsim_pid $ssim_pid; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
+    for p in $sim_pid $tsim_pid $ssim_pid $sim2_pid; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
     rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -233,6 +233,41 @@ else ko "omit_results: rc=$rc vms=$n state=$(state) $(cat "$tmp/err")"; fi
 control '{"omit_results": false}'
 run --json subscribe --tenant acme "$tmp/plan.xml"
 [ $rc = 0 ] && [ "$(jfield changes)" = 0 ] && ok "then up to date" || ko "after omit_results: $(cat "$tmp/out" "$tmp/err")"
+
+# ---- two Hyper-V hosts, each with its own password --------------------------------
+printf 'other %s\n' "$RANDOM" >"$tmp/pw2"
+"$PY" "$SIM" --port 0 --port-file "$tmp/port2" --password-file "$tmp/pw2" --host-name HVSIM02 \
+    >"$tmp/sim2.out" 2>"$tmp/sim2.err" &
+sim2_pid=$!
+for _ in $(seq 50); do [ -s "$tmp/port2" ] && break; sleep 0.1; done
+uri2="hyperv+http://127.0.0.1:$(cat "$tmp/port2")/wsman"
+{
+    echo "user = administrator"
+    echo "password = $pw"
+    echo "[$uri2]"
+    echo "user = administrator"
+    echo "password = $(cat "$tmp/pw2")"
+} >"$tmp/creds2"
+chmod 600 "$tmp/creds2"
+sed "s|</netext-plan>|  <host name=\"hv2\" uri=\"$uri2\" production-network=\"Production\" vlan-switch=\"VLAN-Switch\"/>\n  <hardware-plan name=\"Bronze\" host=\"hv2\"><network name=\"x\" vlan=\"501\"/><network name=\"y\" vlan=\"502\"/></hardware-plan>\n</netext-plan>|; s|<subscribe plan=\"Silver\"/>|<subscribe plan=\"Silver\"/><subscribe plan=\"Bronze\"/>|; s|<appliance host=\"hv1\"><static ip=\"192.0.2.10/24\" gateway=\"192.0.2.1\"/></appliance>|&<appliance host=\"hv2\"><dhcp/></appliance>|" \
+    "$tmp/plan.xml" >"$tmp/two.xml"
+"$NETEXT_DEPLOY" --credentials "$tmp/creds2" --json subscribe --tenant acme "$tmp/two.xml" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+s2=$(curl -s "http://127.0.0.1:$(cat "$tmp/port2")/state" | "$PY" -c '
+import json, sys
+d = json.load(sys.stdin)
+print(" ".join("%s:%s" % (v["name"], ",".join("%s/%s" % (n["switch"], n["vlan"] or 0) for n in v["nics"])) for v in d["vms"]))')
+if [ $rc = 0 ] && [ "$s2" = "netext-acme-hv2:Production/0,VLAN-Switch/501,VLAN-Switch/502" ] &&
+    [ "$(state | grep -c acme)" = 1 ]; then
+    ok "two hosts: one appliance on each, credentials per URI"
+else ko "two hosts: rc=$rc hv2=$s2 $(cat "$tmp/err")"; fi
+"$NETEXT_DEPLOY" --credentials "$tmp/creds2" --json subscribe --tenant acme "$tmp/two.xml" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[ $rc = 0 ] && [ "$(jfield changes)" = 0 ] && ok "two hosts: second run up to date" ||
+    ko "two hosts again: rc=$rc $(cat "$tmp/err")"
+kill "$sim2_pid" 2>/dev/null
+wait "$sim2_pid" 2>/dev/null
+sim2_pid=
 
 # ---- tenant side: production network detected from the host's VMs --------------
 "$PY" "$SIM" --port 0 --port-file "$tmp/sport" --password-file "$tmp/pw" --switch LAN --switch DB \
