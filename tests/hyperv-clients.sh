@@ -41,7 +41,7 @@ ko() { echo "not ok - $*"; fail=$((fail + 1)); }
 
 # ---- pywinrm ----------------------------------------------------------------
 cat >"$tmp/winrm_client.py" <<'EOF'
-import sys, uuid
+import re, sys, uuid
 import xml.etree.ElementTree as ET
 from winrm.protocol import Protocol
 from winrm.exceptions import InvalidCredentialsError, WinRMTransportError
@@ -116,12 +116,29 @@ elif what == "enum":
     names, pulls = enum_names(sys.argv[4])
     print("names=%s pulls=%d" % (",".join(sorted(names)), pulls))
 elif what == "fault":
-    # unknown class: pywinrm turns the SOAP fault into WinRMError/WinRMTransportError
-    try:
-        p.send_message(env(NS["wsen"] + "/Enumerate", R + "Msvm_NoSuchClass", "<wsen:Enumerate/>"))
-        print("no fault")
-    except Exception as e:
-        print("fault:", type(e).__name__, e)
+    # pywinrm turns SOAP faults into WinRMError with the parsed code/subcode
+    vm = R + "Msvm_ComputerSystem"
+    cases = [
+        ("unknown class", NS["wsen"] + "/Enumerate", R + "Msvm_NoSuchClass", "<wsen:Enumerate/>", ""),
+        ("missing key", "http://schemas.xmlsoap.org/ws/2004/09/transfer/Get", vm, "",
+         '<wsman:SelectorSet><wsman:Selector Name="Name">HVSIM01</wsman:Selector>'
+         '<wsman:Selector Name="Bogus">x</wsman:Selector></wsman:SelectorSet>'),
+        ("stale context", NS["wsen"] + "/Pull", vm,
+         "<wsen:Pull><wsen:EnumerationContext>uuid:nope</wsen:EnumerationContext></wsen:Pull>", ""),
+        ("unknown method", vm + "/Explode", vm, "<p:Explode_INPUT xmlns:p='%s'/>" % vm,
+         '<wsman:SelectorSet><wsman:Selector Name="CreationClassName">Msvm_ComputerSystem'
+         '</wsman:Selector><wsman:Selector Name="Name">HVSIM01</wsman:Selector></wsman:SelectorSet>'),
+        ("bad WQL", NS["wsen"] + "/Enumerate", vm,
+         '<wsen:Enumerate><wsman:Filter Dialect="http://schemas.microsoft.com/wbem/wsman/1/WQL">'
+         "DROP TABLE x</wsman:Filter></wsen:Enumerate>", ""),
+    ]
+    for name, action, uri, body, sel in cases:
+        try:
+            p.send_message(env(action, uri, body, sel))
+            print(name, "no fault")
+        except Exception as e:
+            m = re.search(r"'fault_subcode': '([^']*)'", str(e))
+            print(name, m.group(1) if m else "unparsed: %s" % e)
 elif what == "ntlm":
     # pywinrm's NTLM transport (requests_ntlm / ntlm_auth), without message
     # encryption: NTLMv2 authenticates the connection, as with HTTP.sys
@@ -154,8 +171,13 @@ if [ "$out" = "names=vm-alpha,vm-beta pulls=2" ]; then ok "pywinrm: Enumerate wi
 else ko "pywinrm: enumerate: $out"; fi
 
 out=$("$PY" "$tmp/winrm_client.py" "$port" "$tmp/pw" fault 2>&1)
-if grep -q 'DestinationUnreachable\|resource URI is not valid' <<<"$out"; then ok "pywinrm: unknown class gives a parsed fault"
-else ko "pywinrm: fault: $out"; fi
+want='unknown class wsa:DestinationUnreachable
+missing key wsman:InvalidSelectors
+stale context wsen:InvalidEnumerationContext
+unknown method wsa:ActionNotSupported
+bad WQL wsen:CannotProcessFilter'
+if [ "$out" = "$want" ]; then ok "pywinrm parses the simulator's faults (5 kinds, DSP0226 subcodes)"
+else ko "pywinrm: faults: $out"; fi
 
 out=$("$PY" "$tmp/winrm_client.py" "$port" "$tmp/pw" badauth 2>&1)
 if grep -q '^rejected' <<<"$out"; then ok "pywinrm: wrong password rejected (401)"
