@@ -546,7 +546,10 @@ struct nx_wsman *nx_wsman_new(struct nx_http *http, const char *to, long timeout
     struct nx_wsman *w = nx_calloc(1, sizeof(*w));
     w->http = http;
     w->to = nx_strdup(to);
-    w->timeout_ms = timeout_ms;
+    /* the service should answer (wsman:TimedOut at worst) before the HTTP
+     * request itself times out */
+    long t = timeout_ms > 0 ? timeout_ms : 60000;
+    w->timeout_ms = t - t / 5;
     return w;
 }
 

@@ -93,7 +93,9 @@ struct nx_http;
 struct nx_wsman;
 
 /* ---- the client ---- */
-/* http is borrowed; to is the endpoint URL (wsa:To). */
+/* http is borrowed; to is the endpoint URL (wsa:To); timeout_ms is the HTTP
+ * request timeout (0: 60 s): wsman:OperationTimeout is 80% of it, so the
+ * service answers before the transport gives up. */
 struct nx_wsman *nx_wsman_new(struct nx_http *http, const char *to, long timeout_ms);
 void nx_wsman_free(struct nx_wsman *w); /* accepts NULL */
 
