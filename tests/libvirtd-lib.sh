@@ -21,6 +21,7 @@ LVD_PIDS=     # "name:pid" of every daemon started, in start order
 LVD_URI=
 LVD_OVSDB=
 LVD_WAITPID=
+LVD_MNTNS=    # our mount namespace (readlink /proc/PID/ns/mnt)
 
 lvd_log() { printf '%s\n' "libvirtd-tier: $*" >&2; }
 
@@ -55,6 +56,13 @@ lvd_wait_for() {
 lvd_alive() {
     kill -0 "$1" 2>/dev/null || return 1
     ! grep -q '^[0-9]* ([^)]*) Z' "/proc/$1/stat" 2>/dev/null
+}
+
+# whether unshare has made the first process's namespaces (it does before
+# it execs, so its mount namespace is final once it differs from ours)
+lvd_ns_ready() {
+    local ns
+    ns=$(readlink "/proc/$LVD_NSPID/ns/mnt") && [ "$ns" != "$(readlink "/proc/$$/ns/mnt")" ]
 }
 
 # run a command inside our namespaces (in the foreground: to start a daemon
@@ -171,6 +179,9 @@ CONF
         -vconsole:off --no-chdir" </dev/null >>"$T/log/ovsdb-server.out" 2>&1 &
     LVD_NSPID=$!
     LVD_WAITPID=$!
+    # its mount namespace, once unshare has made it (our processes' mark)
+    lvd_wait_for 10 "the namespaces" lvd_ns_ready || lvd_fail "unshare"
+    LVD_MNTNS=$(readlink "/proc/$LVD_NSPID/ns/mnt")
     LVD_PIDS="ovsdb-server:$LVD_NSPID"
     lvd_wait_for 20 "ovsdb-server" test -S "$T/run/openvswitch/db.sock" ||
         lvd_fail "ovsdb-server did not start: $(tail -n 5 "$T/log/ovsdb-server"*)"
@@ -227,6 +238,16 @@ lvd_kill() {
     kill -KILL "$pid" 2>/dev/null
 }
 
+# lvd_ns_pids: every process in our mount namespace (all started by us:
+# the daemons, QEMU processes, helpers), found by PID, not by name
+lvd_ns_pids() {
+    local d
+    [ -n "$LVD_MNTNS" ] || return 0
+    for d in /proc/[0-9]*; do
+        [ "$(readlink "$d/ns/mnt" 2>/dev/null)" = "$LVD_MNTNS" ] && echo "${d#/proc/}"
+    done
+}
+
 # the QEMU processes our libvirtd started, from its pid files
 lvd_qemu_pids() {
     local f pid
@@ -234,8 +255,9 @@ lvd_qemu_pids() {
         [ -f "$f" ] || continue
         pid=$(cat "$f" 2>/dev/null)
         case $pid in '' | *[!0-9]*) continue ;; esac
-        # only a live QEMU process whose command line names our temp dir
-        tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "qemu-system.*$LVD_TMP" &&
+        # only a live QEMU in our namespace (driver.pid is libvirtd's)
+        case $(readlink "/proc/$pid/exe" 2>/dev/null) in */qemu-system-*) ;; *) continue ;; esac
+        [ -n "$LVD_MNTNS" ] && [ "$(readlink "/proc/$pid/ns/mnt" 2>/dev/null)" = "$LVD_MNTNS" ] &&
             echo "$pid"
     done
 }
@@ -255,6 +277,11 @@ lvd_stop() {
     # reverse start order
     for e in $(echo "$LVD_PIDS" | tr ' ' '\n' | sed -n '1!G;h;$p'); do
         lvd_kill "${e%%:*}" "${e#*:}"
+    done
+    # anything else still in our namespace (nothing, normally)
+    for pid in $(lvd_ns_pids); do
+        lvd_log "left in our namespace: $pid $(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null)"
+        lvd_kill leftover "$pid"
     done
     LVD_PIDS=
     lvd_cgroup_cleanup
