@@ -226,6 +226,7 @@ stop_gateway
 sleep 2
 ping_ok prodvm 10.1.0.5 && bad "traffic passed with the gateway down"
 t0=$(now)
+echo "gateway restarted at $(date +%T.%N)"
 start_gateway
 if wait_ping replica 10.1.0.4 30; then
     t1=$(now)
@@ -285,5 +286,6 @@ nsx papp nft list table ip netext_failover >/dev/null 2>&1 && bad "failover rule
 wait_ping prodvm 10.1.0.5 20 && ok "tunnels back after failback" || bad "no tunnel after failback"
 nsx papp "$BOOT" --root "$T/root-papp" status
 
+[ -n "${NX_TUNNEL_E2E_LOGS:-}" ] && for f in "$T"/root-*/var/log/netext/*.log; do echo "== $f"; cat "$f"; done
 [ $fail = 0 ] && echo "PASS: tunnel end to end" || echo "FAIL: tunnel end to end"
 exit $fail

@@ -561,6 +561,9 @@ int nx_app_render(const struct nx_payload *p, const struct nx_app_config *c,
 {
     if (check_config(c) < 0)
         return -1;
+    if (p->gw_address && !nx_payload_safe_host(p->gw_address))
+        return nx_error_set(NX_EX_DATAERR, "gateway address '%s': not a host name or IPv4 address",
+                            p->gw_address);
     if (p->n_nets && (!p->ca_pem || !p->cert_pem || !p->key_pem))
         return nx_error_set(NX_EX_DATAERR,
                             "the payload carries no tunnel credentials%s: nothing can connect",

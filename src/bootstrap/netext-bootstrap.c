@@ -343,7 +343,10 @@ static int start_tunnel(const struct opts *o, const char *tap)
     return rc;
 }
 
-static int for_each_tunnel(const struct opts *o, const struct nx_payload *p, bool start)
+/* start: (re)start every tunnel (apply: the configuration may have changed);
+ * ensure: start those that do not run; neither: stop them. */
+static int for_each_tunnel_mode(const struct opts *o, const struct nx_payload *p, bool start,
+                                bool ensure)
 {
     if (start && use_systemd(o)) {
         const char *argv[] = {"systemctl", "daemon-reload", NULL};
@@ -355,10 +358,17 @@ static int for_each_tunnel(const struct opts *o, const struct nx_payload *p, boo
         nx_app_tap_name(p->nets[i].vlan, tap);
         if (!start)
             stop_tunnel(o, tap);
+        else if (ensure && !use_systemd(o) && tunnel_pid(o, tap) > 0)
+            continue;
         else if (start_tunnel(o, tap) < 0)
             return -1;
     }
     return 0;
+}
+
+static int for_each_tunnel(const struct opts *o, const struct nx_payload *p, bool start)
+{
+    return for_each_tunnel_mode(o, p, start, false);
 }
 
 /* ---- status ------------------------------------------------------------------------- */
@@ -578,14 +588,14 @@ static int cmd_failover(const struct opts *o, int *exit_code)
     } else if (!strcmp(want, "full")) {
         rc = enter_full(o, &p, saved.buf, true);
     } else if (!strcmp(want, "partial")) {
-        rc = for_each_tunnel(o, &p, true);
+        rc = for_each_tunnel_mode(o, &p, true, true);
         if (rc == 0)
             rc = write_mode(o, "partial", NULL);
     } else { /* none */
         if (!strcmp(cur, "full")) {
             rc = run_script(o, "etc/netext/failover-off.sh");
             if (rc == 0)
-                rc = for_each_tunnel(o, &p, true);
+                rc = for_each_tunnel_mode(o, &p, true, true);
         }
         if (rc == 0)
             rc = write_mode(o, "none", NULL);
