@@ -406,8 +406,9 @@ static void collect_vnics(struct hv_conn *c, struct hv_inv *v, const char *guid,
             free(sw);
             free(vn->network);
             vn->network = s ? nx_strdup(s->name) : NULL;
-            const char *aid = nx_wsman_prop(a, "InstanceID");
-            char *aprefix = nx_asprintf("%s\\", aid ? aid : "?");
+            /* its VLAN: a feature setting below the port (InstanceID
+             * "<port>\\C\\..." on Hyper-V; any layout under the port does) */
+            char *aprefix = nx_asprintf("%s\\", iid);
             for (size_t m = 0; m < v->vlans.n; m++) {
                 const struct nx_wsman_instance *vl = v->vlans.items[m];
                 unsigned long id = 0, mode = 0;
@@ -602,14 +603,15 @@ static int add_resource(struct hv_conn *c, const struct nx_wsman_epr *vssd, cons
     return rc;
 }
 
-/* The VLAN setting of the connection aid, read back from the host. */
-static int read_vlan(struct hv_conn *c, const char *guid, const char *aid, unsigned *vlan)
+/* The VLAN setting below the port pid, read back from the host with the
+ * rule discovery uses (collect_vnics). */
+static int read_vlan(struct hv_conn *c, const char *guid, const char *pid, unsigned *vlan)
 {
     struct nx_wsman_list l = {0};
     char *like = nx_asprintf("Microsoft:%s", guid);
     char *q = wql("Msvm_EthernetSwitchPortVlanSettingData", "InstanceID", "LIKE", like, "%");
     free(like);
-    char *prefix = nx_asprintf("%s\\", aid);
+    char *prefix = nx_asprintf("%s\\", pid);
     int rc = enum_class(c, "Msvm_EthernetSwitchPortVlanSettingData", q, &l);
     *vlan = 0;
     for (size_t i = 0; rc == 0 && i < l.n; i++) {
@@ -718,7 +720,7 @@ static int add_vnic(struct hv_conn *c, const char *guid, const struct nx_vnic_sp
         if (rc < 0)
             goto cleanup;
         unsigned got = 0;
-        if (read_vlan(c, guid, alloc_iid, &got) < 0)
+        if (read_vlan(c, guid, port_iid, &got) < 0)
             goto cleanup;
         if (got != v->vlan) {
             nx_error_set(NX_EX_UNAVAILABLE,
