@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # libvirtd-lib.sh: start and stop a private Open vSwitch + virtlogd + libvirtd
 # stack for the real-libvirtd test tier (sourced by tests/libvirtd-tier.sh).
 #
@@ -38,9 +39,9 @@ lvd_skip() {
 # lvd_wait_for SECONDS DESCRIPTION COMMAND...: poll COMMAND until it
 # succeeds; gives up early when the daemon last started ($LVD_WAITPID) died
 lvd_wait_for() {
-    local secs=$1 what=$2 i
+    local secs=$1 what=$2
     shift 2
-    for i in $(seq $((secs * 10))); do
+    for _ in $(seq $((secs * 10))); do
         "$@" >/dev/null 2>&1 && return 0
         if [ -n "$LVD_WAITPID" ] && ! lvd_alive "$LVD_WAITPID"; then
             lvd_log "$what exited"
@@ -227,10 +228,10 @@ lvd_pid_of() {
 
 # lvd_kill NAME PID: SIGTERM, wait up to 10 s, then SIGKILL
 lvd_kill() {
-    local name=$1 pid=$2 i
+    local name=$1 pid=$2
     lvd_alive "$pid" || return 0
     kill -TERM "$pid" 2>/dev/null
-    for i in $(seq 100); do
+    for _ in $(seq 100); do
         lvd_alive "$pid" || return 0
         sleep 0.1
     done
@@ -264,7 +265,7 @@ lvd_qemu_pids() {
 
 lvd_stop() {
     [ -n "$LVD_TMP" ] || return 0
-    local pid e i
+    local pid e
     pid=$(lvd_pid_of libvirtd)
     if [ -n "$pid" ] && lvd_alive "$pid"; then
         for e in $(timeout 20 virsh -q -c "$LVD_URI" list --name 2>/dev/null); do
@@ -301,13 +302,12 @@ lvd_stop() {
 # removes what it created. cgroups are host-wide: concurrent runs use their
 # own NAME, and share the /machine groups that a run created, listed in
 # $LVD_CGREG (under a lock): the last run out removes them.
-LVD_CGDIRS=
 LVD_CGREG=/tmp/netext-lvd-cgroups
 
 lvd_cgroup_partition() {
     (
         flock 9 || exit 1
-        while read -r dev mnt type opts rest; do
+        while read -r _ mnt type opts _; do
             case $type in
             cgroup) case ",$opts," in *,name=*) continue ;; esac ;; # named: no controller
             cgroup2) ;;
