@@ -16,8 +16,20 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* What clones of one endpoint share: the cookie jar (one session), DNS and,
+ * unless a thumbprint is pinned, TLS sessions. */
+struct http_share {
+    CURLSH *sh;
+    pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+    pthread_mutex_t refs_lock;
+    unsigned refs;
+};
+
 struct nx_http {
     CURL *curl;
+    struct http_share *share;
+    struct nx_conn_opts opts; /* copy, for clones; strings owned, no secrets */
+    bool transient; /* the last failure may go away when repeated */
     char *url;
     bool pinned;
     unsigned char pin[32]; /* expected SHA-256 of the leaf certificate */
@@ -106,7 +118,76 @@ static size_t write_cb(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
+static void share_lock(CURL *handle, curl_lock_data data, curl_lock_access access, void *userp)
+{
+    (void)handle;
+    (void)access;
+    struct http_share *s = userp;
+    if (data >= 0 && data < CURL_LOCK_DATA_LAST)
+        pthread_mutex_lock(&s->locks[data]);
+}
+
+static void share_unlock(CURL *handle, curl_lock_data data, void *userp)
+{
+    (void)handle;
+    struct http_share *s = userp;
+    if (data >= 0 && data < CURL_LOCK_DATA_LAST)
+        pthread_mutex_unlock(&s->locks[data]);
+}
+
+static struct http_share *share_new(bool ssl_sessions)
+{
+    struct http_share *s = nx_calloc(1, sizeof(*s));
+    s->sh = curl_share_init();
+    if (!s->sh) {
+        free(s);
+        return NULL;
+    }
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_init(&s->locks[i], NULL);
+    pthread_mutex_init(&s->refs_lock, NULL);
+    s->refs = 1;
+    curl_share_setopt(s->sh, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(s->sh, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(s->sh, CURLSHOPT_USERDATA, s);
+    curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_COOKIE);
+    curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    if (ssl_sessions)
+        curl_share_setopt(s->sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    return s;
+}
+
+static void share_unref(struct http_share *s)
+{
+    if (!s)
+        return;
+    pthread_mutex_lock(&s->refs_lock);
+    unsigned left = --s->refs;
+    pthread_mutex_unlock(&s->refs_lock);
+    if (left)
+        return;
+    curl_share_cleanup(s->sh);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++)
+        pthread_mutex_destroy(&s->locks[i]);
+    pthread_mutex_destroy(&s->refs_lock);
+    free(s);
+}
+
+static struct nx_http *http_new(const char *url, const struct nx_conn_opts *opts,
+                                struct http_share *share);
+
 struct nx_http *nx_http_new(const char *url, const struct nx_conn_opts *opts)
+{
+    return http_new(url, opts, NULL);
+}
+
+struct nx_http *nx_http_clone(struct nx_http *h)
+{
+    return h ? http_new(h->url, &h->opts, h->share) : NULL;
+}
+
+static struct nx_http *http_new(const char *url, const struct nx_conn_opts *opts,
+                                struct http_share *share)
 {
     pthread_once(&global_once, global_init);
     if (!global_ok) {
@@ -129,8 +210,23 @@ struct nx_http *nx_http_new(const char *url, const struct nx_conn_opts *opts)
         }
         h->pinned = true;
     }
+    if (opts) {
+        h->opts.cafile = opts->cafile ? nx_strdup(opts->cafile) : NULL;
+        h->opts.thumbprint = opts->thumbprint ? nx_strdup(opts->thumbprint) : NULL;
+        h->opts.insecure = opts->insecure;
+        h->opts.connect_timeout_ms = opts->connect_timeout_ms;
+        h->opts.request_timeout_ms = opts->request_timeout_ms;
+    }
+    if (share) {
+        pthread_mutex_lock(&share->refs_lock);
+        share->refs++;
+        pthread_mutex_unlock(&share->refs_lock);
+        h->share = share;
+    } else {
+        h->share = share_new(!h->pinned);
+    }
     h->curl = curl_easy_init();
-    if (!h->curl) {
+    if (!h->curl || !h->share) {
         nx_error_set(NX_EX_SOFTWARE, "libcurl: cannot create a handle");
         goto fail;
     }
@@ -141,6 +237,7 @@ struct nx_http *nx_http_new(const char *url, const struct nx_conn_opts *opts)
     curl_easy_setopt(c, CURLOPT_TCP_KEEPALIVE, 1L);
     curl_easy_setopt(c, CURLOPT_USERAGENT, PACKAGE_NAME "/" PACKAGE_VERSION);
     curl_easy_setopt(c, CURLOPT_COOKIEFILE, ""); /* in-memory cookie engine */
+    curl_easy_setopt(c, CURLOPT_SHARE, h->share->sh); /* before any cookie arrives */
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 #else
@@ -189,6 +286,9 @@ void nx_http_free(struct nx_http *h)
         curl_easy_setopt(h->curl, CURLOPT_PASSWORD, NULL);
         curl_easy_cleanup(h->curl);
     }
+    share_unref(h->share);
+    free((char *)h->opts.cafile);
+    free((char *)h->opts.thumbprint);
     free(h->url);
     nx_memzero(h->pin, sizeof(h->pin));
     free(h);
@@ -262,6 +362,7 @@ int nx_http_post(struct nx_http *h, const char *content_type, const char *const 
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp->body);
     h->errbuf[0] = '\0';
     h->pin_mismatch = false;
+    h->transient = false;
     h->n_requests++;
     CURLcode rc = curl_easy_perform(c);
     if (rc != CURLE_OK) {
@@ -276,9 +377,14 @@ int nx_http_post(struct nx_http *h, const char *content_type, const char *const 
                          "%s: TLS certificate not trusted: %s (use --cacert FILE or "
                          "--thumbprint SHA256)",
                          h->url, h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
-        else
+        else {
             nx_error_set(NX_EX_UNAVAILABLE, "%s: %s", h->url,
                          h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
+            /* connection refused, reset, dropped answer, timeout */
+            h->transient = rc != CURLE_UNSUPPORTED_PROTOCOL && rc != CURLE_URL_MALFORMAT &&
+                           rc != CURLE_SSL_CONNECT_ERROR && rc != CURLE_OUT_OF_MEMORY &&
+                           rc != CURLE_LOGIN_DENIED;
+        }
         strbuf_reset(&resp->body);
         goto cleanup;
     }
@@ -294,6 +400,11 @@ cleanup:
     curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
     curl_slist_free_all(hl);
     return ret;
+}
+
+bool nx_http_transient(const struct nx_http *h)
+{
+    return h && h->transient;
 }
 
 unsigned long nx_http_requests(const struct nx_http *h)

@@ -8,8 +8,10 @@
  * of its DER encoding (hex, ':' optional, case-insensitive) and is then the
  * only thing checked; opts->insecure turns verification off. Credentials are
  * set with nx_http_set_basic_auth()/nx_http_set_ntlm_auth() and never logged.
- * Counts every request it sends (nx_http.n_requests). Not thread-safe: one
- * user at a time. */
+ * Counts every request it sends (nx_http.n_requests). One struct nx_http is
+ * not thread-safe (one user at a time); nx_http_clone() makes another
+ * connection to the same endpoint, with the same options, sharing the cookie
+ * jar (one session), DNS cache and TLS sessions, for another thread. */
 #ifndef NX_HTTP_H
 #define NX_HTTP_H
 
@@ -22,14 +24,18 @@
 struct nx_http;
 
 struct nx_http_response {
-    long status;          /* HTTP status; 0 if no response */
-    struct strbuf body;   /* response body (NUL-terminated) */
-    char *content_type;   /* may be NULL */
+    long status; /* HTTP status; 0 if no response */
+    struct strbuf body; /* response body (NUL-terminated) */
+    char *content_type; /* may be NULL */
 };
 
 /* url: https://host:port/path. NULL with nx_error set on a bad URL. */
 struct nx_http *nx_http_new(const char *url, const struct nx_conn_opts *opts);
 void nx_http_free(struct nx_http *h); /* accepts NULL */
+/* Another handle (connection) to h's endpoint sharing h's cookies; auth set
+ * with nx_http_set_*_auth is not copied. Free each with nx_http_free, in any
+ * order. */
+struct nx_http *nx_http_clone(struct nx_http *h);
 int nx_http_set_basic_auth(struct nx_http *h, const char *user, const char *password);
 int nx_http_set_ntlm_auth(struct nx_http *h, const char *user, const char *password);
 /* Forget cookies (e.g. after a server-side session drop). */
@@ -46,5 +52,9 @@ void nx_http_response_init(struct nx_http_response *r);
 void nx_http_response_release(struct nx_http_response *r);
 
 unsigned long nx_http_requests(const struct nx_http *h);
+/* After nx_http_post returned -1: true if the failure may go away when the
+ * request is repeated (connection refused/reset/dropped, timeout), false for
+ * TLS/certificate and configuration errors. */
+bool nx_http_transient(const struct nx_http *h);
 
 #endif

@@ -7,11 +7,17 @@
 #include "xml.h"
 
 #include <libxml/xpathInternals.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 struct nx_soap {
-    struct nx_http *http;
+    struct nx_http *http; /* the first connection; clones share its cookies */
+    pthread_mutex_t lock; /* guards the pool */
+    struct nx_http **idle; /* connections nobody uses now (keep-alive) */
+    size_t n_idle, alloc_idle;
+    struct nx_http **all; /* every connection, for counting and freeing */
+    size_t n_all, alloc_all;
     char *url;
     char *action_header; /* "SOAPAction: \"urn:vim25/6.5\"" */
 };
@@ -238,6 +244,11 @@ struct nx_soap *nx_soap_new(const char *url, const char *soap_action,
         return NULL;
     struct nx_soap *s = nx_calloc(1, sizeof(*s));
     s->http = h;
+    pthread_mutex_init(&s->lock, NULL);
+    NX_GROW(s->all, s->alloc_all, 1);
+    s->all[s->n_all++] = h;
+    NX_GROW(s->idle, s->alloc_idle, 1);
+    s->idle[s->n_idle++] = h;
     s->url = nx_strdup(url);
     nx_soap_set_action(s, soap_action);
     return s;
@@ -253,25 +264,84 @@ void nx_soap_free(struct nx_soap *s)
 {
     if (!s)
         return;
-    nx_http_free(s->http);
+    for (size_t i = 0; i < s->n_all; i++)
+        nx_http_free(s->all[i]);
+    free(s->all);
+    free(s->idle);
+    pthread_mutex_destroy(&s->lock);
     free(s->url);
     free(s->action_header);
     free(s);
 }
 
+static struct nx_http *acquire(struct nx_soap *s);
+static void release(struct nx_soap *s, struct nx_http *h);
+
 void nx_soap_clear_cookies(struct nx_soap *s)
 {
-    if (s)
-        nx_http_clear_cookies(s->http);
+    if (!s)
+        return;
+    /* the jar is shared: clearing it through any idle connection clears all */
+    struct nx_http *h = acquire(s);
+    if (h) {
+        nx_http_clear_cookies(h);
+        release(s, h);
+    }
 }
 
 unsigned long nx_soap_requests(const struct nx_soap *s)
 {
-    return s ? nx_http_requests(s->http) : 0;
+    unsigned long n = 0;
+    if (!s)
+        return 0;
+    pthread_mutex_lock((pthread_mutex_t *)&s->lock);
+    for (size_t i = 0; i < s->n_all; i++)
+        n += nx_http_requests(s->all[i]);
+    pthread_mutex_unlock((pthread_mutex_t *)&s->lock);
+    return n;
+}
+
+size_t nx_soap_connections(const struct nx_soap *s)
+{
+    return s ? s->n_all : 0;
+}
+
+/* An idle connection, or a new one sharing the session cookie. */
+static struct nx_http *acquire(struct nx_soap *s)
+{
+    struct nx_http *h = NULL;
+    pthread_mutex_lock(&s->lock);
+    if (s->n_idle)
+        h = s->idle[--s->n_idle];
+    pthread_mutex_unlock(&s->lock);
+    if (h)
+        return h;
+    h = nx_http_clone(s->http);
+    if (!h)
+        return NULL;
+    pthread_mutex_lock(&s->lock);
+    NX_GROW(s->all, s->alloc_all, s->n_all + 1);
+    s->all[s->n_all++] = h;
+    pthread_mutex_unlock(&s->lock);
+    return h;
+}
+
+static void release(struct nx_soap *s, struct nx_http *h)
+{
+    pthread_mutex_lock(&s->lock);
+    NX_GROW(s->idle, s->alloc_idle, s->n_idle + 1);
+    s->idle[s->n_idle++] = h;
+    pthread_mutex_unlock(&s->lock);
 }
 
 int nx_soap_call(struct nx_soap *s, const char *method, const char *body, struct nx_soap_resp *out,
                  struct nx_soap_fault *fault)
+{
+    return nx_soap_call_ex(s, method, body, out, fault, NULL);
+}
+
+int nx_soap_call_ex(struct nx_soap *s, const char *method, const char *body,
+                    struct nx_soap_resp *out, struct nx_soap_fault *fault, bool *transient)
 {
     struct strbuf env = STRBUF_INIT;
     struct nx_http_response resp;
@@ -281,17 +351,34 @@ int nx_soap_call(struct nx_soap *s, const char *method, const char *body, struct
     nx_soap_envelope(&env, body);
     nx_http_response_init(&resp);
     nx_debug("vsphere: %s", method);
-    if (nx_http_post(s->http, "text/xml; charset=utf-8", headers, env.buf, env.len, &resp) < 0) {
+    if (transient)
+        *transient = false;
+    struct nx_http *h = acquire(s);
+    if (!h) {
+        ret = -1;
+        goto cleanup;
+    }
+    int prc = nx_http_post(h, "text/xml; charset=utf-8", headers, env.buf, env.len, &resp);
+    bool lost = prc < 0 && nx_http_transient(h);
+    release(s, h);
+    if (prc < 0) {
         nx_error_prefix("%s: ", method);
+        if (transient)
+            *transient = lost;
         ret = -1;
         goto cleanup;
     }
     if (resp.status != 200 && resp.status != 500) {
         ret = nx_error_set(resp.status == 401 || resp.status == 403 ? NX_EX_NOPERM : NX_EX_PROTOCOL,
                            "%s: %s: HTTP %ld", s->url, method, resp.status);
+        if (transient)
+            *transient = resp.status >= 500 && resp.status <= 599;
         goto cleanup;
     }
     ret = nx_soap_parse(resp.body.buf, resp.body.len, resp.status, method, out, fault);
+    /* truncated, malformed, not SOAP, or a 500 without a fault */
+    if (ret < 0 && transient)
+        *transient = true;
 cleanup:
     /* requests may carry the password (Login): wipe them */
     strbuf_release_secret(&env);

@@ -63,12 +63,23 @@ void nx_soap_free(struct nx_soap *s); /* accepts NULL */
 void nx_soap_set_action(struct nx_soap *s, const char *soap_action);
 void nx_soap_clear_cookies(struct nx_soap *s);
 unsigned long nx_soap_requests(const struct nx_soap *s);
+/* Connections opened so far (one per concurrent caller at most). */
+size_t nx_soap_connections(const struct nx_soap *s);
 
 /* POST one request body (without envelope) and parse the answer.
  * 0: success, *out filled. 1: SOAP fault, *fault filled and nx_error set
- * ("method: Type: message"). -1: transport, HTTP or parse error (nx_error). */
+ * ("method: Type: message"). -1: transport, HTTP or parse error (nx_error).
+ * Thread-safe: concurrent callers each get a keep-alive connection of their
+ * own (opened on demand, kept for later calls), all in one session (shared
+ * cookie jar). */
 int nx_soap_call(struct nx_soap *s, const char *method, const char *body, struct nx_soap_resp *out,
                  struct nx_soap_fault *fault);
+/* The same; on -1, *transient (if not NULL) tells whether repeating the call
+ * may succeed: connection refused/reset/dropped, timeout, HTTP 5xx without a
+ * SOAP fault, or a truncated/malformed answer. TLS and certificate failures,
+ * HTTP 4xx and SOAP faults are not transient. */
+int nx_soap_call_ex(struct nx_soap *s, const char *method, const char *body,
+                    struct nx_soap_resp *out, struct nx_soap_fault *fault, bool *transient);
 
 /* ---- answers -------------------------------------------------------------- */
 

@@ -12,6 +12,7 @@
 #include "provider.h"
 #include "soap.h"
 
+#include <pthread.h>
 #include <stdbool.h>
 
 /* A standard portgroup as a host sees it. */
@@ -82,8 +83,22 @@ struct vs_task {
     bool watched; /* deferred at some point and not yet reported by settle */
 };
 
+/* Concurrency (the provider sets .concurrent: the core calls it from -j N
+ * worker threads at once):
+ *   - nx_soap keeps one keep-alive connection per concurrent caller, all in
+ *     one session (shared cookie jar): one Login per run;
+ *   - `lock` guards everything in memory below (inventory, hosts, made, tasks,
+ *     filter state); it is never held across a SOAP call;
+ *   - `load_lock` makes the first inventory read happen once (others wait);
+ *   - `container_lock` serialises creating the folder/pool (once per run);
+ *   - `session_lock` serialises re-login: a thread that saw NotAuthenticated
+ *     logs in again only if nobody did since its call began (n_logins);
+ *   - tasks: one waiter at a time runs WaitForUpdatesEx on the one filter and
+ *     records every task it reports; the others sleep on `task_cond`. */
 struct vs_conn {
     struct nx_conn base;
+    pthread_mutex_t lock, load_lock, container_lock, session_lock;
+    pthread_cond_t task_cond;
     struct nx_soap *soap;
     char *url;
     char *user;
@@ -102,25 +117,43 @@ struct vs_conn {
     struct nx_map made;
     char **made_keys;
     size_t n_made, alloc_made;
-    /* tasks */
+    /* tasks: every task the filter reported or we started, by id */
     char *task_filter;
     char *version;
-    struct vs_task *tasks;
+    unsigned long filter_gen; /* bumped when the filter goes with its session */
+    bool waiting; /* a thread is in WaitForUpdatesEx for everyone */
+    struct vs_task **tasks;
     size_t n_tasks, alloc_tasks;
+    struct nx_map task_map;
 };
 
 #define VS_MARKER_KEY "netext-deploy.marker"
 #define VS_PAYLOAD_KEY "guestinfo.netext.payload"
 #define VS_ENCODING_KEY "guestinfo.netext.payload.encoding"
 
-/* vsphere_provider.c: one SOAP call with re-login on NotAuthenticated.
- * Returns as nx_soap_call; fault may be NULL. */
+/* vsphere_provider.c: one SOAP call with re-login on NotAuthenticated and,
+ * for the reads listed in /work/notes/retries.md (vs_method_is_read), retries
+ * with backoff on transient failures. Returns as nx_soap_call; fault may be
+ * NULL. Thread-safe; never call it with c->lock held. */
 int vs_call(struct vs_conn *c, const char *method, const char *body, struct nx_soap_resp *out,
             struct nx_soap_fault *fault);
-int vs_relogin(struct vs_conn *c);
+/* The same; retry: also retry this (write) method on transient failures;
+ * *attempts (may be NULL) gets how many times it was sent; *transient (may be
+ * NULL) whether a -1 was a transient failure (see nx_soap_call_ex). */
+int vs_call_ex(struct vs_conn *c, const char *method, const char *body, struct nx_soap_resp *out,
+               struct nx_soap_fault *fault, bool retry, int *attempts, bool *transient);
+/* Sleep before retry k (1, 2, ...) of method, and log it. */
+void vs_backoff(const char *method, int k);
+#define VS_RETRY_ATTEMPTS 4 /* in all: the first try and 3 retries */
+/* Log in again unless someone did since `seen` (an earlier c->n_logins). */
+int vs_relogin(struct vs_conn *c, unsigned long seen);
+unsigned long vs_logins(struct vs_conn *c);
 
 /* vsphere_inventory.c */
 int vs_inventory_load(struct vs_conn *c);
+/* The VM in folder whose extraConfig marker is exactly `marker`: 1 and *vm
+ * set (moref value), 0 if none, -1 on error. One RetrievePropertiesEx. */
+int vs_find_vm_by_marker(struct vs_conn *c, const char *folder, const char *marker, char **vm);
 void vs_inventory_release(struct vs_inventory *inv);
 struct vs_obj *vs_inv_get(const struct vs_conn *c, const char *id);
 struct vs_obj *vs_inv_add(struct vs_inventory *inv, const char *type, const char *id);

@@ -377,16 +377,37 @@ cleanup:
     return ret;
 }
 
+static int load_locked(struct vs_conn *c);
+
 int vs_inventory_load(struct vs_conn *c)
 {
-    if (c->have_inventory)
+    pthread_mutex_lock(&c->lock);
+    bool have = c->have_inventory;
+    pthread_mutex_unlock(&c->lock);
+    if (have)
         return 0;
-    unsigned long logins = c->n_logins;
+    /* the first caller reads it; the others wait for that */
+    pthread_mutex_lock(&c->load_lock);
+    int rc = 0;
+    pthread_mutex_lock(&c->lock);
+    have = c->have_inventory;
+    pthread_mutex_unlock(&c->lock);
+    if (!have)
+        rc = load_locked(c);
+    pthread_mutex_unlock(&c->load_lock);
+    return rc;
+}
+
+/* c->load_lock held; nobody reads c->inv before have_inventory is set. */
+static int load_locked(struct vs_conn *c)
+{
+    unsigned long logins = vs_logins(c);
     int rc = load_once(c);
-    if (rc < 0 && c->n_logins != logins) {
+    if (rc < 0 && vs_logins(c) != logins) {
         /* vs_call logged in again on NotAuthenticated: the view went with the
          * old session, so start over in the new one */
         vs_inventory_release(&c->inv);
+        logins = vs_logins(c);
         rc = load_once(c);
     }
     if (rc == 1) {
@@ -394,7 +415,7 @@ int vs_inventory_load(struct vs_conn *c)
                 "view is gone); logging in again",
                 c->url);
         vs_inventory_release(&c->inv);
-        if (vs_relogin(c) < 0)
+        if (vs_relogin(c, logins) < 0)
             return -1;
         rc = load_once(c);
         if (rc == 1)
@@ -425,7 +446,52 @@ int vs_inventory_load(struct vs_conn *c)
             h->n_pgs++;
         }
     }
+    pthread_mutex_lock(&c->lock);
     c->have_inventory = true;
+    pthread_mutex_unlock(&c->lock);
     nx_debug("vsphere: inventory: %zu objects", c->inv.n);
     return 0;
+}
+
+int vs_find_vm_by_marker(struct vs_conn *c, const char *folder, const char *marker, char **vm)
+{
+    struct strbuf sb = STRBUF_INIT;
+    struct nx_soap_resp r = {0};
+    int ret = 0;
+    *vm = NULL;
+    nx_soap_begin(&sb, "RetrievePropertiesEx", "PropertyCollector", c->property_collector);
+    strbuf_addstr(&sb, "<specSet><propSet><type>VirtualMachine</type>"
+                       "<pathSet>config.extraConfig</pathSet></propSet><objectSet>");
+    nx_soap_add_moref(&sb, "obj", "Folder", folder);
+    strbuf_addstr(&sb, "<skip>true</skip><selectSet xsi:type=\"TraversalSpec\"><name>f</name>"
+                       "<type>Folder</type><path>childEntity</path><skip>false</skip>"
+                       "</selectSet></objectSet></specSet><options></options>");
+    nx_soap_end(&sb, "RetrievePropertiesEx");
+    if (vs_call(c, "RetrievePropertiesEx", sb.buf, &r, NULL) != 0) {
+        strbuf_release(&sb);
+        return -1;
+    }
+    strbuf_release(&sb);
+    /* only the first page is looked at (servers page at hundreds of
+     * objects); a VM beyond it counts as not found */
+    xmlNodePtr rv = nx_soap_child(r.body, "returnval");
+    for (xmlNodePtr e = nx_xml_first_elem(rv); e && !*vm; e = nx_xml_next_elem(e)) {
+        if (strcmp((const char *)e->name, "objects") != 0)
+            continue;
+        xmlNodePtr obj = nx_soap_child(e, "obj");
+        const char *type = obj ? nx_xml_attr(obj, "type") : NULL;
+        if (!type || strcmp(type, "VirtualMachine") != 0)
+            continue;
+        struct vs_obj tmp = {0};
+        for (xmlNodePtr p = nx_xml_first_elem(e); p; p = nx_xml_next_elem(p))
+            if (!strcmp((const char *)p->name, "propSet") && nx_soap_child(p, "val"))
+                parse_extra_config(&tmp, nx_soap_child(p, "val"));
+        if (tmp.marker && !strcmp(tmp.marker, marker)) {
+            *vm = nx_strdup(nx_soap_text(obj));
+            ret = 1;
+        }
+        free(tmp.marker);
+    }
+    nx_soap_resp_release(&r);
+    return ret;
 }

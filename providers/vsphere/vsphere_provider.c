@@ -17,8 +17,10 @@
  *   VMware datasource reads it. */
 #include "config.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "error.h"
 #include "log.h"
@@ -68,6 +70,71 @@ static int map_fault_code(const struct nx_soap_fault *f)
     return NX_EX_FAILED;
 }
 
+/* ---- calls, retries, session -------------------------------------------- */
+
+#define RETRY_ATTEMPTS VS_RETRY_ATTEMPTS
+#define RETRY_BASE_MS 250
+#define RETRY_CAP_MS 2000
+
+/* Calls that change nothing, or whose repetition does no harm: repeated on a
+ * transient failure (see /work/notes/retries.md). */
+static bool vs_method_is_read(const char *method)
+{
+    static const char *const reads[] = {
+        "RetrieveServiceContent",
+        "RetrievePropertiesEx",
+        "ContinueRetrievePropertiesEx",
+        "WaitForUpdatesEx",
+        "CreateContainerView",
+        "CreateFilter",
+        "Login",
+        "Logout",
+    };
+    for (size_t i = 0; i < NX_ARRAY_SIZE(reads); i++)
+        if (!strcmp(method, reads[i]))
+            return true;
+    return false;
+}
+
+/* Sleep before retry `k` (1, 2, ...): exponential backoff with jitter,
+ * uniform in [d/2, d] where d = min(CAP, BASE * 2^(k-1)). */
+void vs_backoff(const char *method, int k)
+{
+    static _Thread_local unsigned seed;
+    if (!seed)
+        seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&seed;
+    long d = RETRY_BASE_MS << (k - 1);
+    if (d > RETRY_CAP_MS)
+        d = RETRY_CAP_MS;
+    long ms = d / 2 + (long)(rand_r(&seed) % (unsigned)(d / 2 + 1));
+    nx_info("vsphere: %s: %s; retry %d/%d in %ld ms", method, nx_error_msg(), k, RETRY_ATTEMPTS - 1,
+            ms);
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0)
+        ;
+}
+
+/* One request, repeated on transient failures when `retry`. */
+static int call_retry(struct vs_conn *c, const char *method, const char *body,
+                      struct nx_soap_resp *out, struct nx_soap_fault *fault, bool retry,
+                      int *attempts, bool *transient_out)
+{
+    int rc;
+    bool transient = false;
+    for (int k = 1;; k++) {
+        transient = false;
+        rc = nx_soap_call_ex(c->soap, method, body, out, fault, &transient);
+        if (attempts)
+            *attempts = k;
+        if (rc >= 0 || !retry || !transient || k >= RETRY_ATTEMPTS)
+            break;
+        vs_backoff(method, k);
+    }
+    if (transient_out)
+        *transient_out = rc < 0 && transient;
+    return rc;
+}
+
 static int do_login(struct vs_conn *c)
 {
     struct strbuf sb = STRBUF_INIT;
@@ -82,7 +149,7 @@ static int do_login(struct vs_conn *c)
     nx_soap_add(&sb, "userName", c->user);
     nx_soap_add(&sb, "password", c->password);
     nx_soap_end(&sb, "Login");
-    int rc = nx_soap_call(c->soap, "Login", sb.buf, &r, &f);
+    int rc = call_retry(c, "Login", sb.buf, &r, &f, true, NULL, NULL);
     strbuf_release_secret(&sb);
     if (rc == 1) {
         if (!strcmp(f.type, "InvalidLogin"))
@@ -96,34 +163,61 @@ static int do_login(struct vs_conn *c)
     if (rc < 0)
         return -1;
     nx_soap_resp_release(&r);
+    pthread_mutex_lock(&c->lock);
     c->logged_in = true;
     c->n_logins++;
+    pthread_mutex_unlock(&c->lock);
     return 0;
 }
 
-int vs_relogin(struct vs_conn *c)
+unsigned long vs_logins(struct vs_conn *c)
 {
-    c->logged_in = false;
-    nx_soap_clear_cookies(c->soap);
-    vs_tasks_session_lost(c);
-    nx_info("vsphere: %s: session lost; logging in again", c->url);
-    return do_login(c);
+    pthread_mutex_lock(&c->lock);
+    unsigned long n = c->n_logins;
+    pthread_mutex_unlock(&c->lock);
+    return n;
 }
 
-int vs_call(struct vs_conn *c, const char *method, const char *body, struct nx_soap_resp *out,
-            struct nx_soap_fault *fault)
+int vs_relogin(struct vs_conn *c, unsigned long seen)
+{
+    int rc = 0;
+    pthread_mutex_lock(&c->session_lock);
+    if (vs_logins(c) == seen) {
+        /* nobody renewed the session since this caller's request began */
+        pthread_mutex_lock(&c->lock);
+        c->logged_in = false;
+        pthread_mutex_unlock(&c->lock);
+        nx_soap_clear_cookies(c->soap);
+        vs_tasks_session_lost(c);
+        nx_info("vsphere: %s: session lost; logging in again", c->url);
+        rc = do_login(c);
+    }
+    pthread_mutex_unlock(&c->session_lock);
+    return rc;
+}
+
+int vs_call_ex(struct vs_conn *c, const char *method, const char *body, struct nx_soap_resp *out,
+               struct nx_soap_fault *fault, bool retry, int *attempts, bool *transient)
 {
     struct nx_soap_fault tmp = {0};
     struct nx_soap_fault *f = fault ? fault : &tmp;
-    int rc = nx_soap_call(c->soap, method, body, out, f);
+    retry = retry || vs_method_is_read(method);
+    pthread_mutex_lock(&c->lock);
+    unsigned long seen = c->n_logins;
+    bool logged_in = c->logged_in;
+    pthread_mutex_unlock(&c->lock);
+    int rc = call_retry(c, method, body, out, f, retry, attempts, transient);
     /* log in again once per call: a long run may outlive several sessions */
-    if (rc == 1 && !strcmp(f->type, "NotAuthenticated") && c->logged_in) {
+    if (rc == 1 && !strcmp(f->type, "NotAuthenticated") && logged_in) {
         nx_soap_fault_release(f);
-        if (vs_relogin(c) < 0) {
+        if (vs_relogin(c, seen) < 0) {
             nx_soap_fault_release(&tmp);
             return -1;
         }
-        rc = nx_soap_call(c->soap, method, body, out, f);
+        int more = 0;
+        rc = call_retry(c, method, body, out, f, retry, &more, transient);
+        if (attempts)
+            *attempts += more;
     }
     if (rc == 1) {
         /* keep the message nx_soap_parse set, with the right exit code */
@@ -133,6 +227,12 @@ int vs_call(struct vs_conn *c, const char *method, const char *body, struct nx_s
     }
     nx_soap_fault_release(&tmp);
     return rc;
+}
+
+int vs_call(struct vs_conn *c, const char *method, const char *body, struct nx_soap_resp *out,
+            struct nx_soap_fault *fault)
+{
+    return vs_call_ex(c, method, body, out, fault, false, NULL, NULL);
 }
 
 static void vs_close(struct nx_conn *base)
@@ -146,7 +246,7 @@ static void vs_close(struct nx_conn *base)
         struct nx_soap_resp r = {0};
         nx_soap_begin(&sb, "Logout", "SessionManager", c->session_manager);
         nx_soap_end(&sb, "Logout");
-        if (nx_soap_call(c->soap, "Logout", sb.buf, &r, NULL) != 0)
+        if (call_retry(c, "Logout", sb.buf, &r, NULL, false, NULL, NULL) != 0)
             nx_debug("vsphere: Logout: %s", nx_error_msg());
         nx_soap_resp_release(&r);
         strbuf_release(&sb);
@@ -168,6 +268,11 @@ static void vs_close(struct nx_conn *base)
     free(c->made_keys);
     nx_map_release(&c->made);
     nx_soap_free(c->soap);
+    pthread_mutex_destroy(&c->lock);
+    pthread_mutex_destroy(&c->load_lock);
+    pthread_mutex_destroy(&c->container_lock);
+    pthread_mutex_destroy(&c->session_lock);
+    pthread_cond_destroy(&c->task_cond);
     free(c->url);
     free(c->user);
     nx_free_secret(c->password);
@@ -197,6 +302,11 @@ static int vs_open(const char *uri, const struct nx_conn_opts *opts, struct nx_c
                 "only)",
                 uri);
     struct vs_conn *c = nx_calloc(1, sizeof(*c));
+    pthread_mutex_init(&c->lock, NULL);
+    pthread_mutex_init(&c->load_lock, NULL);
+    pthread_mutex_init(&c->container_lock, NULL);
+    pthread_mutex_init(&c->session_lock, NULL);
+    pthread_cond_init(&c->task_cond, NULL);
     c->url = url;
     c->base.uri = nx_strdup(uri);
     nx_map_init(&c->made);
@@ -208,7 +318,7 @@ static int vs_open(const char *uri, const struct nx_conn_opts *opts, struct nx_c
 
     nx_soap_begin(&sb, "RetrieveServiceContent", "ServiceInstance", "ServiceInstance");
     nx_soap_end(&sb, "RetrieveServiceContent");
-    if (nx_soap_call(c->soap, "RetrieveServiceContent", sb.buf, &r, NULL) != 0) {
+    if (call_retry(c, "RetrieveServiceContent", sb.buf, &r, NULL, true, NULL, NULL) != 0) {
         nx_error_prefix("%s: ", uri);
         goto fail;
     }
@@ -464,11 +574,10 @@ static bool datastore_ok(struct vs_conn *c, const struct vs_obj *ds, char **why)
     return true;
 }
 
-static int resolve(struct vs_conn *c, const struct nx_appliance_spec *spec, struct resolved *r)
+/* c->lock held */
+static int resolve_locked(struct vs_conn *c, const struct nx_appliance_spec *spec,
+                          struct resolved *r)
 {
-    memset(r, 0, sizeof(*r));
-    if (vs_inventory_load(c) < 0)
-        return -1;
     r->host = find_host(c, host_target(spec));
     if (!r->host)
         return -1;
@@ -531,6 +640,20 @@ static int resolve(struct vs_conn *c, const struct nx_appliance_spec *spec, stru
     return 0;
 }
 
+/* Where spec goes, from the inventory (read first if needed). The objects
+ * r points to stay valid until the connection closes. */
+static int resolve(struct vs_conn *c, const struct nx_appliance_spec *spec, struct resolved *r)
+{
+    memset(r, 0, sizeof(*r));
+    if (vs_inventory_load(c) < 0)
+        return -1;
+    pthread_mutex_lock(&c->lock);
+    int rc = resolve_locked(c, spec, r);
+    pthread_mutex_unlock(&c->lock);
+    return rc;
+}
+
+/* c->lock held */
 static void remember_host(struct vs_conn *c, const struct nx_appliance_spec *spec)
 {
     struct vs_hostinfo *h = NULL;
@@ -564,7 +687,9 @@ static int vs_check_placement(struct nx_conn *base, const struct nx_appliance_sp
 {
     struct vs_conn *c = (struct vs_conn *)base;
     struct resolved r;
+    pthread_mutex_lock(&c->lock);
     remember_host(c, spec);
+    pthread_mutex_unlock(&c->lock);
     int rc = resolve(c, spec, &r);
     free(r.nics);
     return rc;
@@ -626,6 +751,7 @@ static int vs_list_owned(struct nx_conn *base, struct nx_obs_list *out)
     struct vs_conn *c = (struct vs_conn *)base;
     if (vs_inventory_load(c) < 0)
         return -1;
+    pthread_mutex_lock(&c->lock);
     for (size_t i = 0; i < c->inv.n; i++) {
         const struct vs_obj *vm = c->inv.objs[i];
         struct nx_marker m = {0};
@@ -641,6 +767,7 @@ static int vs_list_owned(struct nx_conn *base, struct nx_obs_list *out)
             describe_vmnic(c, vm, hi, &vm->nics[j], nx_obs_add_vnic(o));
         nx_obs_list_add(out, o);
     }
+    pthread_mutex_unlock(&c->lock);
     return 0;
 }
 
@@ -671,9 +798,12 @@ static int vs_network_usage(struct nx_conn *base, const char *host, struct nx_ne
     *n_out = 0;
     if (vs_inventory_load(c) < 0)
         return -1;
+    pthread_mutex_lock(&c->lock);
     const struct vs_obj *h = find_host(c, host);
-    if (!h)
+    if (!h) {
+        pthread_mutex_unlock(&c->lock);
         return -1;
+    }
     for (size_t i = 0; i < c->inv.n; i++) {
         const struct vs_obj *vm = c->inv.objs[i];
         struct nx_marker m = {0};
@@ -702,6 +832,7 @@ static int vs_network_usage(struct nx_conn *base, const char *host, struct nx_ne
             u[k].vms++;
         }
     }
+    pthread_mutex_unlock(&c->lock);
     *out = u;
     *n_out = n;
     return 0;
@@ -711,14 +842,35 @@ static int vs_network_usage(struct nx_conn *base, const char *host, struct nx_ne
 
 /* The folder or pool `name` under `parent`, created when missing; a
  * DuplicateName fault (someone created it meanwhile) counts as success. */
+static int ensure_container_locked(struct vs_conn *c, const char *kind, const char *parent_type,
+                                   const char *parent, const char *name, char **out);
+
+/* Threads that need the same folder wait for the first one to create it. */
 static int ensure_container(struct vs_conn *c, const char *kind, const char *parent_type,
                             const char *parent, const char *name, char **out)
 {
+    pthread_mutex_lock(&c->lock);
     struct vs_obj *o = find_named(c, kind, name, parent);
-    if (o) {
-        *out = nx_strdup(o->id);
+    *out = o ? nx_strdup(o->id) : NULL;
+    pthread_mutex_unlock(&c->lock);
+    if (*out)
         return 0;
-    }
+    pthread_mutex_lock(&c->container_lock);
+    int rc = ensure_container_locked(c, kind, parent_type, parent, name, out);
+    pthread_mutex_unlock(&c->container_lock);
+    return rc;
+}
+
+/* c->container_lock held */
+static int ensure_container_locked(struct vs_conn *c, const char *kind, const char *parent_type,
+                                   const char *parent, const char *name, char **out)
+{
+    pthread_mutex_lock(&c->lock);
+    struct vs_obj *o = find_named(c, kind, name, parent);
+    *out = o ? nx_strdup(o->id) : NULL;
+    pthread_mutex_unlock(&c->lock);
+    if (*out)
+        return 0;
     struct strbuf sb = STRBUF_INIT;
     struct nx_soap_resp r = {0};
     struct nx_soap_fault f = {0};
@@ -736,7 +888,7 @@ static int ensure_container(struct vs_conn *c, const char *kind, const char *par
                     alloc, alloc);
     }
     nx_soap_end(&sb, method);
-    int rc = vs_call(c, method, sb.buf, &r, &f);
+    int rc = vs_call_ex(c, method, sb.buf, &r, &f, true, NULL, NULL);
     strbuf_release(&sb);
     if (rc == 1 && !strcmp(f.type, "DuplicateName") && f.object) {
         nx_info("vsphere: %s '%s' was created meanwhile; using it", kind, name);
@@ -757,11 +909,13 @@ static int ensure_container(struct vs_conn *c, const char *kind, const char *par
     nx_soap_resp_release(&r);
     nx_soap_fault_release(&f);
     if (rc == 0) {
+        pthread_mutex_lock(&c->lock);
         struct vs_obj *n = vs_inv_add(&c->inv, kind, *out);
         free(n->name);
         n->name = nx_strdup(name);
         free(n->parent);
         n->parent = nx_strdup(parent);
+        pthread_mutex_unlock(&c->lock);
     }
     return rc;
 }
@@ -822,15 +976,28 @@ static void add_nic(struct strbuf *sb, int key, const struct nx_vnic_spec *v,
     strbuf_addstr(sb, "</device></deviceChange>");
 }
 
-/* Run a task-returning method and wait for it (or defer). */
-/* defer: the VM id the task acts on, to confirm it in vs_settle(); NULL: wait now */
-static int run_task(struct vs_conn *c, const char *method, const char *body, const char *what,
-                    const char *defer, char **result)
+/* Run a task-returning method and wait for it (or defer).
+ * defer: the VM id the task acts on, to confirm it in vs_settle(); NULL: wait
+ * now. retry: repeat the request on a transient failure; done_fault: the
+ * fault that, on a repeated request, means the first one did it (the answer
+ * was lost): success. */
+static int run_task_ex(struct vs_conn *c, const char *method, const char *body, const char *what,
+                       const char *defer, char **result, bool retry, const char *done_fault)
 {
     struct nx_soap_resp r = {0};
+    struct nx_soap_fault f = {0};
+    int attempts = 0;
     if (result)
         *result = NULL;
-    if (vs_call(c, method, body, &r, NULL) != 0) {
+    int crc = vs_call_ex(c, method, body, &r, &f, retry, &attempts, NULL);
+    if (crc == 1 && attempts > 1 && done_fault && !strcmp(f.type, done_fault)) {
+        nx_info("vsphere: %s: %s after a lost answer: the first request did it", what, f.type);
+        nx_soap_fault_release(&f);
+        nx_error_clear();
+        return 0;
+    }
+    nx_soap_fault_release(&f);
+    if (crc != 0) {
         nx_error_prefix("%s: ", what);
         return -1;
     }
@@ -845,6 +1012,50 @@ static int run_task(struct vs_conn *c, const char *method, const char *body, con
         rc = vs_task_wait(c, task, what, result);
     free(task);
     return rc;
+}
+
+static int run_task(struct vs_conn *c, const char *method, const char *body, const char *what,
+                    const char *defer, char **result)
+{
+    return run_task_ex(c, method, body, what, defer, result, false, NULL);
+}
+
+/* CreateVM_Task, repeated after a lost answer only when no VM carries the
+ * marker yet (vcsim, unlike vCenter, accepts a second VM of the same name). */
+static int create_vm(struct vs_conn *c, const char *body, const char *folder, const char *marker,
+                     const char *what, char **vm)
+{
+    struct nx_soap_resp r = {0};
+    *vm = NULL;
+    for (int k = 1;; k++) {
+        bool transient = false;
+        int rc = vs_call_ex(c, "CreateVM_Task", body, &r, NULL, false, NULL, &transient);
+        if (rc == 0) {
+            char *task = nx_soap_child_text(r.body, "returnval");
+            nx_soap_resp_release(&r);
+            if (!task)
+                return nx_error_set(NX_EX_PROTOCOL, "%s: CreateVM_Task: no task in the answer",
+                                    what);
+            rc = vs_task_wait(c, task, what, vm);
+            free(task);
+            return rc;
+        }
+        if (rc != -1 || !transient || k >= RETRY_ATTEMPTS) {
+            nx_error_prefix("%s: ", what);
+            return -1;
+        }
+        /* did the server create it before the answer was lost? */
+        vs_backoff("CreateVM_Task", k);
+        int found = vs_find_vm_by_marker(c, folder, marker, vm);
+        if (found < 0) {
+            nx_error_prefix("%s: looking for the VM after a lost answer: ", what);
+            return -1;
+        }
+        if (found) {
+            nx_info("vsphere: %s: the answer was lost, but the VM %s was created", what, *vm);
+            return 0;
+        }
+    }
 }
 
 static void fill_obs(struct nx_appliance_obs *o, const char *id,
@@ -897,8 +1108,16 @@ static int vs_create(struct nx_conn *base, const struct nx_appliance_spec *spec,
     nx_soap_add_moref(&sb, "host", "HostSystem", r.host->id);
     nx_soap_end(&sb, "CreateVM_Task");
     what = nx_asprintf("creating %s", spec->name);
-    if (run_task(c, "CreateVM_Task", sb.buf, what, NULL, &vm) < 0)
-        goto cleanup;
+    {
+        struct nx_marker m = {0};
+        nx_marker_from_spec(&m, spec);
+        char *marker = nx_marker_encode(&m);
+        nx_marker_release(&m);
+        int rc = create_vm(c, sb.buf, folder, marker, what, &vm);
+        free(marker);
+        if (rc < 0)
+            goto cleanup;
+    }
     if (!vm) {
         nx_error_set(NX_EX_PROTOCOL, "%s: the task returned no virtual machine", what);
         goto cleanup;
@@ -937,19 +1156,22 @@ static int vs_update_vnics(struct nx_conn *base, const struct nx_appliance_obs *
     char *what = nx_asprintf("changing the vNICs of %s", obs->name);
     int ret = -1;
     const struct vs_obj *host = NULL;
+    if (vs_inventory_load(c) < 0)
+        goto cleanup;
+    pthread_mutex_lock(&c->lock);
     if (n_add) {
-        if (vs_inventory_load(c) < 0 || !(host = find_host(c, host_target(spec))))
-            goto cleanup;
+        if (!(host = find_host(c, host_target(spec))))
+            goto unlock;
         for (size_t i = 0; i < n_add; i++)
             if (resolve_vnic(c, host, spec, add[i], &b[i]) < 0)
-                goto cleanup;
+                goto unlock;
     }
     nx_soap_begin(&sb, "ReconfigVM_Task", "VirtualMachine", obs->id);
     strbuf_addstr(&sb, "<spec>");
     for (size_t i = 0; i < n_remove; i++) {
         if (!remove[i]->id || !*remove[i]->id) {
             nx_error_set(NX_EX_SOFTWARE, "%s: vNIC without a device key", what);
-            goto cleanup;
+            goto unlock;
         }
         strbuf_addstr(&sb, "<deviceChange><operation>remove</operation><device xsi:type=\"");
         strbuf_add_xml_escaped(&sb, nic_device_type(c, obs->id, remove[i]->id));
@@ -961,7 +1183,13 @@ static int vs_update_vnics(struct nx_conn *base, const struct nx_appliance_obs *
         add_nic(&sb, -100 - (int)i, add[i], &b[i]);
     strbuf_addstr(&sb, "</spec>");
     nx_soap_end(&sb, "ReconfigVM_Task");
+    pthread_mutex_unlock(&c->lock);
+    /* not repeated on a lost answer: a second add would add the vNICs twice;
+     * the next run sees what happened and converges */
     ret = run_task(c, "ReconfigVM_Task", sb.buf, what, NULL, NULL);
+    goto cleanup;
+unlock:
+    pthread_mutex_unlock(&c->lock);
 cleanup:
     free(b);
     free(what);
@@ -980,7 +1208,8 @@ static int vs_set_payload(struct nx_conn *base, const struct nx_appliance_obs *o
     add_payload_options(&sb, spec);
     strbuf_addstr(&sb, "</spec>");
     nx_soap_end(&sb, "ReconfigVM_Task");
-    int ret = run_task(c, "ReconfigVM_Task", sb.buf, what, NULL, NULL);
+    /* setting extraConfig values again is harmless: repeated when lost */
+    int ret = run_task_ex(c, "ReconfigVM_Task", sb.buf, what, NULL, NULL, true, NULL);
     free(what);
     strbuf_release(&sb);
     return ret;
@@ -993,7 +1222,8 @@ static int power(struct vs_conn *c, const char *vm, const char *name, bool on, b
     char *what = nx_asprintf("powering %s %s", on ? "on" : "off", name);
     nx_soap_begin(&sb, method, "VirtualMachine", vm);
     nx_soap_end(&sb, method);
-    int ret = run_task(c, method, sb.buf, what, defer ? vm : NULL, NULL);
+    int ret =
+        run_task_ex(c, method, sb.buf, what, defer ? vm : NULL, NULL, true, "InvalidPowerState");
     free(what);
     strbuf_release(&sb);
     return ret;
@@ -1023,7 +1253,8 @@ static int vs_remove(struct nx_conn *base, const struct nx_appliance_obs *obs)
     char *what = nx_asprintf("removing %s", obs->name);
     nx_soap_begin(&sb, "Destroy_Task", "VirtualMachine", obs->id);
     nx_soap_end(&sb, "Destroy_Task");
-    int ret = run_task(c, "Destroy_Task", sb.buf, what, NULL, NULL);
+    int ret =
+        run_task_ex(c, "Destroy_Task", sb.buf, what, NULL, NULL, true, "ManagedObjectNotFound");
     free(what);
     strbuf_release(&sb);
     return ret;
@@ -1033,6 +1264,7 @@ const struct nx_provider_ops nx_vsphere_provider = {
     .name = "vsphere",
     .probe = vs_probe,
     .mac_range = &vs_mac_range,
+    .concurrent = true,
     .open = vs_open,
     .close = vs_close,
     .check_placement = vs_check_placement,

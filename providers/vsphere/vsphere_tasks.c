@@ -5,7 +5,11 @@
  * version then reports every task that changed, so one collector serves every
  * task of the run and no task is polled on its own. Tasks nobody needs to wait
  * for right away (power-on) are deferred: their completion arrives with a
- * later wait, or with vs_tasks_flush() at the end. */
+ * later wait, or with vs_tasks_flush() at the end.
+ *
+ * Under -j N, one thread at a time (c->waiting) runs WaitForUpdatesEx for
+ * everybody and records every task it hears of; the others sleep on
+ * c->task_cond and look at their task again when it returns. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -22,23 +26,25 @@
 #define WAIT_SECONDS 20
 #define TASK_DEADLINE_SECONDS 1800
 
+/* c->lock held */
 static struct vs_task *find_task(struct vs_conn *c, const char *id)
 {
-    for (size_t i = 0; i < c->n_tasks; i++)
-        if (!strcmp(c->tasks[i].id, id))
-            return &c->tasks[i];
-    return NULL;
+    return c->task_map.slots ? nx_map_get(&c->task_map, id) : NULL;
 }
 
+/* c->lock held; task pointers stay valid until vs_tasks_release */
 static struct vs_task *get_task(struct vs_conn *c, const char *id)
 {
     struct vs_task *t = find_task(c, id);
     if (t)
         return t;
-    NX_GROW(c->tasks, c->alloc_tasks, c->n_tasks + 1);
-    t = &c->tasks[c->n_tasks++];
-    memset(t, 0, sizeof(*t));
+    if (!c->task_map.slots)
+        nx_map_init(&c->task_map);
+    t = nx_calloc(1, sizeof(*t));
     t->id = nx_strdup(id);
+    NX_GROW(c->tasks, c->alloc_tasks, c->n_tasks + 1);
+    c->tasks[c->n_tasks++] = t;
+    nx_map_put(&c->task_map, t->id, t);
     return t;
 }
 
@@ -63,12 +69,15 @@ static void apply_info(struct vs_task *t, xmlNodePtr info)
         t->deferred = false; /* a failure is reported by vs_tasks_settle() */
 }
 
+/* c->lock held */
 static void release_filter(struct vs_conn *c)
 {
     NX_FREE(c->task_filter);
     NX_FREE(c->version);
+    c->filter_gen++;
 }
 
+/* Called by the waiter only (c->waiting), without c->lock. */
 static int create_filter(struct vs_conn *c)
 {
     struct strbuf sb = STRBUF_INIT;
@@ -85,97 +94,127 @@ static int create_filter(struct vs_conn *c)
     strbuf_release(&sb);
     if (rc != 0)
         return -1;
-    c->task_filter = nx_soap_child_text(r.body, "returnval");
+    char *filter = nx_soap_child_text(r.body, "returnval");
     nx_soap_resp_release(&r);
-    if (!c->task_filter)
+    if (!filter)
         return nx_error_set(NX_EX_PROTOCOL, "CreateFilter: no filter in the answer");
-    NX_FREE(c->version);
+    pthread_mutex_lock(&c->lock);
+    release_filter(c);
+    c->task_filter = filter;
+    pthread_mutex_unlock(&c->lock);
     return 0;
 }
 
-/* One WaitForUpdatesEx round: apply what changed. */
+/* c->lock held: record what one WaitForUpdatesEx answer says about tasks. */
+static void apply_updates(struct vs_conn *c, xmlNodePtr rv)
+{
+    char *v = nx_soap_child_text(rv, "version");
+    if (v) {
+        free(c->version);
+        c->version = v;
+    }
+    for (xmlNodePtr fs = nx_xml_first_elem(rv); fs; fs = nx_xml_next_elem(fs)) {
+        if (strcmp((const char *)fs->name, "filterSet") != 0)
+            continue;
+        for (xmlNodePtr os = nx_xml_first_elem(fs); os; os = nx_xml_next_elem(os)) {
+            if (strcmp((const char *)os->name, "objectSet") != 0)
+                continue;
+            const char *id = nx_soap_text(nx_soap_child(os, "obj"));
+            if (!*id)
+                continue;
+            for (xmlNodePtr ch = nx_xml_first_elem(os); ch; ch = nx_xml_next_elem(ch)) {
+                if (strcmp((const char *)ch->name, "changeSet") != 0 ||
+                    strcmp(nx_soap_text(nx_soap_child(ch, "name")), "info") != 0)
+                    continue;
+                xmlNodePtr val = nx_soap_child(ch, "val");
+                /* every task, also those nobody waits for yet: another thread
+                 * may have started it and not registered it so far */
+                if (val)
+                    apply_info(get_task(c, id), val);
+            }
+        }
+    }
+}
+
+/* One WaitForUpdatesEx round by the waiter (c->waiting), without c->lock. */
 static int wait_round(struct vs_conn *c)
 {
-    if (!c->task_filter && create_filter(c) < 0)
+    pthread_mutex_lock(&c->lock);
+    bool need_filter = !c->task_filter;
+    pthread_mutex_unlock(&c->lock);
+    if (need_filter && create_filter(c) < 0)
         return -1;
     struct strbuf sb = STRBUF_INIT;
     struct nx_soap_resp r = {0};
+    pthread_mutex_lock(&c->lock);
+    unsigned long gen = c->filter_gen;
     nx_soap_begin(&sb, "WaitForUpdatesEx", "PropertyCollector", c->property_collector);
     nx_soap_add(&sb, "version", c->version ? c->version : "");
+    pthread_mutex_unlock(&c->lock);
     strbuf_addf(&sb, "<options><maxWaitSeconds>%d</maxWaitSeconds></options>", WAIT_SECONDS);
     nx_soap_end(&sb, "WaitForUpdatesEx");
     int rc = vs_call(c, "WaitForUpdatesEx", sb.buf, &r, NULL);
     strbuf_release(&sb);
     if (rc != 0)
         return -1;
-    if (!c->task_filter) {
-        /* the session was renewed by vs_call: our filter went with the old one */
-        nx_soap_resp_release(&r);
-        return 0;
+    pthread_mutex_lock(&c->lock);
+    /* unless the session (and our filter with it) was renewed meanwhile */
+    if (gen == c->filter_gen && c->task_filter) {
+        xmlNodePtr rv = nx_soap_child(r.body, "returnval");
+        if (rv)
+            apply_updates(c, rv);
     }
-    xmlNodePtr rv = nx_soap_child(r.body, "returnval");
-    if (rv) {
-        char *v = nx_soap_child_text(rv, "version");
-        if (v) {
-            free(c->version);
-            c->version = v;
-        }
-        for (xmlNodePtr fs = nx_xml_first_elem(rv); fs; fs = nx_xml_next_elem(fs)) {
-            if (strcmp((const char *)fs->name, "filterSet") != 0)
-                continue;
-            for (xmlNodePtr os = nx_xml_first_elem(fs); os; os = nx_xml_next_elem(os)) {
-                if (strcmp((const char *)os->name, "objectSet") != 0)
-                    continue;
-                const char *id = nx_soap_text(nx_soap_child(os, "obj"));
-                if (!*id)
-                    continue;
-                for (xmlNodePtr ch = nx_xml_first_elem(os); ch; ch = nx_xml_next_elem(ch)) {
-                    if (strcmp((const char *)ch->name, "changeSet") != 0 ||
-                        strcmp(nx_soap_text(nx_soap_child(ch, "name")), "info") != 0)
-                        continue;
-                    xmlNodePtr val = nx_soap_child(ch, "val");
-                    if (!val)
-                        continue;
-                    struct vs_task *t = find_task(c, id);
-                    if (t)
-                        apply_info(t, val);
-                }
-            }
-        }
-    }
+    pthread_mutex_unlock(&c->lock);
     nx_soap_resp_release(&r);
     return 0;
 }
 
 int vs_task_wait(struct vs_conn *c, const char *task, const char *what, char **result)
 {
+    int ret = 0;
     if (result)
         *result = NULL;
+    time_t deadline = time(NULL) + TASK_DEADLINE_SECONDS;
+    pthread_mutex_lock(&c->lock);
     struct vs_task *t = get_task(c, task);
     free(t->what);
     t->what = nx_strdup(what);
     t->deferred = false;
-    time_t deadline = time(NULL) + TASK_DEADLINE_SECONDS;
     while (t->state == 0) {
-        if (time(NULL) > deadline)
-            return nx_error_set(NX_EX_TEMPFAIL, "%s: task %s still running after %d s", what, task,
-                                TASK_DEADLINE_SECONDS);
-        size_t idx = (size_t)(t - c->tasks);
-        if (wait_round(c) < 0) {
-            nx_error_prefix("%s: waiting for task %s: ", what, task);
-            return -1;
+        if (time(NULL) > deadline) {
+            ret = nx_error_set(NX_EX_TEMPFAIL, "%s: task %s still running after %d s", what, task,
+                               TASK_DEADLINE_SECONDS);
+            goto out;
         }
-        t = &c->tasks[idx]; /* the array may have moved */
+        if (c->waiting) {
+            /* someone is waiting for all of us */
+            pthread_cond_wait(&c->task_cond, &c->lock);
+            continue;
+        }
+        c->waiting = true;
+        pthread_mutex_unlock(&c->lock);
+        int rc = wait_round(c);
+        pthread_mutex_lock(&c->lock);
+        c->waiting = false;
+        pthread_cond_broadcast(&c->task_cond);
+        if (rc < 0) {
+            nx_error_prefix("%s: waiting for task %s: ", what, task);
+            ret = -1;
+            goto out;
+        }
     }
     if (t->state < 0)
-        return nx_error_set(NX_EX_FAILED, "%s: %s", what, t->error);
-    if (result && t->result)
+        ret = nx_error_set(NX_EX_FAILED, "%s: %s", what, t->error);
+    else if (result && t->result)
         *result = nx_strdup(t->result);
-    return 0;
+out:
+    pthread_mutex_unlock(&c->lock);
+    return ret;
 }
 
 void vs_task_defer(struct vs_conn *c, const char *task, const char *what, const char *subject)
 {
+    pthread_mutex_lock(&c->lock);
     struct vs_task *t = get_task(c, task);
     free(t->what);
     t->what = nx_strdup(what);
@@ -183,6 +222,7 @@ void vs_task_defer(struct vs_conn *c, const char *task, const char *what, const 
     t->subject = nx_strdup(subject);
     t->deferred = t->state == 0;
     t->watched = true;
+    pthread_mutex_unlock(&c->lock);
 }
 
 int vs_tasks_settle(struct vs_conn *c, struct nx_deferred_failure **out, size_t *n)
@@ -190,8 +230,9 @@ int vs_tasks_settle(struct vs_conn *c, struct nx_deferred_failure **out, size_t 
     int ret = vs_tasks_flush(c);
     struct nx_deferred_failure *f = NULL;
     size_t nf = 0, alloc = 0;
+    pthread_mutex_lock(&c->lock);
     for (size_t i = 0; i < c->n_tasks; i++) {
-        struct vs_task *t = &c->tasks[i];
+        struct vs_task *t = c->tasks[i];
         if (!t->watched || t->state == 0)
             continue;
         t->watched = false;
@@ -201,6 +242,7 @@ int vs_tasks_settle(struct vs_conn *c, struct nx_deferred_failure **out, size_t 
         f[nf].appliance_id = nx_strdup(t->subject ? t->subject : t->id);
         f[nf++].error = nx_asprintf("%s: %s", t->what ? t->what : t->id, t->error);
     }
+    pthread_mutex_unlock(&c->lock);
     *out = f;
     *n = nf;
     return ret;
@@ -209,12 +251,17 @@ int vs_tasks_settle(struct vs_conn *c, struct nx_deferred_failure **out, size_t 
 int vs_tasks_flush(struct vs_conn *c)
 {
     int ret = 0;
-    for (size_t i = 0; i < c->n_tasks; i++) {
-        if (!c->tasks[i].deferred)
-            continue;
-        char *id = nx_strdup(c->tasks[i].id);
-        char *what = nx_strdup(c->tasks[i].what ? c->tasks[i].what : id);
-        if (vs_task_wait(c, id, what, NULL) < 0) {
+    for (size_t i = 0;; i++) {
+        pthread_mutex_lock(&c->lock);
+        if (i >= c->n_tasks) {
+            pthread_mutex_unlock(&c->lock);
+            break;
+        }
+        struct vs_task *t = c->tasks[i];
+        char *id = t->deferred ? nx_strdup(t->id) : NULL;
+        char *what = t->deferred ? nx_strdup(t->what ? t->what : t->id) : NULL;
+        pthread_mutex_unlock(&c->lock);
+        if (id && vs_task_wait(c, id, what, NULL) < 0) {
             nx_log(NX_LOG_ERROR, "%s", nx_error_msg());
             ret = -1;
         }
@@ -227,19 +274,23 @@ int vs_tasks_flush(struct vs_conn *c)
 void vs_tasks_release(struct vs_conn *c)
 {
     for (size_t i = 0; i < c->n_tasks; i++) {
-        free(c->tasks[i].id);
-        free(c->tasks[i].result);
-        free(c->tasks[i].error);
-        free(c->tasks[i].what);
-        free(c->tasks[i].subject);
+        free(c->tasks[i]->id);
+        free(c->tasks[i]->result);
+        free(c->tasks[i]->error);
+        free(c->tasks[i]->what);
+        free(c->tasks[i]->subject);
+        free(c->tasks[i]);
     }
     free(c->tasks);
     c->tasks = NULL;
     c->n_tasks = c->alloc_tasks = 0;
+    nx_map_release(&c->task_map);
     release_filter(c);
 }
 
 void vs_tasks_session_lost(struct vs_conn *c)
 {
+    pthread_mutex_lock(&c->lock);
     release_filter(c);
+    pthread_mutex_unlock(&c->lock);
 }
