@@ -9,6 +9,7 @@
 #include "plan.h"
 #include "provider.h"
 #include "strbuf.h"
+#include "tenant_side.h"
 #include "util.h"
 #include "validate.h"
 #include "xml.h"
@@ -128,6 +129,44 @@ static int emit(const struct args *a, const char *data, size_t len)
     return ret;
 }
 
+/* A <netext-tenant> configuration: resolve its appliances without a
+ * hypervisor, so each needs its production network named. */
+static int resolve_tenant(struct nx_cli *cli, struct nx_model *m, int *code)
+{
+    bool *need = nx_calloc(m->n_hosts + 1, sizeof(bool));
+    struct nx_net_usage **usage = nx_calloc(m->n_hosts + 1, sizeof(*usage));
+    size_t *n_usage = nx_calloc(m->n_hosts + 1, sizeof(size_t));
+    struct nx_diag diag, notes;
+    int ret = 0;
+    nx_diag_init(&diag);
+    nx_diag_init(&notes);
+    nx_tside_needs_usage(m, need);
+    for (size_t i = 0; i < m->n_hosts; i++)
+        if (need[i]) {
+            nx_error_set(NX_EX_USAGE,
+                         "payload: source host '%s': the configuration leaves its production "
+                         "network to detection, which needs the hypervisor; name it with "
+                         "<appliance production-network=\"...\">",
+                         m->hosts[i]->name);
+            *code = nx_cli_fail(cli, NX_EX_USAGE);
+            ret = -1;
+            goto out;
+        }
+    nx_tside_resolve(m, usage, n_usage, &diag, &notes);
+    if (diag.n) {
+        nx_cli_problems(cli, &diag, "invalid", NX_EX_DATAERR);
+        *code = NX_EX_DATAERR;
+        ret = -1;
+    }
+out:
+    nx_diag_release(&diag);
+    nx_diag_release(&notes);
+    free(need);
+    free(usage);
+    free(n_usage);
+    return ret;
+}
+
 /* NETEXT_DEPLOY_PAYLOAD_ADDRESS=IP/PREFIX[,GATEWAY]: the interim tenant-side
  * appliance's address (default DHCP); NETEXT_DEPLOY_PAYLOAD_BASE64=1: print
  * base64 as the hypervisor channels carry it. */
@@ -162,6 +201,10 @@ int nx_cmd_payload(struct nx_cli *cli)
         nx_model_free(m);
         fprintf(stderr, "netext-deploy: payload: --tenant and --host are required\n");
         return NX_EX_USAGE;
+    }
+    if (m->kind == NX_KIND_TENANT && resolve_tenant(cli, m, &code) < 0) {
+        nx_model_free(m);
+        return code;
     }
     struct nx_desired *d = NULL;
     struct nx_pki *pki = NULL;

@@ -2,6 +2,7 @@
 #include "cli.h"
 #include "desired.h"
 #include "lock.h"
+#include "pki.h"
 #include "log.h"
 #include "strbuf.h"
 #include "tenant_side.h"
@@ -224,8 +225,21 @@ int nx_cmd_export_bundle(struct nx_cli *cli)
         code = nx_cli_fail(cli, NX_EX_DATAERR);
         goto cleanup;
     }
+    /* the tenant's tunnel credentials: one client certificate per bundle, from
+     * the tenant's CA in the state directory (pki.h; issued on first export) */
+    struct nx_pki *pki = NULL;
+    struct nx_pki_cred pc = {0};
+    if (nx_pki_open(nx_state_dir(cli->state_dir_opt), 0, &pki) < 0 ||
+        nx_pki_get(pki, t->name, NX_PKI_CLIENT, "bundle", &pc) < 0) {
+        code = nx_cli_fail(cli, nx_error_code());
+        nx_pki_close(pki);
+        goto cleanup;
+    }
+    nx_pki_close(pki);
+    struct nx_bundle_creds bc = {pc.ca_pem, pc.cert_pem, pc.key_pem};
     struct strbuf sb = STRBUF_INIT;
-    nx_bundle_render(&sb, m, t, NULL);
+    nx_bundle_render(&sb, m, t, &bc);
+    nx_pki_cred_release(&pc);
     if (!strcmp(cli->output, "-")) {
         fwrite(sb.buf, 1, sb.len, stdout);
     } else if (write_secret_file(cli->output, sb.buf, sb.len) < 0) {

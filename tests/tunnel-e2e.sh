@@ -5,12 +5,14 @@
 #   prodvm --+                                             +-- replica  (VLAN 101 "web")
 #            |-- tenant LAN --+-- tapp ==TCP==> gw ==TCP==> papp -+
 #   gw ------+  (10.1.0.0/24) |  (netext-bootstrap,   socat   (netext-bootstrap,
-#                             |   OpenVPN client)     relay    OpenVPN server) +-- replica2 (VLAN 102 "db")
+#                             |   OpenVPN client)     relay    OpenVPN server) +-- replica2 (VLAN 102 "db",
+#                                                                                   not extended)
 #   inet -- internet -- gw -- SP production (192.0.2.0/24) -- papp
 #
 # Each VLAN is its own bridge (the vSwitch applies the VLAN; this kernel has no
-# 802.1Q subinterfaces). Both payloads come from `netext-deploy payload` on a
-# real plan; each appliance gets its payload the way its hypervisor would
+# 802.1Q subinterfaces). Both payloads come from `netext-deploy payload`: the
+# SP appliance's from the plan, the tenant appliance's from a <netext-tenant>
+# configuration and the bundle `netext-deploy export-bundle` made; each appliance gets its payload the way its hypervisor would
 # deliver it (papp: libvirt fw_cfg, base64; tapp: Hyper-V KVP pool items), and
 # netext-bootstrap itself writes and starts OpenVPN. Proves: ping both ways
 # with real MACs in ARP, recovery after a gateway restart (< 10 s), full site
@@ -76,8 +78,20 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 export NETEXT_DEPLOY_STATE_DIR="$T/state"
 "$NETEXT_DEPLOY" payload --tenant acme --host esx1 -o "$T/provider.xml" "$PLAN" ||
     { echo "FAIL: netext-deploy payload (provider)"; exit 1; }
-NETEXT_DEPLOY_PAYLOAD_ADDRESS=10.1.0.2/24,10.1.0.1 \
-    "$NETEXT_DEPLOY" payload --tenant acme --host esx1 --role tenant -o "$T/tenant.xml" "$PLAN" ||
+# the tenant side: the provider's bundle (networks, gateway, the tenant's
+# tunnel credentials) and the tenant's configuration: one appliance on its
+# production network "lan", extending "web"
+"$NETEXT_DEPLOY" --tenant acme -o "$T/acme.bundle" export-bundle "$PLAN" ||
+    { echo "FAIL: netext-deploy export-bundle"; exit 1; }
+cat > "$T/tenant-config.xml" <<EOF
+<netext-tenant xmlns="urn:netext-deploy:plan:1" bundle="acme.bundle">
+  <source-host name="src" uri="test:///default"/>
+  <appliance host="src" production-network="lan" extends="web">
+    <static ip="10.1.0.2/24" gateway="10.1.0.1"/>
+  </appliance>
+</netext-tenant>
+EOF
+"$NETEXT_DEPLOY" --host src -o "$T/tenant.xml" payload "$T/tenant-config.xml" ||
     { echo "FAIL: netext-deploy payload (tenant)"; exit 1; }
 [ "$(stat -c %a "$T/provider.xml")" = 600 ] && ok "payload written 0600" || bad "payload mode"
 [ "$(stat -c %a "$T/state")" = 700 ] && ok "state directory 0700" || bad "state dir mode"
@@ -94,8 +108,10 @@ P_DB_MAC=$(attr "$T/provider.xml" 'network name="db"' mac)
 T_PROD_MAC=$(attr "$T/tenant.xml" production mac)
 WEB_PORT=$(attr "$T/provider.xml" 'network name="web"' tunnel-port)
 DB_PORT=$(attr "$T/provider.xml" 'network name="db"' tunnel-port)
+T_WEB_PORT=$(attr "$T/tenant.xml" 'extends name="web"' tunnel-port)
 [ -n "$P_PROD_MAC" ] && [ -n "$P_WEB_MAC" ] && [ -n "$T_PROD_MAC" ] && [ "$WEB_PORT" = 6281 ] &&
-    [ "$DB_PORT" = 6282 ] || { echo "FAIL: unexpected payloads"; exit 1; }
+    [ "$DB_PORT" = 6282 ] && [ "$T_WEB_PORT" = "$WEB_PORT" ] ||
+    { echo "FAIL: unexpected payloads"; exit 1; }
 
 # libvirt: base64 in fw_cfg (opt/org.netext-deploy/payload)
 fw=$T/sys-papp/sys/firmware/qemu_fw_cfg/by_name/opt/org.netext-deploy/payload
@@ -182,9 +198,12 @@ nsx papp "$BOOT" --root "$T/root-papp" --sysroot "$T/sys-papp" --channel fwcfg a
     { echo "FAIL: bootstrap on the SP appliance"; logs; exit 1; }
 nsx tapp "$BOOT" --root "$T/root-tapp" --sysroot "$T/sys-tapp" --channel hyperv apply ||
     { echo "FAIL: bootstrap on the tenant appliance"; logs; exit 1; }
-for ns in papp tapp; do
+for ns in papp:2 tapp:1; do
+    want=${ns#*:}
+    ns=${ns%:*}
     c=$(ls "$T/root-$ns/etc/netext/openvpn/" | wc -l)
-    [ "$c" = 2 ] && ok "$ns: netext-bootstrap wrote 2 OpenVPN configurations" || bad "$ns: $c configs"
+    [ "$c" = "$want" ] && ok "$ns: netext-bootstrap wrote $c OpenVPN configuration(s)" ||
+        bad "$ns: $c configs, expected $want"
     for f in "$T/root-$ns"/run/netext/nxt*.pid; do
         pid=$(cat "$f")
         grep -q openvpn /proc/$pid/cmdline 2>/dev/null || bad "$ns: no OpenVPN behind $f"
@@ -210,8 +229,9 @@ if wait_ping prodvm 10.1.0.5 40; then ok "tunnel up"; else
 fi
 nsx prodvm ping -c3 -i0.2 -W1 10.1.0.5 >/dev/null && ok "production VM -> replica" || bad "prodvm -> replica"
 nsx replica ping -c3 -i0.2 -W1 10.1.0.4 >/dev/null && ok "replica -> production VM" || bad "replica -> prodvm"
-wait_ping prodvm 10.1.0.6 20 && nsx replica2 ping -c3 -i0.2 -W1 10.1.0.4 >/dev/null &&
-    ok "second extended network (VLAN 102) both ways" || bad "VLAN 102 tunnel"
+# VLAN 102 ("db") is not extended by this tenant configuration: isolated
+ping_ok prodvm 10.1.0.6 || ping_ok replica2 10.1.0.4 &&
+    bad "VLAN 102 reachable although not extended" || ok "VLAN 102 (not extended) stays isolated"
 mac() { nsx "$1" cat /sys/class/net/eth0/address; }
 neigh() { nsx "$1" ip neigh show "$2" | sed -n 's/.* lladdr \([0-9a-f:]*\).*/\1/p'; }
 [ "$(neigh prodvm 10.1.0.5)" = "$(mac replica)" ] &&
