@@ -326,6 +326,13 @@ lvd_cgroup_partition() {
                     cat "${dir%/*}/cpuset.cpus" >"$dir/cpuset.cpus" &&
                         cat "${dir%/*}/cpuset.mems" >"$dir/cpuset.mems" || exit 1
                 fi
+                # cgroup v2: hand the controllers it got on to its children
+                # (libvirt's guest groups); best effort
+                if [ "$type" = cgroup2 ]; then
+                    for c in $(cat "$dir/cgroup.controllers" 2>/dev/null); do
+                        echo "+$c" >"$dir/cgroup.subtree_control" 2>/dev/null
+                    done
+                fi
             done
         done </proc/self/mounts
     ) 9<"${LVD_CGREG%/*}" # lock: the directory (no lock file left behind)

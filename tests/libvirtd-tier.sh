@@ -195,6 +195,10 @@ elif [ "$RC" != 0 ]; then
     lvd_fail "subscribe"
 fi
 check_appliance $VLANS1
+# the MACs netext-deploy reported are the ones deployed
+[ "$(grep -o '"action":"create"[^}]*' "$T/deploy.json" | grep -o '02\(:[0-9a-f][0-9a-f]\)\{5\}' |
+    sort | xargs)" = "$(ifaces "$DOM" --inactive | awk '{print $1}' | xargs)" ] ||
+    lvd_fail "reported MACs differ from the deployed ones"
 lvd_log "deployed $DOM: $(ifaces "$DOM" | wc -l) vNICs, OVS tags right"
 
 # ---- 2. idempotency across runs ---------------------------------------------
