@@ -121,3 +121,81 @@ vcsim_trace_methods() {
     tr -d '\000' <"$1" | grep -a '^Request: ' |
         sed -n 's/.*<soapenv:Body><\([A-Za-z_]*\).*/\1/p' | sort | uniq -c
 }
+
+# vcsim_batch_plan FILE N URI [FIRST]: a batch plan of N tenants (numbered from
+# FIRST, default 1), one provider appliance each with the production vNIC and
+# 3 tenant VLANs (101-103, distributed portgroups dv-101..dv-103 made by
+# vcsim_batch_setup). Every tenant has its own plan host (VLAN ownership is
+# per plan host) on one of two ESXi hosts, DC0_H0 and DC0_C0_H0.
+vcsim_batch_plan() {
+    "$PY" - "$@" <<'PYEOF'
+import sys
+out, n, uri = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+first = int(sys.argv[4]) if len(sys.argv) > 4 else 1
+hosts = ["DC0_H0", "DC0_C0_H0"]
+with open(out, "w") as f:
+    f.write('<netext-plan xmlns="urn:netext-deploy:plan:1" version="1">\n'
+            '<gateway address="gw.example.com"/>\n')
+    for i in range(first, first + n):
+        f.write('<host name="h%d" uri="%s" target="%s" production-network="VM Network"/>\n'
+                % (i, uri, hosts[i % 2]))
+        f.write('<hardware-plan name="p%d" host="h%d"><network name="a" vlan="101"/>'
+                '<network name="b" vlan="102"/><network name="c" vlan="103"/>'
+                '</hardware-plan>\n' % (i, i))
+        f.write('<tenant name="t%05d"><subscribe plan="p%d"/></tenant>\n' % (i, i))
+    f.write('</netext-plan>\n')
+PYEOF
+}
+
+# The distributed portgroups vcsim_batch_plan's tenants use.
+vcsim_batch_setup() {
+    for v in 101 102 103; do
+        govc dvs.portgroup.add -dvs DVS0 -vlan $v dv-$v >/dev/null 2>&1 || return 1
+    done
+}
+
+# vcsim_appliances FILE: every VM carrying a netext-deploy marker, one line
+# each, independent of morefs and creation order: name, power state, marker,
+# payload digest, and its vNICs (type, MAC, backing portgroup by name).
+vcsim_appliances() {
+    govc object.collect -json -type DistributedVirtualPortgroup / name key >"$NX_TMP/pgs.json" &&
+        govc object.collect -json -type Network / name >"$NX_TMP/nets.json" &&
+        govc object.collect -json -type m / name runtime.powerState config.extraConfig \
+            config.hardware.device >"$NX_TMP/vms.json" || return 1
+    "$PY" - "$NX_TMP" >"$1" <<'PYEOF'
+import hashlib, json, sys
+d = sys.argv[1]
+def stream(path):
+    s, dec, i, out = open(path).read(), json.JSONDecoder(), 0, []
+    while True:
+        while i < len(s) and s[i].isspace():
+            i += 1
+        if i >= len(s):
+            return out
+        o, i = dec.raw_decode(s, i)
+        out.append(o)
+def props(o):
+    return {c["Name"]: c.get("Val") for c in (o.get("ChangeSet") or [])}
+pg = {}
+for o in stream(d + "/pgs.json"):
+    p = props(o)
+    pg[p.get("key")] = p.get("name")
+lines = []
+for o in stream(d + "/vms.json"):
+    p = props(o)
+    ec = {e["Key"]: e.get("Value") for e in ((p.get("config.extraConfig") or {}).get("OptionValue") or [])}
+    if "netext-deploy.marker" not in ec:
+        continue
+    nics = []
+    for dev in ((p.get("config.hardware.device") or {}).get("VirtualDevice") or []):
+        if "MacAddress" not in dev:
+            continue
+        b = dev.get("Backing") or {}
+        where = pg.get((b.get("Port") or {}).get("PortgroupKey")) or b.get("DeviceName") or "?"
+        nics.append("%s/%s" % (dev["MacAddress"], where))
+    payload = hashlib.sha256((ec.get("guestinfo.netext.payload") or "").encode()).hexdigest()[:16]
+    lines.append("%s %s marker=%s payload=%s nics=%s" % (p.get("name"), p.get("runtime.powerState"),
+                 ec["netext-deploy.marker"], payload, ",".join(sorted(nics))))
+print("\n".join(sorted(lines)))
+PYEOF
+}
