@@ -115,6 +115,8 @@ static int reconcile(struct nx_cli *cli, struct nx_model *m, bool status, bool r
     opts.tenants = tenant ? tenants : NULL;
     opts.dry_run = cli->dry_run || status;
     opts.remove_all = remove_all;
+    opts.tunnel_credentials = true;
+    opts.state_dir = nx_state_dir(cli->state_dir_opt);
     struct nx_run run;
     code = nx_run_execute(m, &opts, &run);
     if (!run.status && run.problems.n) {

@@ -186,3 +186,15 @@ int nx_payload_attach_pki(struct nx_desired *d, const struct nx_model *m, struct
     }
     return 0;
 }
+
+int nx_payload_attach_credentials(struct nx_desired *d, const struct nx_model *m,
+                                  const char *state_dir, bool dry_run, const char *const *tenants)
+{
+    struct nx_pki *pki = NULL;
+    if (m->kind != NX_KIND_TENANT &&
+        nx_pki_open(state_dir, dry_run ? NX_PKI_READONLY : 0, &pki) < 0)
+        return -1;
+    int rc = nx_payload_attach_pki(d, m, pki, tenants);
+    nx_pki_close(pki);
+    return rc;
+}

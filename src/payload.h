@@ -52,6 +52,13 @@ void nx_payload_attach_cred(struct nx_appliance_spec *spec, const struct nx_mode
 int nx_payload_attach_pki(struct nx_desired *d, const struct nx_model *m, struct nx_pki *pki,
                           const char *const *tenants);
 
+/* The same for a whole run, holding the state directory's lock only while it
+ * works: opens the PKI in state_dir (read-only when dry_run: nothing issued,
+ * <pki pending="true"/> for what is missing), attaches, closes. A tenant-side
+ * model needs no state directory (the bundle's credentials). */
+int nx_payload_attach_credentials(struct nx_desired *d, const struct nx_model *m,
+                                  const char *state_dir, bool dry_run, const char *const *tenants);
+
 /* Lower-case hex SHA-256 of data. */
 void nx_sha256_hex(const void *data, size_t len, char out[65]);
 

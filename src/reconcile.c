@@ -1,6 +1,7 @@
 /* reconcile.c: discover, diff and execute through the provider interface. */
 #include "reconcile.h"
 #include "log.h"
+#include "payload.h"
 #include "tenant_side.h"
 #include "strbuf.h"
 #include "util.h"
@@ -465,6 +466,12 @@ int nx_run_execute(struct nx_model *m, const struct nx_run_opts *opts, struct nx
         ranges[i] = run->host_conn[i]->ops->mac_range;
     run->desired = nx_desired_compute(m, ranges);
     free(ranges);
+    if (opts->tunnel_credentials && !opts->remove_all &&
+        nx_payload_attach_credentials(run->desired, m, opts->state_dir, opts->dry_run,
+                                      opts->tenants) < 0) {
+        run->exit_code = nx_error_code();
+        return run->exit_code;
+    }
 
     check_placements(run);
     if (list_all(run) < 0) {

@@ -33,6 +33,12 @@ struct nx_run_opts {
     void (*progress)(void *ud, const char *tenant, bool failed, size_t done, size_t failed_total,
                      size_t total);
     void *progress_ud;
+    /* tunnel credentials (pki.h, payload.h): when set, every payload in scope
+     * carries its appliance's credentials before any digest is compared; the
+     * provider side's come from the tenant CA in state_dir (read-only in a dry
+     * run), the tenant side's from the bundle */
+    bool tunnel_credentials;
+    const char *state_dir;
 };
 
 /* Per-tenant outcome, for batch summaries (ordered: a later one wins). */
