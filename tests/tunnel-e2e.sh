@@ -99,6 +99,11 @@ find "$T/state" -name '*.key' | while read -r k; do
     [ "$(stat -c %a "$k")" = 600 ] || echo "FAIL: $k is not 0600"
 done | grep FAIL && fail=1
 
+# a dry run shows the payload's digest, never its key
+out=$("$NETEXT_DEPLOY" -n subscribe "$PLAN" 2>&1; "$NETEXT_DEPLOY" -n --json subscribe "$PLAN" 2>&1)
+echo "$out" | grep -q 'PRIVATE KEY\|BEGIN CERT' && bad "a dry run printed tunnel credentials" ||
+    ok "dry run prints no credentials"
+
 attr() { # attr FILE ELEMENT-MATCH ATTR
     sed -n "s/.*<$2[^>]*$3=\"\([^\"]*\)\".*/\1/p" "$1" | head -1
 }
