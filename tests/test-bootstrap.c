@@ -256,7 +256,6 @@ static void test_escaping(void)
     char *cmd = nx_asprintf("sh -n '%s/line.sh'", tmp);
     CU_ASSERT_EQUAL(system(cmd), 0);
     free(cmd);
-    nx_app_files_release(&f);
 
     /* the whole script parses */
     char *path = nx_asprintf("%s/network.sh", tmp);
@@ -268,6 +267,7 @@ static void test_escaping(void)
     CU_ASSERT_EQUAL(system(cmd), 0);
     free(cmd);
     free(path);
+    nx_app_files_release(&f);
 
     /* values that do reach CONF files are checked: a gateway address, and the
      * template engine itself refuses a newline or a quote */
@@ -413,7 +413,7 @@ static void test_channels(void)
     CU_ASSERT_PTR_NOT_NULL_FATAL(f);
     kvp_record(f, "other.key", "other");
     for (size_t i = n; i-- > 0;) {
-        char k[64], *slice = nx_strndup(enc + i * 300, 300);
+        char k[64], *slice = nx_strndup(enc + i * 300, len - i * 300 < 300 ? len - i * 300 : 300);
         snprintf(k, sizeof(k), NX_APP_KVP_PREFIX "%03zu", i);
         kvp_record(f, k, slice);
         free(slice);
