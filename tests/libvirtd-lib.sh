@@ -26,8 +26,10 @@ LVD_MNTNS=    # our mount namespace (readlink /proc/PID/ns/mnt)
 
 lvd_log() { printf '%s\n' "libvirtd-tier: $*" >&2; }
 
+LVD_STEP= # what the tier is doing, for failure messages
+
 lvd_fail() {
-    lvd_log "FAIL: $*"
+    lvd_log "FAIL: ${LVD_STEP:+($LVD_STEP) }$*"
     exit 1
 }
 
@@ -70,9 +72,10 @@ lvd_ns_ready() {
 # in the background, write the nsenter command out, so that $! is its PID)
 lvd_ns() { nsenter -t "$LVD_NSPID" -m -n -- "$@"; }
 
+# (time limits everywhere: a hung daemon fails the tier, never blocks CI)
 lvd_vsctl() { ovs-vsctl --db="$LVD_OVSDB" --timeout=20 "$@"; }
 
-lvd_virsh() { virsh -q -c "$LVD_URI" "$@"; }
+lvd_virsh() { timeout 120 virsh -q -c "$LVD_URI" "$@"; }
 
 # lvd_check_prereqs: exit 77 when the tier cannot run here
 lvd_check_prereqs() {

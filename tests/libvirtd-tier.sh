@@ -32,7 +32,11 @@ done
 started=$(date +%s)
 trap 'lvd_stop' EXIT
 trap 'exit 1' INT TERM HUP
-step() { lvd_log "--- $*"; }
+step() {
+    # shellcheck disable=SC2034 # read by lvd_fail
+    LVD_STEP=$*
+    lvd_log "--- $*"
+}
 
 step "starting ovsdb-server, ovs-vswitchd, virtlogd, libvirtd"
 lvd_start
@@ -63,7 +67,7 @@ sed -e "s|@URI@|$LVD_URI|" -e "s|@POOL@|$POOL|" "$DATA/plan.xml.in" >"$PLAN" || 
 nx() {
     local label=$1
     shift
-    "$NETEXT_DEPLOY" --json "$@" >"$T/$label.json" 2>"$T/$label.err"
+    timeout 300 "$NETEXT_DEPLOY" --json "$@" >"$T/$label.json" 2>"$T/$label.err"
     RC=$?
 }
 nx_show() { lvd_log "netext-deploy ($1): exit $RC"; cat "$T/$1.json" "$T/$1.err" >&2; }
@@ -357,6 +361,12 @@ done
 kill -KILL "$nxpid" 2>/dev/null
 wait "$nxpid" 2>/dev/null
 lvd_log "killed at: $(lvd_virsh list --all | xargs)"
+# a start the killed client asked for goes on in libvirtd (QEMU runs paused
+# until libvirt has set it up): let it end before looking
+for i in $(seq 300); do
+    lvd_virsh list --all | grep -q paused || break
+    sleep 0.1
+done
 nx resumed subscribe "$PLAN2"
 [ "$RC" = 0 ] || {
     nx_show resumed
