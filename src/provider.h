@@ -120,10 +120,12 @@ struct nx_provider_ops {
     int (*set_power)(struct nx_conn *c, const struct nx_appliance_obs *obs, bool on);
     /* Power off (if needed) and delete the appliance and what belongs to it. */
     int (*remove)(struct nx_conn *c, const struct nx_appliance_obs *obs);
-    /* Optional. Providers may return from set_power before the hypervisor
-     * confirmed it, to batch the waits; the core calls settle() after all
-     * changes and before reporting. It waits for everything outstanding and
-     * returns the failures (caller frees with nx_deferred_free). */
+    /* Optional. Providers may return from create and set_power before the
+     * hypervisor confirmed them, to batch the waits; the core calls settle()
+     * after all changes and before reporting. It waits for everything
+     * outstanding and returns the failures (caller frees with
+     * nx_deferred_free); each failure marks the first not yet failed create
+     * or power action of that appliance id. */
     int (*settle)(struct nx_conn *c, struct nx_deferred_failure **out, size_t *n);
 };
 

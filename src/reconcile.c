@@ -390,15 +390,18 @@ static void settle(struct nx_run *run)
             nx_warn("%s: confirming changes: %s", c->uri, nx_error_msg());
         for (size_t j = 0; j < n; j++) {
             bool found = false;
-            for (size_t i = 0; i < run->actions.n && !found; i++) {
-                if (run->status[i] != NX_ST_DONE || !run->subjects[i] ||
-                    strcmp(run->subjects[i], f[j].appliance_id) != 0 ||
-                    (run->actions.items[i].kind != NX_ACT_POWER_ON &&
-                     run->actions.items[i].kind != NX_ACT_POWER_OFF))
+            /* a power action first; else the create (confirmed late too) */
+            for (size_t i = 0; i < 2 * run->actions.n && !found; i++) {
+                size_t a = i % run->actions.n;
+                enum nx_action_kind kind = run->actions.items[a].kind;
+                bool want = i < run->actions.n ? kind == NX_ACT_POWER_ON || kind == NX_ACT_POWER_OFF
+                                               : kind == NX_ACT_CREATE;
+                if (!want || run->status[a] != NX_ST_DONE || !run->subjects[a] ||
+                    strcmp(run->subjects[a], f[j].appliance_id) != 0)
                     continue;
                 found = true;
-                run->status[i] = NX_ST_FAILED;
-                run->errors[i] = nx_strdup(f[j].error);
+                run->status[a] = NX_ST_FAILED;
+                run->errors[a] = nx_strdup(f[j].error);
                 run->n_failed++;
             }
             if (!found)

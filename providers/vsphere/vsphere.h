@@ -95,6 +95,18 @@ struct vs_task {
  *     logs in again only if nobody did since its call began (n_logins);
  *   - tasks: one waiter at a time runs WaitForUpdatesEx on the one filter and
  *     records every task it reports; the others sleep on `task_cond`. */
+/* A CreateVM_Task sent but not waited for: create returns the task id as the
+ * appliance id, set_power(on) only notes the wish, and settle waits for all
+ * of them at once, then powers the new VMs on (see vs_settle). */
+struct vs_pending {
+    char *task; /* the appliance id the core knows until settle */
+    char *what; /* "creating NAME" */
+    char *name;
+    char *vm; /* moref, once the task succeeded */
+    bool power_on;
+    char *error; /* settle: why it failed */
+};
+
 struct vs_conn {
     struct nx_conn base;
     pthread_mutex_t lock, load_lock, container_lock, session_lock;
@@ -125,6 +137,10 @@ struct vs_conn {
     struct vs_task **tasks;
     size_t n_tasks, alloc_tasks;
     struct nx_map task_map;
+    /* creates not confirmed yet, by task id */
+    struct vs_pending **pending;
+    size_t n_pending, alloc_pending;
+    struct nx_map pending_map;
 };
 
 #define VS_MARKER_KEY "netext-deploy.marker"

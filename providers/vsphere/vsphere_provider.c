@@ -235,13 +235,21 @@ int vs_call(struct vs_conn *c, const char *method, const char *body, struct nx_s
     return vs_call_ex(c, method, body, out, fault, false, NULL, NULL);
 }
 
+static int vs_settle(struct nx_conn *base, struct nx_deferred_failure **out, size_t *n);
+
 static void vs_close(struct nx_conn *base)
 {
     struct vs_conn *c = (struct vs_conn *)base;
     if (!c)
         return;
     if (c->logged_in) {
-        vs_tasks_flush(c);
+        /* what settle did not confirm (the core always calls it; others may not) */
+        struct nx_deferred_failure *f = NULL;
+        size_t nf = 0;
+        vs_settle(&c->base, &f, &nf);
+        for (size_t i = 0; i < nf; i++)
+            nx_log(NX_LOG_ERROR, "%s", f[i].error);
+        nx_deferred_free(f, nf);
         struct strbuf sb = STRBUF_INIT;
         struct nx_soap_resp r = {0};
         nx_soap_begin(&sb, "Logout", "SessionManager", c->session_manager);
@@ -1021,24 +1029,23 @@ static int run_task(struct vs_conn *c, const char *method, const char *body, con
 }
 
 /* CreateVM_Task, repeated after a lost answer only when no VM carries the
- * marker yet (vcsim, unlike vCenter, accepts a second VM of the same name). */
+ * marker yet (vcsim, unlike vCenter, accepts a second VM of the same name).
+ * Sets *task (to wait for later) or, when a lost answer's VM was found, *vm. */
 static int create_vm(struct vs_conn *c, const char *body, const char *folder, const char *marker,
-                     const char *what, char **vm)
+                     const char *what, char **vm, char **task)
 {
     struct nx_soap_resp r = {0};
-    *vm = NULL;
+    *vm = *task = NULL;
     for (int k = 1;; k++) {
         bool transient = false;
         int rc = vs_call_ex(c, "CreateVM_Task", body, &r, NULL, false, NULL, &transient);
         if (rc == 0) {
-            char *task = nx_soap_child_text(r.body, "returnval");
+            *task = nx_soap_child_text(r.body, "returnval");
             nx_soap_resp_release(&r);
-            if (!task)
+            if (!*task)
                 return nx_error_set(NX_EX_PROTOCOL, "%s: CreateVM_Task: no task in the answer",
                                     what);
-            rc = vs_task_wait(c, task, what, vm);
-            free(task);
-            return rc;
+            return 0;
         }
         if (rc != -1 || !transient || k >= RETRY_ATTEMPTS) {
             nx_error_prefix("%s: ", what);
@@ -1056,6 +1063,18 @@ static int create_vm(struct vs_conn *c, const char *body, const char *folder, co
             return 0;
         }
     }
+}
+
+static void pending_free(struct vs_pending *p)
+{
+    if (!p)
+        return;
+    free(p->task);
+    free(p->what);
+    free(p->name);
+    free(p->vm);
+    free(p->error);
+    free(p);
 }
 
 static void fill_obs(struct nx_appliance_obs *o, const char *id,
@@ -1110,17 +1129,30 @@ static int vs_create(struct nx_conn *base, const struct nx_appliance_spec *spec,
     what = nx_asprintf("creating %s", spec->name);
     {
         struct nx_marker m = {0};
+        char *task = NULL;
         nx_marker_from_spec(&m, spec);
         char *marker = nx_marker_encode(&m);
         nx_marker_release(&m);
-        int rc = create_vm(c, sb.buf, folder, marker, what, &vm);
+        int rc = create_vm(c, sb.buf, folder, marker, what, &vm, &task);
         free(marker);
         if (rc < 0)
             goto cleanup;
-    }
-    if (!vm) {
-        nx_error_set(NX_EX_PROTOCOL, "%s: the task returned no virtual machine", what);
-        goto cleanup;
+        if (task) {
+            /* confirmed in vs_settle with every other create: the task id
+             * stands for the appliance until then */
+            struct vs_pending *p = nx_calloc(1, sizeof(*p));
+            p->task = task;
+            p->what = nx_strdup(what);
+            p->name = nx_strdup(spec->name);
+            pthread_mutex_lock(&c->lock);
+            if (!c->pending_map.slots)
+                nx_map_init(&c->pending_map);
+            NX_GROW(c->pending, c->alloc_pending, c->n_pending + 1);
+            c->pending[c->n_pending++] = p;
+            nx_map_put(&c->pending_map, p->task, p);
+            pthread_mutex_unlock(&c->lock);
+            vm = nx_strdup(task);
+        }
     }
     struct nx_appliance_obs *o = nx_calloc(1, sizeof(*o));
     fill_obs(o, vm, spec);
@@ -1215,7 +1247,8 @@ static int vs_set_payload(struct nx_conn *base, const struct nx_appliance_obs *o
     return ret;
 }
 
-static int power(struct vs_conn *c, const char *vm, const char *name, bool on, bool defer)
+/* defer: wait later (vs_settle), reporting a failure for appliance id `defer` */
+static int power(struct vs_conn *c, const char *vm, const char *name, bool on, const char *defer)
 {
     struct strbuf sb = STRBUF_INIT;
     const char *method = on ? "PowerOnVM_Task" : "PowerOffVM_Task";
@@ -1229,22 +1262,108 @@ static int power(struct vs_conn *c, const char *vm, const char *name, bool on, b
     return ret;
 }
 
-/* Power-on is confirmed by a later wait (or at close): its task needs no
- * round trip of its own. */
+struct power_job {
+    struct vs_conn *c;
+    struct vs_pending **p;
+    size_t n, next;
+    pthread_mutex_t lock;
+};
+
+static void *power_worker(void *arg)
+{
+    struct power_job *j = arg;
+    for (;;) {
+        pthread_mutex_lock(&j->lock);
+        size_t i = j->next < j->n ? j->next++ : j->n;
+        pthread_mutex_unlock(&j->lock);
+        if (i >= j->n)
+            return NULL;
+        struct vs_pending *p = j->p[i];
+        if (!p->vm || !p->power_on)
+            continue;
+        nx_error_clear();
+        if (power(j->c, p->vm, p->name, true, p->task) < 0)
+            p->error = nx_strdup(nx_error_msg());
+    }
+}
+
+/* Creates (and the power-ons after them) are confirmed here, for all
+ * appliances at once: one wait round usually reports every CreateVM task,
+ * then the new VMs are powered on (as many at a time as there were
+ * connections: the run's concurrency), and one last round confirms those. */
 static int vs_settle(struct nx_conn *base, struct nx_deferred_failure **out, size_t *n)
 {
-    return vs_tasks_settle((struct vs_conn *)base, out, n);
+    struct vs_conn *c = (struct vs_conn *)base;
+    pthread_mutex_lock(&c->lock);
+    struct vs_pending **p = c->pending;
+    size_t np = c->n_pending;
+    c->pending = NULL;
+    c->n_pending = c->alloc_pending = 0;
+    nx_map_release(&c->pending_map);
+    size_t threads = nx_soap_connections(c->soap);
+    pthread_mutex_unlock(&c->lock);
+    for (size_t i = 0; i < np; i++) {
+        nx_error_clear();
+        if (vs_task_wait(c, p[i]->task, p[i]->what, &p[i]->vm) < 0) {
+            p[i]->error = nx_strdup(nx_error_msg());
+            NX_FREE(p[i]->vm);
+        } else if (!p[i]->vm) {
+            p[i]->error = nx_asprintf("%s: the task returned no virtual machine", p[i]->what);
+        }
+    }
+    struct power_job job = {.c = c, .p = p, .n = np};
+    pthread_mutex_init(&job.lock, NULL);
+    if (threads > 16)
+        threads = 16;
+    pthread_t *tids = nx_calloc(threads + 1, sizeof(*tids));
+    size_t started = 0;
+    for (size_t t = 1; t < threads && np > 1; t++)
+        if (pthread_create(&tids[started], NULL, power_worker, &job) == 0)
+            started++;
+    power_worker(&job);
+    for (size_t t = 0; t < started; t++)
+        pthread_join(tids[t], NULL);
+    free(tids);
+    pthread_mutex_destroy(&job.lock);
+
+    int ret = vs_tasks_settle(c, out, n);
+    size_t alloc = *n;
+    for (size_t i = 0; i < np; i++) {
+        if (p[i]->error) {
+            /* the create failed (and the power-on after it cannot happen) */
+            for (int k = 0; k < (p[i]->vm ? 1 : 1 + p[i]->power_on); k++) {
+                NX_GROW(*out, alloc, *n + 1);
+                (*out)[*n].appliance_id = nx_strdup(p[i]->task);
+                (*out)[(*n)++].error = nx_strdup(p[i]->error);
+            }
+        }
+        pending_free(p[i]);
+    }
+    free(p);
+    return ret;
 }
 
 static int vs_set_power(struct nx_conn *base, const struct nx_appliance_obs *obs, bool on)
 {
-    return power((struct vs_conn *)base, obs->id, obs->name, on, on);
+    struct vs_conn *c = (struct vs_conn *)base;
+    if (on) {
+        pthread_mutex_lock(&c->lock);
+        struct vs_pending *p = c->pending_map.slots ? nx_map_get(&c->pending_map, obs->id) : NULL;
+        if (p)
+            p->power_on = true; /* right after its creation, in vs_settle */
+        pthread_mutex_unlock(&c->lock);
+        if (p)
+            return 0;
+    }
+    /* a power-on is confirmed by a later wait (vs_settle): no round trip of
+     * its own */
+    return power(c, obs->id, obs->name, on, on ? obs->id : NULL);
 }
 
 static int vs_remove(struct nx_conn *base, const struct nx_appliance_obs *obs)
 {
     struct vs_conn *c = (struct vs_conn *)base;
-    if (obs->powered_on && power(c, obs->id, obs->name, false, false) < 0) {
+    if (obs->powered_on && power(c, obs->id, obs->name, false, NULL) < 0) {
         if (!strstr(nx_error_msg(), "InvalidPowerState"))
             return -1;
         nx_error_clear(); /* already off */
