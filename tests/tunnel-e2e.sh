@@ -311,6 +311,21 @@ nsx papp nft list table ip netext_failover >/dev/null 2>&1 && bad "failover rule
 wait_ping prodvm 10.1.0.5 20 && ok "tunnels back after failback" || bad "no tunnel after failback"
 nsx papp "$BOOT" --root "$T/root-papp" status
 
+# ---- a plan change reaches the appliance: "db" no longer extended -------------------------
+old102=$(cat "$T/root-papp/run/netext/nxt102.pid" 2>/dev/null)
+sed '/name="db"/d' "$PLAN" > "$T/plan2.xml"
+"$NETEXT_DEPLOY" payload --tenant acme --host esx1 -o "$T/provider2.xml" "$T/plan2.xml" &&
+    base64 -w0 "$T/provider2.xml" > "$fw/raw" || bad "payload of the changed plan"
+grep -q 'name="db"' "$T/provider2.xml" && bad "db still in the new payload"
+cmp -s "$T/provider.xml" "$T/provider2.xml" && bad "payload unchanged"
+nsx papp "$BOOT" --root "$T/root-papp" --sysroot "$T/sys-papp" apply >/dev/null ||
+    bad "re-apply of the changed payload"
+[ ! -f "$T/root-papp/etc/netext/openvpn/nxt102.conf" ] && [ -n "$old102" ] &&
+    ! kill -0 "$old102" 2>/dev/null && ok "tunnel of the removed network stopped and removed" ||
+    bad "nxt102 still there"
+wait_ping prodvm 10.1.0.5 20 && ok "remaining tunnel works after the update" ||
+    bad "no tunnel after the update"
+
 [ -n "${NX_TUNNEL_E2E_LOGS:-}" ] && for f in "$T"/root-*/var/log/netext/*.log; do echo "== $f"; cat "$f"; done
 [ $fail = 0 ] && echo "PASS: tunnel end to end" || echo "FAIL: tunnel end to end"
 exit $fail

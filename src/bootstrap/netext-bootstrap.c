@@ -8,6 +8,7 @@
  * and full site failover are mutually exclusive). See /work/notes/tunnel.md. */
 #include "config.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -510,6 +511,45 @@ static int enter_full(const struct opts *o, const struct nx_payload *p, const ch
     return rc;
 }
 
+/* A payload that lost an extended network: stop its tunnel (if stop) and
+ * remove its configuration, found as etc/netext/openvpn/nxt<VLAN>.conf. */
+static void retire_tunnels(const struct opts *o, const struct nx_payload *p, bool stop)
+{
+    char *dir = path_in(o, "etc/netext/openvpn");
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        unsigned vlan;
+        char tail[8];
+        if (sscanf(e->d_name, "nxt%u.con%7s", &vlan, tail) != 2 || strcmp(tail, "f"))
+            continue;
+        bool wanted = false;
+        for (size_t i = 0; i < p->n_nets && !wanted; i++)
+            wanted = p->nets[i].vlan == vlan;
+        if (wanted)
+            continue;
+        char tap[16];
+        nx_app_tap_name(vlan, tap);
+        nx_info("network with VLAN %u is no longer extended: retiring tunnel %s", vlan, tap);
+        if (stop) {
+            stop_tunnel(o, tap);
+            if (use_systemd(o)) {
+                char *unit = nx_asprintf("netext-tunnel@%s.service", tap);
+                const char *argv[] = {"systemctl", "disable", unit, NULL};
+                if (run(argv) < 0)
+                    nx_warn("%s", nx_error_msg());
+                free(unit);
+            }
+        }
+        char *conf = nx_asprintf("%s/%s", dir, e->d_name);
+        unlink(conf);
+        free(conf);
+    }
+    if (d)
+        closedir(d);
+    free(dir);
+}
+
 static int cmd_apply(const struct opts *o, bool start)
 {
     struct nx_payload p;
@@ -529,7 +569,10 @@ static int cmd_apply(const struct opts *o, bool start)
         e->mode = 0600;
         rc = nx_app_write_files(o->root, &f);
     }
-    if (rc < 0 || !start)
+    if (rc < 0)
+        goto done;
+    retire_tunnels(o, &p, start); /* networks no longer in the payload */
+    if (!start)
         goto done;
     rc = run_script(o, "etc/netext/network.sh");
     if (rc == 0) {
