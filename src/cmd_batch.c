@@ -84,6 +84,8 @@ int nx_cmd_batch(struct nx_cli *cli)
                             false};
     opts.role = NX_ROLE_PROVIDER;
     opts.tenants = valid;
+    opts.tunnel_credentials = true; /* as subscribe: payloads carry the tenant PKI */
+    opts.state_dir = nx_state_dir(cli->state_dir_opt);
     opts.jobs = cli->jobs;
     opts.progress = on_progress;
     opts.progress_ud = &prog;

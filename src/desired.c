@@ -247,7 +247,7 @@ void nx_desired_free(struct nx_desired *d)
         free(s->net);
         free(s->name);
         free(s->key);
-        free(s->payload);
+        nx_free_secret(s->payload); /* it carries the appliance's private key */
         free(s);
     }
     free(d->items);
