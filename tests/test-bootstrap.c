@@ -511,14 +511,5 @@ static CU_TestInfo tests[] = {
 
 int main(void)
 {
-    CU_SuiteInfo suites[] = {{"bootstrap", init, clean, NULL, NULL, tests}, CU_SUITE_INFO_NULL};
-    if (CU_initialize_registry() != CUE_SUCCESS || CU_register_suites(suites) != CUE_SUCCESS)
-        return 2;
-    CU_basic_set_mode(CU_BRM_VERBOSE);
-    CU_basic_run_tests();
-    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed() +
-                      CU_get_number_of_suites_failed();
-    unsigned run = CU_get_number_of_tests_run();
-    CU_cleanup_registry();
-    return (failed || run == 0) ? 1 : 0;
+    return nx_test_run("bootstrap", init, clean, tests);
 }

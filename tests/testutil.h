@@ -17,21 +17,29 @@
 #include "plan.h"
 #include "validate.h"
 
+/* Run one suite with optional fixture functions; prints CUnit's summary.
+ * Returns 0 only if tests ran and none failed (suite set-up included). */
+static inline int nx_test_run(const char *name, CU_InitializeFunc init, CU_CleanupFunc clean,
+                              CU_TestInfo *tests)
+{
+    CU_SuiteInfo suites[] = {{name, init, clean, NULL, NULL, tests}, CU_SUITE_INFO_NULL};
+    if (CU_initialize_registry() != CUE_SUCCESS)
+        return 2;
+    if (CU_register_suites(suites) != CUE_SUCCESS)
+        return 2;
+    CU_basic_set_mode(CU_BRM_VERBOSE);
+    CU_basic_run_tests();
+    unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed() +
+                      CU_get_number_of_suites_failed();
+    unsigned run = CU_get_number_of_tests_run();
+    CU_cleanup_registry();
+    return (failed || run == 0) ? 1 : 0;
+}
+
 #define NX_TEST_MAIN(name, tests)                                                                  \
     int main(void)                                                                                 \
     {                                                                                              \
-        CU_SuiteInfo suites[] = {{name, NULL, NULL, NULL, NULL, tests}, CU_SUITE_INFO_NULL};       \
-        if (CU_initialize_registry() != CUE_SUCCESS)                                               \
-            return 2;                                                                              \
-        if (CU_register_suites(suites) != CUE_SUCCESS)                                             \
-            return 2;                                                                              \
-        CU_basic_set_mode(CU_BRM_VERBOSE);                                                         \
-        CU_basic_run_tests();                                                                      \
-        unsigned failed = CU_get_number_of_failures() + CU_get_number_of_tests_failed() +          \
-                          CU_get_number_of_suites_failed();                                        \
-        unsigned run = CU_get_number_of_tests_run();                                               \
-        CU_cleanup_registry();                                                                     \
-        return (failed || run == 0) ? 1 : 0;                                                       \
+        return nx_test_run(name, NULL, NULL, tests);                                               \
     }
 
 #define NX_PLAN_HEAD "<netext-plan xmlns='urn:netext-deploy:plan:1'>"
