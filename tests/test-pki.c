@@ -280,5 +280,7 @@ static CU_TestInfo tests[] = {
 int main(void)
 {
     setup();
-    return nx_test_run("pki", NULL, NULL, tests);
+    int rc = nx_test_run("pki", NULL, NULL, tests);
+    teardown();
+    return rc;
 }
