@@ -266,6 +266,16 @@ static void add_res(struct nx_model *m, const struct nx_host *h, const char *net
               network, h->name);
             return;
         }
+        if (ts->res[i].ext == ext) {
+            /* two production networks bridged into one extended network
+             * would join them at layer 2 */
+            D(diag, loc,
+              "extended network '%s' (VLAN %u on SP host '%s') would be bridged to two "
+              "production networks ('%s' and '%s'); set extends=\"...\" on the <appliance> "
+              "elements",
+              ext->name, ext->vlan, ext->sp_host, ts->res[i].network, network);
+            return;
+        }
     }
     NX_GROW(ts->res, ts->alloc_res, ts->n_res + 1);
     struct nx_tside_resolved *r = &ts->res[ts->n_res++];

@@ -233,6 +233,20 @@ static void test_resolution(void)
     nx_diag_release(&d);
     nx_model_free(m);
 
+    /* two production networks may never be bridged into one extended network */
+    m = tenant_model("<netext-tenant xmlns='urn:netext-deploy:plan:1'>"
+                     "<source-host name='prod' uri='" URI "'/>"
+                     "<appliance host='prod' production-network='LAN'/>"
+                     "<appliance host='prod' production-network='DB'/>"
+                     "</netext-tenant>",
+                     b1, &d);
+    CU_ASSERT_EQUAL(resolve(m, NULL, 0, &errs, &notes), 1);
+    CU_ASSERT(errs.n == 1 && strstr(errs.msgs[0], "would be bridged to two production networks"));
+    nx_diag_release(&errs);
+    nx_diag_release(&notes);
+    nx_diag_release(&d);
+    nx_model_free(m);
+
     /* omitted */
     m = tenant_model("<netext-tenant xmlns='urn:netext-deploy:plan:1'>"
                      "<source-host name='prod' uri='" URI "'/><no-appliances/></netext-tenant>",
