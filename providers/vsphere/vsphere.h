@@ -183,6 +183,9 @@ void vs_obj_free(struct vs_obj *o);
 int vs_task_wait(struct vs_conn *c, const char *task, const char *what, char **result);
 /* Remember a task that nobody waits for now; vs_tasks_flush checks it. */
 void vs_task_defer(struct vs_conn *c, const char *task, const char *what, const char *subject);
+/* Read the state of these tasks now, in one request (those already known to
+ * be finished are skipped); tasks still running are left to vs_task_wait. */
+int vs_tasks_collect(struct vs_conn *c, char *const *ids, size_t n);
 /* Wait for every deferred task and return those that failed, by VM (the
  * provider's settle op). */
 int vs_tasks_settle(struct vs_conn *c, struct nx_deferred_failure **out, size_t *n);

@@ -1302,6 +1302,13 @@ static int vs_settle(struct nx_conn *base, struct nx_deferred_failure **out, siz
     nx_map_release(&c->pending_map);
     size_t threads = nx_soap_connections(c->soap);
     pthread_mutex_unlock(&c->lock);
+    /* their tasks may have left recentTask already: read them all at once */
+    char **ids = nx_calloc(np + 1, sizeof(*ids));
+    for (size_t i = 0; i < np; i++)
+        ids[i] = p[i]->task;
+    if (np && vs_tasks_collect(c, ids, np) < 0)
+        nx_warn("%s: reading the create tasks: %s", c->url, nx_error_msg());
+    free(ids);
     for (size_t i = 0; i < np; i++) {
         nx_error_clear();
         if (vs_task_wait(c, p[i]->task, p[i]->what, &p[i]->vm) < 0) {

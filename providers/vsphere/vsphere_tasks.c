@@ -225,6 +225,96 @@ void vs_task_defer(struct vs_conn *c, const char *task, const char *what, const 
     pthread_mutex_unlock(&c->lock);
 }
 
+/* One RetrievePropertiesEx (plus continuations) for the info of up to `n`
+ * tasks: the tasks of a whole batch, which may have left
+ * TaskManager.recentTask (vCenter and vcsim keep 200) before anyone waited. */
+static int collect_some(struct vs_conn *c, char *const *ids, size_t n)
+{
+    struct strbuf sb = STRBUF_INIT;
+    struct nx_soap_resp r = {0};
+    char *token = NULL;
+    int ret = -1;
+    nx_soap_begin(&sb, "RetrievePropertiesEx", "PropertyCollector", c->property_collector);
+    strbuf_addstr(&sb, "<specSet><propSet><type>Task</type><pathSet>info</pathSet></propSet>");
+    for (size_t i = 0; i < n; i++) {
+        strbuf_addstr(&sb, "<objectSet>");
+        nx_soap_add_moref(&sb, "obj", "Task", ids[i]);
+        strbuf_addstr(&sb, "</objectSet>");
+    }
+    strbuf_addstr(&sb, "</specSet><options></options>");
+    nx_soap_end(&sb, "RetrievePropertiesEx");
+    const char *method = "RetrievePropertiesEx";
+    for (;;) {
+        if (vs_call(c, method, sb.buf, &r, NULL) != 0)
+            goto cleanup;
+        xmlNodePtr rv = nx_soap_child(r.body, "returnval");
+        pthread_mutex_lock(&c->lock);
+        for (xmlNodePtr e = nx_xml_first_elem(rv); e; e = nx_xml_next_elem(e)) {
+            if (!strcmp((const char *)e->name, "token")) {
+                free(token);
+                token = nx_xml_text(e);
+                continue;
+            }
+            if (strcmp((const char *)e->name, "objects") != 0)
+                continue;
+            const char *id = nx_soap_text(nx_soap_child(e, "obj"));
+            if (!*id)
+                continue;
+            struct vs_task *t = get_task(c, id);
+            for (xmlNodePtr p = nx_xml_first_elem(e); p; p = nx_xml_next_elem(p)) {
+                if (!strcmp((const char *)p->name, "propSet") && nx_soap_child(p, "val")) {
+                    apply_info(t, nx_soap_child(p, "val"));
+                } else if (!strcmp((const char *)p->name, "missingSet") && t->state == 0) {
+                    struct nx_soap_fault f = {0};
+                    nx_soap_fault_from_node(nx_soap_child(p, "fault"), &f);
+                    t->state = -1;
+                    free(t->error);
+                    t->error = nx_asprintf("the task's result is no longer available (%s)",
+                                           *f.type ? f.type : "missing");
+                    nx_soap_fault_release(&f);
+                }
+            }
+        }
+        pthread_mutex_unlock(&c->lock);
+        nx_soap_resp_release(&r);
+        if (!token)
+            break;
+        strbuf_reset(&sb);
+        method = "ContinueRetrievePropertiesEx";
+        nx_soap_begin(&sb, method, "PropertyCollector", c->property_collector);
+        nx_soap_add(&sb, "token", token);
+        nx_soap_end(&sb, method);
+        NX_FREE(token);
+    }
+    ret = 0;
+cleanup:
+    free(token);
+    nx_soap_resp_release(&r);
+    strbuf_release(&sb);
+    return ret;
+}
+
+#define COLLECT_CHUNK 2000
+
+int vs_tasks_collect(struct vs_conn *c, char *const *ids, size_t n)
+{
+    /* only those not known to be finished */
+    char **want = nx_calloc(n + 1, sizeof(*want));
+    size_t nw = 0;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < n; i++) {
+        struct vs_task *t = find_task(c, ids[i]);
+        if (!t || t->state == 0)
+            want[nw++] = ids[i];
+    }
+    pthread_mutex_unlock(&c->lock);
+    int ret = 0;
+    for (size_t i = 0; i < nw && ret == 0; i += COLLECT_CHUNK)
+        ret = collect_some(c, want + i, nw - i < COLLECT_CHUNK ? nw - i : COLLECT_CHUNK);
+    free(want);
+    return ret;
+}
+
 int vs_tasks_settle(struct vs_conn *c, struct nx_deferred_failure **out, size_t *n)
 {
     int ret = vs_tasks_flush(c);
@@ -251,6 +341,23 @@ int vs_tasks_settle(struct vs_conn *c, struct nx_deferred_failure **out, size_t 
 int vs_tasks_flush(struct vs_conn *c)
 {
     int ret = 0;
+    /* everything deferred in one read first; wait rounds for what still runs */
+    char **ids = NULL;
+    size_t nids = 0, alloc = 0;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->n_tasks; i++)
+        if (c->tasks[i]->deferred && c->tasks[i]->state == 0) {
+            NX_GROW(ids, alloc, nids + 1);
+            ids[nids++] = nx_strdup(c->tasks[i]->id);
+        }
+    pthread_mutex_unlock(&c->lock);
+    if (nids && vs_tasks_collect(c, ids, nids) < 0) {
+        nx_log(NX_LOG_ERROR, "%s", nx_error_msg());
+        ret = -1;
+    }
+    for (size_t i = 0; i < nids; i++)
+        free(ids[i]);
+    free(ids);
     for (size_t i = 0;; i++) {
         pthread_mutex_lock(&c->lock);
         if (i >= c->n_tasks) {
