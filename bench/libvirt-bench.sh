@@ -1,0 +1,91 @@
+#!/bin/sh
+# libvirt-bench.sh: issue 7's figures against libvirt's test driver (run by
+# `make bench` through bench/run.sh, or alone from a build directory).
+#
+# Batches of 100, 1,000 and 10,000 new tenants (one provider appliance each,
+# production vNIC + 3 VLANs on an Open vSwitch network, 200 tenants per host)
+# against the test driver node of examples/testnode.xml (in-process: its state
+# lives in netext-deploy's own memory, so the RSS includes the "hypervisor"),
+# each real and as a dry run: wall time, CPU time, peak RSS.
+# Targets (exit 1 when missed): peak RSS of the 10,000-tenant batch < 64 MiB,
+# dry run and real; 10x the tenants costs at most 15x the time and the memory
+# (linear growth, no quadratic lookups).
+# The test driver makes no wire requests, so there are no requests per
+# appliance to count. Environment: NX_BENCH_JSON, NX_BENCH_LIBVIRT_SIZES.
+: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
+export top_srcdir
+. "$top_srcdir/bench/bench-lib.sh"
+. "$top_srcdir/tests/testlib.sh"
+SIZES=${NX_BENCH_LIBVIRT_SIZES:-100 1000 10000}
+[ -x "$NETEXT_DEPLOY" ] || { echo "libvirt-bench: $NETEXT_DEPLOY not found" >&2; exit 1; }
+if ! "$NETEXT_DEPLOY" --version 2>/dev/null | grep -q libvirt; then
+    echo "libvirt-bench: SKIP: built without the libvirt provider"
+    exit 0
+fi
+nx_tmpdir
+BENCH_TMP=$NX_TMP
+trap 'rm -rf "$NX_TMP"' EXIT INT TERM
+NETEXT_DEPLOY_STATE_DIR=$NX_TMP/state
+export NETEXT_DEPLOY_STATE_DIR
+NODE=$top_srcdir/examples/testnode.xml
+
+plan() { # plan FILE N
+    "$BENCH_PY" - "$1" "$2" "$NODE" <<'PYEOF'
+import sys
+out, n, node = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+hosts = max(1, n // 200)
+with open(out, "w") as f:
+    f.write("<netext-plan xmlns='urn:netext-deploy:plan:1' version='1'>\n"
+            "<gateway address='gw.example.com'/>\n")
+    for h in range(hosts):
+        f.write("<host name='kvm%d' uri='test://%s' production-network='sp-production' "
+                "vlan-switch='tenant-vlans'/>\n" % (h, node))
+    for i in range(n):
+        h, slot = i % hosts, i // hosts
+        f.write("<hardware-plan name='p%d' host='kvm%d'>" % (i, h))
+        for k in range(3):
+            f.write("<network name='n%d' vlan='%d'/>" % (k, 2 + slot * 3 + k))
+        f.write("</hardware-plan>\n<tenant name='t%05d'><subscribe plan='p%d'/></tenant>\n" % (i, i))
+    f.write("</netext-plan>\n")
+PYEOF
+}
+
+echo
+echo "libvirt test driver (in-process), new tenants, 1 appliance each (4 vNICs), -j 4"
+printf '%-9s %-8s %9s %9s %9s %9s\n' tenants mode wall_s cpu_s RSS_MiB changed
+json=""
+for n in $SIZES; do
+    plan "$NX_TMP/plan-$n.xml" "$n"
+    for mode in dry real; do
+        opt=""
+        [ $mode = dry ] && opt=--dry-run
+        v=${mode}$n
+        # CPU time: user + sys from time(1)
+        /usr/bin/time -f "%e %M %U %S" -o "$NX_TMP/$v.time" \
+            "$NETEXT_DEPLOY" -q -j 4 $opt batch "$NX_TMP/plan-$n.xml" >"$NX_TMP/$v.out" 2>&1
+        rc=$?
+        set -- $(tail -1 "$NX_TMP/$v.time")
+        wall=$1 kib=$2 cpu=$(awk "BEGIN{printf \"%.2f\", $3 + $4}")
+        if [ $mode = dry ]; then
+            done_n=$(grep -c ' planned$' "$NX_TMP/$v.out")
+        else
+            done_n=$(grep -c ' changed$' "$NX_TMP/$v.out")
+        fi
+        [ "$rc" = 0 ] || { echo "libvirt-bench: $mode batch of $n failed (exit $rc):" >&2; tail -3 "$NX_TMP/$v.out" >&2; BENCH_FAIL=1; }
+        [ "$done_n" = "$n" ] || BENCH_FAIL=1
+        eval "wall_$v=$wall kib_$v=$kib cpu_$v=$cpu"
+        printf '%-9s %-8s %9s %9s %9s %9s\n' "$n" "$mode" "$wall" "$cpu" "$((kib / 1024))" "$done_n"
+        json="$json${json:+, }\"${mode}_$n\": {\"wall_s\": $wall, \"cpu_s\": $cpu, \"peak_rss_kib\": $kib, \"done\": $done_n}"
+    done
+done
+for mode in dry real; do
+    eval "k=\${kib_${mode}10000:-}"
+    [ -n "$k" ] && bench_target "libvirt, 10,000 tenants, $mode: peak RSS $((k / 1024)) MiB < 64 MiB" "$k < 65536"
+    eval "a=\${cpu_${mode}1000:-} b=\${cpu_${mode}10000:-} ka=\${kib_${mode}1000:-} kb=\${kib_${mode}10000:-}"
+    if [ -n "$a" ] && [ -n "$b" ]; then
+        bench_target "libvirt, $mode: 1,000 -> 10,000 tenants: x$(awk "BEGIN{printf \"%.1f\", $b / ($a + 0.01)}") CPU time (<= 15)" "$b <= 15 * ($a + 0.05)"
+        bench_target "libvirt, $mode: 1,000 -> 10,000 tenants: x$(awk "BEGIN{printf \"%.1f\", $kb / $ka}") peak RSS (<= 15)" "$kb <= 15 * $ka"
+    fi
+done
+bench_json libvirt "{\"date\": \"$(date -u +%Y-%m-%dT%H:%MZ)\", \"jobs\": 4, $json, \"targets_met\": $([ $BENCH_FAIL = 0 ] && echo true || echo false)}"
+exit $BENCH_FAIL
