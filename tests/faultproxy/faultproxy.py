@@ -51,9 +51,10 @@ Control, not forwarded, from 127.0.0.1:
     GET  /faultproxy/stats    counters: requests, faults by kind, methods
     POST /faultproxy/config   JSON: any of rate, seed, faults, only, skip,
                               delay ([min, max]), rules (replaces), log_reset
-The log (--log) has one JSON line per request: n, connection, method, fault,
-status (upstream, or injected; null when none was sent), forwarded (whether
-the server saw the request), ms. Bodies are never logged (they hold
+The log (--log) has one JSON line per request: n, conn, method, obj (a
+vSphere call's _this), vm (CreateVM_Task's VM name), fault, status (upstream,
+or injected; null when none was sent), forwarded (whether the server saw the
+request), ms. Bodies are never logged (they hold
 passwords).
 """
 
@@ -79,6 +80,8 @@ HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", 
 ACTION_RE = re.compile(rb"<(?:[A-Za-z0-9_]+:)?Action\b[^>]*>\s*([^<\s]+)\s*</", re.S)
 BODY_RE = re.compile(rb"<(?:[A-Za-z0-9_]+:)?Body\b[^>]*>\s*<(?:[A-Za-z0-9_]+:)?([A-Za-z0-9_]+)", re.S)
 THIS_RE = re.compile(rb'<_this type="VirtualMachine">([^<]+)</_this>')
+OBJ_RE = re.compile(rb'<_this type="[A-Za-z]+">([^<]+)</_this>')
+VMNAME_RE = re.compile(rb"<config>\s*<name>([^<]+)</name>")
 
 
 def soap_method(body):
@@ -311,6 +314,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         t0 = time.time()
         rec = {"n": n, "conn": self.conn_id, "method": method, "fault": fault,
                "forwarded": False, "status": None}
+        # the object a vSphere call acts on (a moref; a new VM's name): no secrets
+        o = OBJ_RE.search(body)
+        if o:
+            rec["obj"] = o.group(1).decode("utf-8", "replace")
+        if method == "CreateVM_Task":
+            o = VMNAME_RE.search(body)
+            rec["vm"] = o.group(1).decode("utf-8", "replace") if o else None
 
         def done():
             rec["ms"] = int((time.time() - t0) * 1000)
@@ -407,6 +417,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
 class Server(http.server.ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+
+    def handle_error(self, request, client_address):
+        # clients that go away (the faults make them) are not errors
+        if isinstance(sys.exc_info()[1], (ConnectionError, ssl.SSLError, socket.timeout)):
+            return
+        super().handle_error(request, client_address)
 
 
 def make_server(a):

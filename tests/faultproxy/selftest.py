@@ -18,7 +18,7 @@ import faultproxy
 
 SOAP11 = ('<?xml version="1.0"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/'
           'envelope/"><soapenv:Body><%s xmlns="urn:vim25"><_this type="VirtualMachine">vm-7</_this>'
-          '</%s></soapenv:Body></soapenv:Envelope>')
+          '<password>pw-canary-1</password></%s></soapenv:Body></soapenv:Envelope>')
 SOAP12 = ('<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:a="http://schemas.'
           'xmlsoap.org/ws/2004/08/addressing"><s:Header><a:Action s:mustUnderstand="true">http://'
           'schemas.microsoft.com/wbem/wsman/1/wmi/root/virtualization/v2/Msvm_VirtualSystemManagement'
@@ -205,8 +205,9 @@ def run():
     lines = [json.loads(x) for x in open(log)]
     t.check(len(lines) == stats["requests"] and any(x["fault"] == "drop-after" and x["forwarded"]
                                                   for x in lines) and
-            all("vm-7" not in json.dumps(x) for x in lines),
-            "log: one line per request, forwarded or not, no bodies")
+            all("pw-canary-1" not in json.dumps(x) for x in lines) and
+            any(x.get("obj") == "vm-7" for x in lines),
+            "log: one line per request, forwarded or not, the object acted on, no bodies")
     c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
     c.request("POST", "/faultproxy/config", json.dumps({"faults": ["nonsense"]}))
     t.check(c.getresponse().status == 400, "an unknown fault in a config is refused")
