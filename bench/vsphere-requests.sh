@@ -80,7 +80,7 @@ SLOPE_X100=$(((R2 - R1) * 100 / N))
 SETUP=$((R1 - (R2 - R1)))
 printf '  per appliance: %d.%02d requests (target <= 3); per-run constant: %d (login, inventory,\n' \
     $((SLOPE_X100 / 100)) $((SLOPE_X100 % 100)) "$SETUP"
-echo "    folder + pool creation, task filter, last wait, logout)"
+echo "    folder + pool creation, task reads at settle, logout)"
 status=0
 if [ "$SLOPE_X100" -gt 300 ]; then
     echo "REGRESSION: more than 3 requests per appliance" >&2

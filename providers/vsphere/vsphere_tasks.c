@@ -9,7 +9,11 @@
  *
  * Under -j N, one thread at a time (c->waiting) runs WaitForUpdatesEx for
  * everybody and records every task it hears of; the others sleep on
- * c->task_cond and look at their task again when it returns. */
+ * c->task_cond and look at their task again when it returns.
+ *
+ * A batch's create and power-on tasks are not waited for through the filter:
+ * vs_tasks_collect() reads them all in one RetrievePropertiesEx at settle
+ * (recentTask keeps only 200, and vcsim's WaitForUpdatesEx takes >= 250 ms). */
 #include "config.h"
 
 #include <stdlib.h>
