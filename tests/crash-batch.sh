@@ -82,7 +82,9 @@ EOF
     delay=$("$FPY" -c "print('%.2f' % max(0.2, $FRACTION * $WORK * $PER_CHANGE))")
     start=$(file_size "$TRACE")
     # the run to kill
-    ND -j 4 batch "$NX_TMP/plan.xml" >"$NX_TMP/killed.out" 2>"$NX_TMP/killed.err" &
+    # started directly (not through a shell function), so $! is netext-deploy itself
+    "$NETEXT_DEPLOY" --credentials "$NX_TMP/credentials" --cacert "$NX_TMP/vcsim-cert.pem" \
+        -j 4 batch "$NX_TMP/plan.xml" >"$NX_TMP/killed.out" 2>"$NX_TMP/killed.err" &
     ND_PID=$!
     sleep "$delay"
     if kill -9 "$ND_PID" 2>/dev/null; then

@@ -24,7 +24,7 @@ N=${FAULT_TENANTS:-8}
 RATES=${FAULT_RATES:-0.2}
 SEED=${FAULT_SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
 MAXRUNS=${FAULT_MAX_RUNS:-8}
-RUN_LIMIT=${FAULT_RUN_LIMIT:-120}
+RUN_LIMIT=${FAULT_RUN_LIMIT:-90}
 echo "# fault-hyperv: $N tenants, rates $RATES, seed $SEED (FAULT_SEED=$SEED replays)"
 
 umask 077

@@ -24,7 +24,7 @@ N=${FAULT_TENANTS:-16}
 RATES=${FAULT_RATES:-0.2}
 SEED=${FAULT_SEED:-$(od -An -N2 -tu2 /dev/urandom | tr -d ' ')}
 MAXRUNS=${FAULT_MAX_RUNS:-6}
-RUN_LIMIT=${FAULT_RUN_LIMIT:-120} # seconds; a run that takes longer hangs
+RUN_LIMIT=${FAULT_RUN_LIMIT:-90} # seconds; a run that takes longer hangs
 echo "# fault-vsphere: $N tenants, rates $RATES, seed $SEED (FAULT_SEED=$SEED replays)"
 TRACE=$NX_TMP/trace.log
 vcsim_start vcsim -trace -trace-file "$TRACE" || { not_ok "vcsim starts"; finish; exit 1; }
