@@ -115,7 +115,7 @@ for v in d["vms"]:
 for t in want:
     if t not in seen:
         bad.append("missing: no appliance for %s" % t)
-print("\n".join(bad))
+print("\n".join(bad)) if bad else None
 print("state: %d appliances expected, %d found, %d problems" % (len(want), len(seen), len(bad)))
 sys.exit(1 if bad else 0)
 EOF
@@ -148,7 +148,7 @@ targeted() { # targeted LABEL RULE-JSON
     check "$1: then up to date" "$FPY" -c "import json,sys; d=json.load(open('$NX_TMP/json')); sys.exit(d['changes'] != 0)"
     state_check "$NX_TMP/one.xml" partial >"$NX_TMP/s"
     check "$1: the simulator holds the planned appliance ($(tail -1 "$NX_TMP/s"))" test $? = 0
-    grep -v '^state:' "$NX_TMP/s" | head -3 | sed 's/^/#     /'
+    grep -v '^state:' "$NX_TMP/s" | grep . | head -3 | sed 's/^/#     /'
     DEFINES=$(($(jobs DefineSystem) - d0))
 }
 for f in drop-before drop-after http-500 http-503 soap-fault truncate cut delay; do
@@ -200,7 +200,7 @@ for rate in $RATES; do
     check "rate $rate: then up to date" "$FPY" -c "import json,sys; d=json.load(open('$NX_TMP/json')); sys.exit(d['changes'] != 0 or d['exit_code'] != 0)"
     state_check "$NX_TMP/all.xml" >"$NX_TMP/s"
     check "rate $rate: the simulator holds the planned state ($(tail -1 "$NX_TMP/s"))" test $? = 0
-    grep -v '^state:' "$NX_TMP/s" | head -5 | sed 's/^/#     /'
+    grep -v '^state:' "$NX_TMP/s" | grep . | head -5 | sed 's/^/#     /'
     d1=$(jobs DefineSystem)
     check "rate $rate: one DefineSystem per new appliance ($((d1 - d0)) for $((N - 0)) tenants, t03 re-created)" \
         test $((d1 - d0)) -le "$N"

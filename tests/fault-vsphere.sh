@@ -80,7 +80,7 @@ targeted "a truncated WaitForUpdatesEx answer (its task's update is lost)" \
 targeted "a dropped WaitForUpdatesEx answer" '{"method": "WaitForUpdatesEx", "fault": "drop-after", "skip": 1}'
 vs_state_ok "$NX_TMP/one.xml" "$NX_TMP/s0"
 check "after the single faults: no duplicate, the planned state ($(tail -1 "$NX_TMP/s0.state"))" test $? = 0
-grep -v '^state:' "$NX_TMP/s0.state" | head -5 | sed 's/^/#     /'
+grep -v '^state:' "$NX_TMP/s0.state" | grep . | head -5 | sed 's/^/#     /'
 
 # ---- random faults at each rate -------------------------------------------------------
 # run_until_ok LABEL PLAN: batch runs through the faulty proxy until one exits
@@ -191,7 +191,7 @@ for rate in $RATES; do
         "$FPY" -c "import json,sys; d=json.load(open('$NX_TMP/json')); t=d['totals']; sys.exit(not (t['up-to-date']==$N and d['exit_code']==0))"
     vs_state_ok "$NX_TMP/plan.xml" "$NX_TMP/s1"
     check "rate $rate, create: govc sees the planned state ($(tail -1 "$NX_TMP/s1.state"))" test $? = 0
-    grep -v '^state:' "$NX_TMP/s1.state" | head -5 | sed 's/^/#     /'
+    grep -v '^state:' "$NX_TMP/s1.state" | grep . | head -5 | sed 's/^/#     /'
     twice_check create "$start" "$(names "$NX_TMP/plan.xml")"
     check "rate $rate, create: nothing created or changed twice (vcsim trace)" test $? = 0
     sed 's/^/#     /' "$NX_TMP/create.twice" | head -5
@@ -217,7 +217,7 @@ for rate in $RATES; do
         "$FPY" -c "import json,sys; d=json.load(open('$NX_TMP/json')); t=d['totals']; sys.exit(not (t['up-to-date']==$N and d['exit_code']==0))"
     vs_state_ok "$NX_TMP/plan2.xml" "$NX_TMP/s2"
     check "rate $rate, vNIC changes: govc sees the planned state ($(tail -1 "$NX_TMP/s2.state"))" test $? = 0
-    grep -v '^state:' "$NX_TMP/s2.state" | head -5 | sed 's/^/#     /'
+    grep -v '^state:' "$NX_TMP/s2.state" | grep . | head -5 | sed 's/^/#     /'
     twice_check change "$start" ""
     check "rate $rate, vNIC changes: no create, no vNIC change twice (vcsim trace)" test $? = 0
     sed 's/^/#     /' "$NX_TMP/change.twice" | head -5
@@ -277,5 +277,5 @@ check "vNIC change refused: the next run makes it (exit $?)" \
     "$FPY" -c "import json,sys; d=json.load(open('$NX_TMP/h2.json')); sys.exit(not (d['exit_code']==0 and d['changes']>=1))"
 vs_state_ok "$NX_TMP/two.xml" "$NX_TMP/h3" partial
 check "vNIC change refused: govc sees the planned state ($(tail -1 "$NX_TMP/h3.state"))" test $? = 0
-grep -v '^state:' "$NX_TMP/h3.state" | head -5 | sed 's/^/#     /'
+grep -v '^state:' "$NX_TMP/h3.state" | grep . | head -5 | sed 's/^/#     /'
 finish
