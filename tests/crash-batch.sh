@@ -18,7 +18,7 @@
 #   CRASH_TRIALS   trials (default 5; `make crash-test` runs 20)
 #   CRASH_TENANTS  tenants (default 200)
 #   CRASH_SEED     first seed (default random); trial k uses CRASH_SEED+k-1
-#   CRASH_SEEDS    explicit seeds, one per trial (replays given trials)
+#   CRASH_SEEDS    explicit seeds, one per trial (replays a sequence of trials)
 . "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
 . "$top_srcdir/tests/vcsim-lib.sh"
 . "$top_srcdir/tests/fault-lib.sh"
@@ -170,5 +170,5 @@ EOF
     prev_second=$SECOND
 done
 echo "# crash-batch: $k trials with $N tenants, $NKILLED killed mid-run; seeds and results:$SUMMARY"
-echo "# replay one: CRASH_SEEDS=<seed> (trial 1 deploys from nothing, later trials change a random share)"
+echo "# replay: CRASH_SEEDS='<the seeds above>' (trial 1 deploys from nothing, each later trial changes a share of what the one before left; kill times also depend on the measured speed)"
 finish

@@ -194,7 +194,7 @@ for rate in $RATES; do
     grep -v '^state:' "$NX_TMP/s1.state" | grep . | head -5 | sed 's/^/#     /'
     twice_check create "$start" "$(names "$NX_TMP/plan.xml")"
     check "rate $rate, create: nothing created or changed twice (vcsim trace)" test $? = 0
-    sed 's/^/#     /' "$NX_TMP/create.twice" | head -5
+    grep . "$NX_TMP/create.twice" | sed 's/^/#     /' | head -5
 
     # change: another set of tenants with a second network (add/remove vNICs)
     S2=$(pick "$SEED$rate.2")
@@ -220,7 +220,7 @@ for rate in $RATES; do
     grep -v '^state:' "$NX_TMP/s2.state" | grep . | head -5 | sed 's/^/#     /'
     twice_check change "$start" ""
     check "rate $rate, vNIC changes: no create, no vNIC change twice (vcsim trace)" test $? = 0
-    sed 's/^/#     /' "$NX_TMP/change.twice" | head -5
+    grep . "$NX_TMP/change.twice" | sed 's/^/#     /' | head -5
 done
 
 # ---- half-way failures: the VM exists, then something fails -----------------------

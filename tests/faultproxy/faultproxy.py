@@ -484,6 +484,7 @@ def main(argv):
     if a.self_test:
         here = os.path.dirname(os.path.abspath(__file__))
         sys.path.insert(0, here)
+        sys.dont_write_bytecode = True  # no __pycache__ in the source tree
         import selftest
         return selftest.run()
     srv = make_server(a)
