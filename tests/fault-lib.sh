@@ -4,6 +4,8 @@
 
 FP_PIDS=""
 FPY=/usr/bin/python3
+PYTHONDONTWRITEBYTECODE=1 # no __pycache__ in the source tree
+export PYTHONDONTWRITEBYTECODE
 FAULTPROXY="$top_srcdir/tests/faultproxy/faultproxy.py"
 VSCHECK="$top_srcdir/tests/faultproxy/vsphere_check.py"
 
