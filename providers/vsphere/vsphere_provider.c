@@ -204,7 +204,9 @@ int vs_call_ex(struct vs_conn *c, const char *method, const char *body, struct n
     retry = retry || vs_method_is_read(method);
     pthread_mutex_lock(&c->lock);
     unsigned long seen = c->n_logins;
-    bool logged_in = c->logged_in;
+    /* not c->logged_in: that is false while another thread logs in again,
+     * and a call sent then (without a cookie) must retry, not fail */
+    bool logged_in = c->n_logins > 0;
     pthread_mutex_unlock(&c->lock);
     int rc = call_retry(c, method, body, out, f, retry, attempts, transient);
     /* log in again once per call: a long run may outlive several sessions */
