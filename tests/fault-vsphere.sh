@@ -258,8 +258,8 @@ sys.exit(not (a == [('power-on', 'done')] and d['exit_code'] == 0))"
 }
 halfway "power-on refused (SOAP fault on PowerOnVM_Task)" \
     '{"method": "PowerOnVM_Task", "fault": "soap-fault", "fault_type": "InsufficientResourcesFault", "message": "Insufficient resources (injected)"}' \
-    power-on InsufficientResourcesFault
-halfway "power-on task failed (its completion)" '{"method": "PowerOnVM_Task", "fault": "task-error"}' power-on InvalidPowerState
+    power-on InsufficientResources
+halfway "power-on task failed (its completion)" '{"method": "PowerOnVM_Task", "fault": "task-error"}' power-on NicSettingMismatch
 
 # a vNIC change refused half-way: reported, the next run re-reads and converges
 vs_plan "$NX_TMP/two.xml" "$PURI" "$N" "5" 5

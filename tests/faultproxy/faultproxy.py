@@ -42,11 +42,11 @@ Rules, consulted before the random draw, make a fault deterministic:
 "times" (default 1; -1: always) counts the requests the rule fires on; "skip"
 lets that many matching requests through first. One more fault exists for
 rules only:
-  task-error   (vSphere power-on) forward the request as PowerOffVM_Task
-               of the same VM, which the server accepts and runs as a task
-               that fails (InvalidPowerState: the VM is off); the answer is
-               renamed back, so the client sees its power-on task fail when
-               it waits for it, and the VM stays off
+  task-error   (vSphere power-on) forward the request as a CustomizeVM_Task
+               of the same VM with 16 NIC settings, which the server accepts
+               and runs as a task that fails (NicSettingMismatch) without
+               touching the VM; the answer is renamed back, so the client
+               sees its power-on task fail, and the VM stays off
 Control, not forwarded, from 127.0.0.1:
     GET  /faultproxy/stats    counters: requests, faults by kind, methods
     POST /faultproxy/config   JSON: any of rate, seed, faults, only, skip,
@@ -351,11 +351,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if method != "PowerOnVM_Task" or not vm:
                 fault = rec["fault"] = None
             else:
+                nics = ('<nicSettingMap><adapter><ip xsi:type="CustomizationDhcpIpGenerator"/>'
+                        '</adapter></nicSettingMap>') * 16
                 send_body = ('<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope '
-                             'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/"><soapenv:Body>'
-                             '<PowerOffVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">%s'
-                             '</_this></PowerOffVM_Task></soapenv:Body></soapenv:Envelope>'
-                             % vm.group(1).decode()).encode()
+                             'xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+                             'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance"><soapenv:Body>'
+                             '<CustomizeVM_Task xmlns="urn:vim25"><_this type="VirtualMachine">%s'
+                             '</_this><spec><identity xsi:type="CustomizationLinuxPrep"><hostName '
+                             'xsi:type="CustomizationFixedName"><name>faultproxy</name></hostName>'
+                             '<domain>invalid</domain></identity><globalIPSettings/>%s</spec>'
+                             '</CustomizeVM_Task></soapenv:Body></soapenv:Envelope>'
+                             % (vm.group(1).decode(), nics)).encode()
         try:
             status, reason, hdrs, data = self.forward(send_body)
         except (OSError, http.client.HTTPException) as e:
@@ -366,7 +372,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         rec["forwarded"] = True
         rec["status"] = status
         if fault == "task-error":
-            data = data.replace(b"PowerOffVM_TaskResponse", b"PowerOnVM_TaskResponse")
+            data = data.replace(b"CustomizeVM_TaskResponse", b"PowerOnVM_TaskResponse")
         ctype = "text/xml"
         rest = []
         for k, v in hdrs:
