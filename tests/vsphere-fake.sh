@@ -2,7 +2,8 @@
 # vsphere-fake.sh: the vSphere provider against a scripted SOAP endpoint
 # (tests/data/soap/fake_vsphere.py, answers recorded from vcsim) for what
 # vcsim does not do: paged inventories, NotAuthenticated inside missingSet,
-# truncated, garbage, non-SOAP and late answers.
+# truncated, garbage, non-SOAP and late answers, and reads retried after
+# transient failures (503, truncated answer, dropped connection).
 . "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
 
 [ -x "$NETEXT_DEPLOY" ] || skip_all "netext-deploy not built ($NETEXT_DEPLOY)"
@@ -59,8 +60,21 @@ check "missingSet: said so" grep -q "logging in again" "$NX_TMP/err"
 
 for mode in truncated garbage; do
     start $mode
-    expect_exit 76 "$mode inventory answer is a protocol error" ND status "$NX_TMP/plan.xml"
+    expect_exit 76 "$mode inventory answer is a protocol error" ND -v status "$NX_TMP/plan.xml"
     check "$mode: reported as malformed" grep -q "RetrievePropertiesEx.*malformed XML" "$NX_TMP/err"
+    check "$mode: a read is retried 3 times, not more" \
+        sh -c "grep -q 'retry 3/3' '$NX_TMP/err' && ! grep -q 'retry 4/' '$NX_TMP/err'"
+done
+
+# transient failures of a read: retried with backoff (see notes/retries.md)
+for mode in flaky503 flakytrunc flakydrop; do
+    start $mode
+    expect_exit 0 "$mode: the inventory read succeeds on a retry" ND -v status "$NX_TMP/plan.xml"
+    reads=2
+    [ $mode = flakydrop ] && reads=3
+    check "$mode: read $reads times" test "$(count RetrievePropertiesEx)" = $reads
+    check "$mode: the retry is logged" grep -q "RetrievePropertiesEx: .*retry 1/3 in [0-9]* ms" \
+        "$NX_TMP/err"
 done
 
 start html

@@ -98,6 +98,21 @@ class Handler(BaseHTTPRequestHandler):
             state["retrieves"] += 1
             if MODE == "missingset" and state["retrieves"] == 1:
                 return self.send(200, MISSINGSET)
+            # (a dropped reused connection is retried once by libcurl itself:
+            # flakydrop drops twice so that the provider's retry is needed)
+            if MODE.startswith("flaky") and (state["retrieves"] == 1 or (
+                    MODE == "flakydrop" and state["retrieves"] == 2)):
+                # the first inventory read fails once, transiently
+                if MODE == "flaky503":
+                    return self.send(503, "<html><body>Service Unavailable</body></html>",
+                                     ctype="text/html")
+                if MODE == "flakytrunc":
+                    return self.send(200, PROPS[: len(PROPS) // 3])
+                if MODE == "flakydrop":
+                    self.close_connection = True
+                    self.wfile.flush()
+                    self.connection.shutdown(2)
+                    return None
             if MODE == "truncated":
                 return self.send(200, PROPS[: len(PROPS) // 2])
             if MODE == "garbage":
