@@ -72,6 +72,10 @@ check "late CreateVM_Task answer: one CreateVM_Task reached vcsim ($(creates))" 
 mw=$(tr -d '\000' <"$TRACE" | tail -c +"$start" | grep -a -o '<maxWaitSeconds>[0-9]*' | sed 's/.*>//' | sort -n | tail -1)
 check "WaitForUpdatesEx asks the server to wait less than --timeout 5 (maxWaitSeconds ${mw:-none})" \
     test "${mw:-0}" -lt 5
+for f in truncate cut; do
+    targeted "$f on the Login answer" "{\"method\": \"Login\", \"fault\": \"$f\"}"
+    check "$f on the Login answer: not reported as refused credentials (exit $rc, wanted 0)" test $rc = 0
+done
 targeted "drop-after on PowerOnVM_Task" '{"method": "PowerOnVM_Task", "fault": "drop-after"}'
 check "drop-after on PowerOnVM_Task: at most 2 PowerOnVM_Task (the retry finds it on)" "$FPY" -c "
 import json, sys; c = json.load(open('$NX_TMP/tc.json')); sys.exit(not (sum(c['PowerOnVM_Task'].values()) <= 2 and sum(c['CreateVM_Task'].values()) == 1))"
