@@ -30,6 +30,7 @@ struct nx_http {
     struct http_share *share;
     struct nx_conn_opts opts; /* copy, for clones; strings owned, no secrets */
     bool transient; /* the last failure may go away when repeated */
+    bool unsent; /* ... and the request certainly did not reach the server */
     char *url;
     bool pinned;
     unsigned char pin[32]; /* expected SHA-256 of the leaf certificate */
@@ -363,6 +364,7 @@ int nx_http_post(struct nx_http *h, const char *content_type, const char *const 
     h->errbuf[0] = '\0';
     h->pin_mismatch = false;
     h->transient = false;
+    h->unsent = false;
     h->n_requests++;
     CURLcode rc = curl_easy_perform(c);
     if (rc != CURLE_OK) {
@@ -384,6 +386,8 @@ int nx_http_post(struct nx_http *h, const char *content_type, const char *const 
             h->transient = rc != CURLE_UNSUPPORTED_PROTOCOL && rc != CURLE_URL_MALFORMAT &&
                            rc != CURLE_SSL_CONNECT_ERROR && rc != CURLE_OUT_OF_MEMORY &&
                            rc != CURLE_LOGIN_DENIED;
+            h->unsent = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+                        rc == CURLE_COULDNT_RESOLVE_PROXY;
         }
         strbuf_reset(&resp->body);
         goto cleanup;
@@ -405,6 +409,11 @@ cleanup:
 bool nx_http_transient(const struct nx_http *h)
 {
     return h && h->transient;
+}
+
+bool nx_http_unsent(const struct nx_http *h)
+{
+    return h && h->unsent;
 }
 
 unsigned long nx_http_requests(const struct nx_http *h)

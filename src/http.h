@@ -56,5 +56,8 @@ unsigned long nx_http_requests(const struct nx_http *h);
  * request is repeated (connection refused/reset/dropped, timeout), false for
  * TLS/certificate and configuration errors. */
 bool nx_http_transient(const struct nx_http *h);
+/* After nx_http_post returned -1: true if the request certainly never reached
+ * the server (no connection could be made). */
+bool nx_http_unsent(const struct nx_http *h);
 
 #endif

@@ -341,7 +341,7 @@ int nx_soap_call(struct nx_soap *s, const char *method, const char *body, struct
 }
 
 int nx_soap_call_ex(struct nx_soap *s, const char *method, const char *body,
-                    struct nx_soap_resp *out, struct nx_soap_fault *fault, bool *transient)
+                    struct nx_soap_resp *out, struct nx_soap_fault *fault, int *transient)
 {
     struct strbuf env = STRBUF_INIT;
     struct nx_http_response resp;
@@ -352,14 +352,16 @@ int nx_soap_call_ex(struct nx_soap *s, const char *method, const char *body,
     nx_http_response_init(&resp);
     nx_debug("vsphere: %s", method);
     if (transient)
-        *transient = false;
+        *transient = NX_SOAP_PERMANENT;
     struct nx_http *h = acquire(s);
     if (!h) {
         ret = -1;
         goto cleanup;
     }
     int prc = nx_http_post(h, "text/xml; charset=utf-8", headers, env.buf, env.len, &resp);
-    bool lost = prc < 0 && nx_http_transient(h);
+    int lost = prc < 0 && nx_http_transient(h)
+                   ? (nx_http_unsent(h) ? NX_SOAP_NOT_DONE : NX_SOAP_MAYBE_DONE)
+                   : NX_SOAP_PERMANENT;
     release(s, h);
     if (prc < 0) {
         nx_error_prefix("%s: ", method);
@@ -371,14 +373,17 @@ int nx_soap_call_ex(struct nx_soap *s, const char *method, const char *body,
     if (resp.status != 200 && resp.status != 500) {
         ret = nx_error_set(resp.status == 401 || resp.status == 403 ? NX_EX_NOPERM : NX_EX_PROTOCOL,
                            "%s: %s: HTTP %ld", s->url, method, resp.status);
-        if (transient)
-            *transient = resp.status >= 500 && resp.status <= 599;
+        /* 502/503/504 without a SOAP body: a proxy or the server refused
+         * the request before running it; other 5xx: it may have run */
+        if (transient && resp.status >= 500 && resp.status <= 599)
+            *transient =
+                resp.status >= 502 && resp.status <= 504 ? NX_SOAP_NOT_DONE : NX_SOAP_MAYBE_DONE;
         goto cleanup;
     }
     ret = nx_soap_parse(resp.body.buf, resp.body.len, resp.status, method, out, fault);
     /* truncated, malformed, not SOAP, or a 500 without a fault */
     if (ret < 0 && transient)
-        *transient = true;
+        *transient = NX_SOAP_MAYBE_DONE;
 cleanup:
     /* requests may carry the password (Login): wipe them */
     strbuf_release_secret(&env);

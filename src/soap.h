@@ -74,12 +74,18 @@ size_t nx_soap_connections(const struct nx_soap *s);
  * cookie jar). */
 int nx_soap_call(struct nx_soap *s, const char *method, const char *body, struct nx_soap_resp *out,
                  struct nx_soap_fault *fault);
-/* The same; on -1, *transient (if not NULL) tells whether repeating the call
- * may succeed: connection refused/reset/dropped, timeout, HTTP 5xx without a
- * SOAP fault, or a truncated/malformed answer. TLS and certificate failures,
- * HTTP 4xx and SOAP faults are not transient. */
+/* Transient failures (worth repeating the call), and whether the server may
+ * have run the request: a write may only be repeated blindly when it did not. */
+enum nx_soap_transient {
+    NX_SOAP_PERMANENT = 0, /* success, a SOAP fault, 4xx, TLS: repeating will not help */
+    NX_SOAP_MAYBE_DONE, /* dropped connection, timeout, truncated/malformed answer,
+                           500 without a fault: the server may have run it */
+    NX_SOAP_NOT_DONE, /* no connection, or 502/503/504 without a SOAP body */
+};
+
+/* The same; on -1, *transient (if not NULL) is an enum nx_soap_transient. */
 int nx_soap_call_ex(struct nx_soap *s, const char *method, const char *body,
-                    struct nx_soap_resp *out, struct nx_soap_fault *fault, bool *transient);
+                    struct nx_soap_resp *out, struct nx_soap_fault *fault, int *transient);
 
 /* ---- answers -------------------------------------------------------------- */
 

@@ -155,9 +155,9 @@ int vs_call(struct vs_conn *c, const char *method, const char *body, struct nx_s
             struct nx_soap_fault *fault);
 /* The same; retry: also retry this (write) method on transient failures;
  * *attempts (may be NULL) gets how many times it was sent; *transient (may be
- * NULL) whether a -1 was a transient failure (see nx_soap_call_ex). */
+ * NULL) whether a -1 was transient: an enum nx_soap_transient. */
 int vs_call_ex(struct vs_conn *c, const char *method, const char *body, struct nx_soap_resp *out,
-               struct nx_soap_fault *fault, bool retry, int *attempts, bool *transient);
+               struct nx_soap_fault *fault, bool retry, int *attempts, int *transient);
 /* Sleep before retry k (1, 2, ...) of method, and log it. */
 void vs_backoff(const char *method, int k);
 #define VS_RETRY_ATTEMPTS 4 /* in all: the first try and 3 retries */

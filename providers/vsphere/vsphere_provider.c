@@ -117,12 +117,12 @@ void vs_backoff(const char *method, int k)
 /* One request, repeated on transient failures when `retry`. */
 static int call_retry(struct vs_conn *c, const char *method, const char *body,
                       struct nx_soap_resp *out, struct nx_soap_fault *fault, bool retry,
-                      int *attempts, bool *transient_out)
+                      int *attempts, int *transient_out)
 {
     int rc;
-    bool transient = false;
+    int transient = NX_SOAP_PERMANENT;
     for (int k = 1;; k++) {
-        transient = false;
+        transient = NX_SOAP_PERMANENT;
         rc = nx_soap_call_ex(c->soap, method, body, out, fault, &transient);
         if (attempts)
             *attempts = k;
@@ -131,7 +131,7 @@ static int call_retry(struct vs_conn *c, const char *method, const char *body,
         vs_backoff(method, k);
     }
     if (transient_out)
-        *transient_out = rc < 0 && transient;
+        *transient_out = rc < 0 ? transient : NX_SOAP_PERMANENT;
     return rc;
 }
 
@@ -197,7 +197,7 @@ int vs_relogin(struct vs_conn *c, unsigned long seen)
 }
 
 int vs_call_ex(struct vs_conn *c, const char *method, const char *body, struct nx_soap_resp *out,
-               struct nx_soap_fault *fault, bool retry, int *attempts, bool *transient)
+               struct nx_soap_fault *fault, bool retry, int *attempts, int *transient)
 {
     struct nx_soap_fault tmp = {0};
     struct nx_soap_fault *f = fault ? fault : &tmp;
@@ -1030,31 +1030,55 @@ static int run_task(struct vs_conn *c, const char *method, const char *body, con
     return run_task_ex(c, method, body, what, defer, result, false, NULL);
 }
 
-/* CreateVM_Task, repeated after a lost answer only when no VM carries the
- * marker yet (vcsim, unlike vCenter, accepts a second VM of the same name).
- * Sets *task (to wait for later) or, when a lost answer's VM was found, *vm. */
+/* CreateVM_Task after a transient failure (see /work/notes/retries.md):
+ * - the request certainly did not reach the server (no connection, 502-504):
+ *   sent again after the backoff;
+ * - it may have run (dropped connection, timeout, truncated answer): after the
+ *   backoff, look for a VM carrying the marker; found: that is the result;
+ *   not found: look again after the next backoff, never create a second time
+ *   (vcsim, unlike vCenter, accepts a second VM of the same name); the tenant
+ *   fails if it never shows up, and the next run finds or creates it.
+ * Sets *task (to confirm later) or, for a found VM, *vm. */
 static int create_vm(struct vs_conn *c, const char *body, const char *folder, const char *marker,
                      const char *what, char **vm, char **task)
 {
     struct nx_soap_resp r = {0};
+    bool maybe_done = false;
     *vm = *task = NULL;
     for (int k = 1;; k++) {
-        bool transient = false;
-        int rc = vs_call_ex(c, "CreateVM_Task", body, &r, NULL, false, NULL, &transient);
-        if (rc == 0) {
-            *task = nx_soap_child_text(r.body, "returnval");
-            nx_soap_resp_release(&r);
-            if (!*task)
-                return nx_error_set(NX_EX_PROTOCOL, "%s: CreateVM_Task: no task in the answer",
-                                    what);
-            return 0;
+        int transient = NX_SOAP_PERMANENT;
+        int rc = 0;
+        if (!maybe_done) {
+            rc = vs_call_ex(c, "CreateVM_Task", body, &r, NULL, false, NULL, &transient);
+            if (rc == 0) {
+                *task = nx_soap_child_text(r.body, "returnval");
+                nx_soap_resp_release(&r);
+                if (!*task)
+                    return nx_error_set(NX_EX_PROTOCOL, "%s: CreateVM_Task: no task in the answer",
+                                        what);
+                return 0;
+            }
+            if (rc != -1 || transient == NX_SOAP_PERMANENT) {
+                nx_error_prefix("%s: ", what);
+                return -1;
+            }
+            maybe_done = transient == NX_SOAP_MAYBE_DONE;
         }
-        if (rc != -1 || !transient || k >= RETRY_ATTEMPTS) {
-            nx_error_prefix("%s: ", what);
+        if (k >= RETRY_ATTEMPTS) {
+            if (maybe_done)
+                nx_error_set(NX_EX_TEMPFAIL,
+                             "%s: CreateVM_Task: the answer was lost and the VM has not appeared "
+                             "(looked %d times); not created again: the next run finds it or "
+                             "creates it",
+                             what, k - 1);
+            else
+                nx_error_prefix("%s: ", what);
             return -1;
         }
-        /* did the server create it before the answer was lost? */
         vs_backoff("CreateVM_Task", k);
+        if (!maybe_done)
+            continue;
+        /* did the server create it before the answer was lost? */
         int found = vs_find_vm_by_marker(c, folder, marker, vm);
         if (found < 0) {
             nx_error_prefix("%s: looking for the VM after a lost answer: ", what);
