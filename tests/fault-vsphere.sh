@@ -243,7 +243,10 @@ import json, sys
 d = json.load(open('$NX_TMP/h.json'))
 a = {x['action']: x['status'] for x in d['actions']}
 sys.exit(not (a.get('create') == 'done' and a.get('$3') == 'failed' and d['exit_code'] == 1))"
-    check "$label: the error names the appliance and says why" grep -q "netext-t005-h1.*$4" "$NX_TMP/h.err"
+    check "$label: the error (--json) names the appliance and says why" "$FPY" -c "
+import json, re, sys
+d = json.load(open('$NX_TMP/h.json'))
+sys.exit(not any(re.search('netext-t005-h1.*$4', x.get('error', '')) for x in d['actions']))"
     check "$label: the VM exists, powered off" \
         test "$(govc object.collect -s /DC0/vm/Cloud_Connect_Replication/netext-t005-h1 runtime.powerState 2>&1)" = poweredOff
     fp_config '{"rules": []}'
