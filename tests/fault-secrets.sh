@@ -14,6 +14,8 @@
 . "$top_srcdir/tests/fault-lib.sh"
 
 [ -x "$NETEXT_DEPLOY" ] || skip_all "netext-deploy not built ($NETEXT_DEPLOY)"
+"$NETEXT_DEPLOY" --version 2>&1 | grep -q "vsphere\|hyperv" ||
+    skip_all "built without the vsphere and hyperv providers (libvirt: tests/cli-libvirt.sh)"
 nx_tmpdir
 SIM_PID=
 trap 'vcsim_stop_all; [ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null && wait "$SIM_PID" 2>/dev/null; [ -n "$NX_KEEP" ] || rm -rf "$NX_TMP"' EXIT INT TERM
