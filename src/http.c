@@ -341,6 +341,12 @@ void nx_http_response_release(struct nx_http_response *r)
 int nx_http_post(struct nx_http *h, const char *content_type, const char *const *headers,
                  const char *body, size_t len, struct nx_http_response *resp)
 {
+    return nx_http_post_ex(h, content_type, headers, body, len, resp, false);
+}
+
+int nx_http_post_ex(struct nx_http *h, const char *content_type, const char *const *headers,
+                    const char *body, size_t len, struct nx_http_response *resp, bool fresh)
+{
     struct curl_slist *hl = NULL;
     char *ct = nx_asprintf("Content-Type: %s", content_type ? content_type : "text/xml");
     int ret = -1;
@@ -361,6 +367,9 @@ int nx_http_post(struct nx_http *h, const char *content_type, const char *const 
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
     curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp->body);
+    /* on a reused connection that dies before answering, libcurl sends the
+     * request again by itself: harmless for reads, not for every write */
+    curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, fresh ? 1L : 0L);
     h->errbuf[0] = '\0';
     h->pin_mismatch = false;
     h->transient = false;

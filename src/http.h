@@ -48,6 +48,11 @@ void nx_http_clear_cookies(struct nx_http *h);
  * 500). resp must be initialised with nx_http_response_init(). */
 int nx_http_post(struct nx_http *h, const char *content_type, const char *const *headers,
                  const char *body, size_t len, struct nx_http_response *resp);
+/* The same; fresh: on a new connection (libcurl silently sends a request a
+ * second time when a reused connection dies before any answer; a fresh one
+ * never is; use it for writes that must not run twice). */
+int nx_http_post_ex(struct nx_http *h, const char *content_type, const char *const *headers,
+                    const char *body, size_t len, struct nx_http_response *resp, bool fresh);
 void nx_http_response_init(struct nx_http_response *r);
 void nx_http_response_release(struct nx_http_response *r);
 

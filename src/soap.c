@@ -351,14 +351,20 @@ int nx_soap_call_ex(struct nx_soap *s, const char *method, const char *body,
     nx_soap_envelope(&env, body);
     nx_http_response_init(&resp);
     nx_debug("vsphere: %s", method);
+    /* NX_SOAP_ONCE in: on a fresh connection (never sent twice by libcurl) */
+    bool once = transient && *transient == NX_SOAP_ONCE;
     if (transient)
-        *transient = NX_SOAP_PERMANENT;
+        *transient = once ? NX_SOAP_ONCE : NX_SOAP_PERMANENT;
     struct nx_http *h = acquire(s);
     if (!h) {
+        if (transient)
+            *transient = NX_SOAP_PERMANENT;
         ret = -1;
         goto cleanup;
     }
-    int prc = nx_http_post(h, "text/xml; charset=utf-8", headers, env.buf, env.len, &resp);
+    int prc = nx_http_post_ex(h, "text/xml; charset=utf-8", headers, env.buf, env.len, &resp, once);
+    if (transient)
+        *transient = NX_SOAP_PERMANENT;
     int lost = prc < 0 && nx_http_transient(h)
                    ? (nx_http_unsent(h) ? NX_SOAP_NOT_DONE : NX_SOAP_MAYBE_DONE)
                    : NX_SOAP_PERMANENT;

@@ -81,9 +81,12 @@ enum nx_soap_transient {
     NX_SOAP_MAYBE_DONE, /* dropped connection, timeout, truncated/malformed answer,
                            500 without a fault: the server may have run it */
     NX_SOAP_NOT_DONE, /* no connection, or 502/503/504 without a SOAP body */
+    NX_SOAP_ONCE, /* in: send on a fresh connection, which libcurl never
+                     re-sends by itself (writes that must not run twice) */
 };
 
-/* The same; on -1, *transient (if not NULL) is an enum nx_soap_transient. */
+/* The same; on -1, *transient (if not NULL) is an enum nx_soap_transient.
+ * *transient == NX_SOAP_ONCE on entry: use a fresh connection. */
 int nx_soap_call_ex(struct nx_soap *s, const char *method, const char *body,
                     struct nx_soap_resp *out, struct nx_soap_fault *fault, int *transient);
 

@@ -121,8 +121,14 @@ static int call_retry(struct vs_conn *c, const char *method, const char *body,
 {
     int rc;
     int transient = NX_SOAP_PERMANENT;
+    /* writes that must not run twice: libcurl may re-send a request on a
+     * reused connection by itself, so they go on a fresh one */
+    bool once = !strcmp(method, "CreateVM_Task") || !strcmp(method, "ReconfigVM_Task");
     for (int k = 1;; k++) {
-        transient = NX_SOAP_PERMANENT;
+        transient = once ? NX_SOAP_ONCE : NX_SOAP_PERMANENT;
+        /* a Login whose answer was lost may have set the cookie: log in anew */
+        if (k > 1 && !strcmp(method, "Login"))
+            nx_soap_clear_cookies(c->soap);
         rc = nx_soap_call_ex(c->soap, method, body, out, fault, &transient);
         if (attempts)
             *attempts = k;
@@ -248,9 +254,7 @@ static void vs_close(struct nx_conn *base)
         /* what settle did not confirm (the core always calls it; others may not) */
         struct nx_deferred_failure *f = NULL;
         size_t nf = 0;
-        vs_settle(&c->base, &f, &nf);
-        for (size_t i = 0; i < nf; i++)
-            nx_log(NX_LOG_ERROR, "%s", f[i].error);
+        vs_settle(&c->base, &f, &nf); /* logs what failed */
         nx_deferred_free(f, nf);
         struct strbuf sb = STRBUF_INIT;
         struct nx_soap_resp r = {0};
@@ -1000,8 +1004,9 @@ static int run_task_ex(struct vs_conn *c, const char *method, const char *body, 
     if (result)
         *result = NULL;
     int crc = vs_call_ex(c, method, body, &r, &f, retry, &attempts, NULL);
-    if (crc == 1 && attempts > 1 && done_fault && !strcmp(f.type, done_fault)) {
-        nx_info("vsphere: %s: %s after a lost answer: the first request did it", what, f.type);
+    /* also on the first attempt: libcurl itself may have sent it twice */
+    if (crc == 1 && done_fault && !strcmp(f.type, done_fault)) {
+        nx_info("vsphere: %s: %s: already done (a lost answer, or someone else)", what, f.type);
         nx_soap_fault_release(&f);
         nx_error_clear();
         return 0;
@@ -1281,8 +1286,7 @@ static int power(struct vs_conn *c, const char *vm, const char *name, bool on, c
     char *what = nx_asprintf("powering %s %s", on ? "on" : "off", name);
     nx_soap_begin(&sb, method, "VirtualMachine", vm);
     nx_soap_end(&sb, method);
-    int ret =
-        run_task_ex(c, method, sb.buf, what, defer ? vm : NULL, NULL, true, "InvalidPowerState");
+    int ret = run_task_ex(c, method, sb.buf, what, defer, NULL, true, "InvalidPowerState");
     free(what);
     strbuf_release(&sb);
     return ret;
@@ -1373,6 +1377,9 @@ static int vs_settle(struct nx_conn *base, struct nx_deferred_failure **out, siz
         pending_free(p[i]);
     }
     free(p);
+    /* reported here, as the core reports a change that fails at once */
+    for (size_t i = 0; i < *n; i++)
+        nx_log(NX_LOG_ERROR, "%s", (*out)[i].error);
     return ret;
 }
 

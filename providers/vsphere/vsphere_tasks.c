@@ -140,6 +140,8 @@ static void apply_updates(struct vs_conn *c, xmlNodePtr rv)
     }
 }
 
+int vs_tasks_collect(struct vs_conn *c, char *const *ids, size_t n);
+
 /* One WaitForUpdatesEx round by the waiter (c->waiting), without c->lock. */
 static int wait_round(struct vs_conn *c)
 {
@@ -157,20 +159,45 @@ static int wait_round(struct vs_conn *c)
     pthread_mutex_unlock(&c->lock);
     strbuf_addf(&sb, "<options><maxWaitSeconds>%d</maxWaitSeconds></options>", WAIT_SECONDS);
     nx_soap_end(&sb, "WaitForUpdatesEx");
-    int rc = vs_call(c, "WaitForUpdatesEx", sb.buf, &r, NULL);
+    int attempts = 0;
+    int rc = vs_call_ex(c, "WaitForUpdatesEx", sb.buf, &r, NULL, true, &attempts, NULL);
     strbuf_release(&sb);
     if (rc != 0)
         return -1;
+    bool resync = attempts > 1;
     pthread_mutex_lock(&c->lock);
     /* unless the session (and our filter with it) was renewed meanwhile */
     if (gen == c->filter_gen && c->task_filter) {
         xmlNodePtr rv = nx_soap_child(r.body, "returnval");
         if (rv)
             apply_updates(c, rv);
+        else
+            resync = true; /* nothing in maxWaitSeconds */
     }
     pthread_mutex_unlock(&c->lock);
     nx_soap_resp_release(&r);
-    return 0;
+    return resync ? 1 : 0;
+}
+
+/* After a WaitForUpdatesEx answer was lost (a server whose versions do not
+ * replay, like vcsim, has then forgotten those changes) or a round that saw
+ * nothing: read every unfinished task directly, in one request. */
+static int resync_tasks(struct vs_conn *c)
+{
+    char **ids = NULL;
+    size_t n = 0, alloc = 0;
+    pthread_mutex_lock(&c->lock);
+    for (size_t i = 0; i < c->n_tasks; i++)
+        if (c->tasks[i]->state == 0) {
+            NX_GROW(ids, alloc, n + 1);
+            ids[n++] = nx_strdup(c->tasks[i]->id);
+        }
+    pthread_mutex_unlock(&c->lock);
+    int rc = n ? vs_tasks_collect(c, ids, n) : 0;
+    for (size_t i = 0; i < n; i++)
+        free(ids[i]);
+    free(ids);
+    return rc;
 }
 
 int vs_task_wait(struct vs_conn *c, const char *task, const char *what, char **result)
@@ -198,6 +225,8 @@ int vs_task_wait(struct vs_conn *c, const char *task, const char *what, char **r
         c->waiting = true;
         pthread_mutex_unlock(&c->lock);
         int rc = wait_round(c);
+        if (rc > 0)
+            rc = resync_tasks(c);
         pthread_mutex_lock(&c->lock);
         c->waiting = false;
         pthread_cond_broadcast(&c->task_cond);
@@ -332,6 +361,13 @@ int vs_tasks_settle(struct vs_conn *c, struct nx_deferred_failure **out, size_t 
         t->watched = false;
         if (t->state > 0)
             continue;
+        /* a power-on (-off) refused because the VM already is in that state:
+         * done (a request repeated after a lost answer, or someone else) */
+        if (t->error && nx_str_has_prefix(t->error, "InvalidPowerState") && t->what &&
+            nx_str_has_prefix(t->what, "powering ")) {
+            nx_info("vsphere: %s: %s: already done", t->what, t->error);
+            continue;
+        }
         NX_GROW(f, alloc, nf + 1);
         f[nf].appliance_id = nx_strdup(t->subject ? t->subject : t->id);
         f[nf++].error = nx_asprintf("%s: %s", t->what ? t->what : t->id, t->error);
@@ -373,7 +409,10 @@ int vs_tasks_flush(struct vs_conn *c)
         char *what = t->deferred ? nx_strdup(t->what ? t->what : t->id) : NULL;
         pthread_mutex_unlock(&c->lock);
         if (id && vs_task_wait(c, id, what, NULL) < 0) {
-            nx_log(NX_LOG_ERROR, "%s", nx_error_msg());
+            /* a failed task is reported by vs_tasks_settle; only a failure
+             * to learn its state is worth a message here */
+            if (!strstr(nx_error_msg(), what) || strstr(nx_error_msg(), "waiting for task"))
+                nx_log(NX_LOG_ERROR, "%s", nx_error_msg());
             ret = -1;
         }
         free(id);
