@@ -9,6 +9,7 @@
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* Enumerations end after this many Pulls whatever the server says. */
 #define MAX_PULLS 10000
@@ -567,10 +568,37 @@ static const char *class_of(const char *uri)
     return s ? s + 1 : (uri ? uri : "?");
 }
 
-/* Send one request and check its answer. */
+/* Retries (netext-deploy(8), Hyper-V): reads (Enumerate with its Pulls, Get)
+ * are repeated on a transient failure: no answer (connection refused, reset,
+ * dropped, timed out) or an answer that is not a complete SOAP envelope
+ * (truncated, an HTML 5xx page). WS-Management faults, authentication errors
+ * and TLS errors are final. Invoke (every method we call changes something)
+ * is never repeated, and goes on a fresh connection so that libcurl cannot
+ * repeat it either; the next run finds out what happened. */
+#define RETRY_ATTEMPTS 4
+#define RETRY_BASE_MS 250
+#define RETRY_MAX_MS 2000
+
+static _Thread_local bool last_transient;
+
+static void retry_pause(const char *what, unsigned attempt)
+{
+    long d = RETRY_BASE_MS << (attempt - 1);
+    if (d > RETRY_MAX_MS)
+        d = RETRY_MAX_MS;
+    d = d / 2 + (long)(random() % (d / 2 + 1)); /* jitter in [d/2, d] */
+    nx_info("wsman: %s: %s; retry %u/%d in %ld ms", what, nx_error_msg(), attempt,
+            RETRY_ATTEMPTS - 1, d);
+    struct timespec ts = {d / 1000, (d % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* Send one request and check its answer. write: a request that must never
+ * be sent twice (fresh connection); sets last_transient on a failure that a
+ * read may retry. */
 static int roundtrip(struct nx_wsman *w, const char *what, const char *action,
                      const char *resource_uri, const struct nx_wsman_epr *selectors,
-                     const char *body, xmlDocPtr *doc, xmlNodePtr *body_out)
+                     const char *body, xmlDocPtr *doc, xmlNodePtr *body_out, bool write)
 {
     struct strbuf env = STRBUF_INIT;
     struct nx_http_response resp;
@@ -586,13 +614,17 @@ static int roundtrip(struct nx_wsman *w, const char *what, const char *action,
     nx_http_response_init(&resp);
     nx_wsman_envelope(&env, &req);
     nx_debug("wsman: %s", what);
-    if (nx_http_post(w->http, "application/soap+xml;charset=UTF-8", NULL, env.buf, env.len, &resp) <
-        0) {
+    last_transient = false;
+    if (nx_http_post_ex(w->http, "application/soap+xml;charset=UTF-8", NULL, env.buf, env.len,
+                        &resp, write) < 0) {
+        last_transient = nx_error_code() == NX_EX_UNAVAILABLE;
         nx_error_prefix("%s: ", what);
         goto cleanup;
     }
     ret = nx_wsman_check_answer(what, resp.status, resp.body.buf, resp.body.len, req.message_id,
                                 doc, body_out);
+    if (ret < 0)
+        last_transient = nx_error_code() == NX_EX_PROTOCOL;
 cleanup:
     strbuf_release(&env);
     nx_http_response_release(&resp);
@@ -622,16 +654,18 @@ static void release_context(struct nx_wsman *w, const char *uri, const char *ctx
     /* best effort: keep the error that made us give up */
     char *saved = nx_strdup(nx_error_msg());
     int code = nx_error_code();
-    if (roundtrip(w, "Release", NX_WSMAN_ACTION_RELEASE, uri, NULL, b.buf, &doc, &body) == 0)
+    bool transient = last_transient;
+    if (roundtrip(w, "Release", NX_WSMAN_ACTION_RELEASE, uri, NULL, b.buf, &doc, &body, false) == 0)
         xmlFreeDoc(doc);
     if (code != NX_EX_OK)
         nx_error_set(code, "%s", saved);
+    last_transient = transient;
     free(saved);
     strbuf_release(&b);
 }
 
-int nx_wsman_enumerate(struct nx_wsman *w, const char *resource_uri, const char *wql,
-                       struct nx_wsman_list *out)
+static int enumerate_once(struct nx_wsman *w, const char *resource_uri, const char *wql,
+                          struct nx_wsman_list *out)
 {
     struct strbuf b = STRBUF_INIT;
     char *what = nx_asprintf("Enumerate %s", class_of(resource_uri));
@@ -650,7 +684,8 @@ int nx_wsman_enumerate(struct nx_wsman *w, const char *resource_uri, const char 
         strbuf_addstr(&b, "</w:Filter>");
     }
     strbuf_addstr(&b, "</n:Enumerate>");
-    if (roundtrip(w, what, NX_WSMAN_ACTION_ENUMERATE, resource_uri, NULL, b.buf, &doc, &body) < 0)
+    if (roundtrip(w, what, NX_WSMAN_ACTION_ENUMERATE, resource_uri, NULL, b.buf, &doc, &body,
+                  false) < 0)
         goto cleanup;
     xmlNodePtr resp = child(body, NX_WSMAN_NS_WSEN, "EnumerateResponse");
     if (!resp) {
@@ -681,7 +716,8 @@ int nx_wsman_enumerate(struct nx_wsman *w, const char *resource_uri, const char 
         strbuf_add_xml_escaped(&b, ctx);
         strbuf_addf(&b, "</n:EnumerationContext><n:MaxElements>%d</n:MaxElements></n:Pull>",
                     PULL_MAX_ELEMENTS);
-        if (roundtrip(w, what, NX_WSMAN_ACTION_PULL, resource_uri, NULL, b.buf, &doc, &body) < 0)
+        if (roundtrip(w, what, NX_WSMAN_ACTION_PULL, resource_uri, NULL, b.buf, &doc, &body,
+                      false) < 0)
             goto cleanup;
         resp = child(body, NX_WSMAN_NS_WSEN, "PullResponse");
         if (!resp) {
@@ -722,14 +758,29 @@ cleanup:
     return ret;
 }
 
-int nx_wsman_get(struct nx_wsman *w, const struct nx_wsman_epr *epr, struct nx_wsman_instance **out)
+/* A failed Pull cannot be repeated (the context may have moved on): the
+ * whole enumeration starts again. */
+int nx_wsman_enumerate(struct nx_wsman *w, const char *resource_uri, const char *wql,
+                       struct nx_wsman_list *out)
+{
+    for (unsigned attempt = 1;; attempt++) {
+        int rc = enumerate_once(w, resource_uri, wql, out);
+        if (rc == 0 || !last_transient || attempt >= RETRY_ATTEMPTS)
+            return rc;
+        retry_pause(class_of(resource_uri), attempt);
+    }
+}
+
+static int get_once(struct nx_wsman *w, const struct nx_wsman_epr *epr,
+                    struct nx_wsman_instance **out)
 {
     char *what = nx_asprintf("Get %s", class_of(epr->resource_uri));
     xmlDocPtr doc = NULL;
     xmlNodePtr body;
     int ret = -1;
     *out = NULL;
-    if (roundtrip(w, what, NX_WSMAN_ACTION_GET, epr->resource_uri, epr, NULL, &doc, &body) < 0)
+    if (roundtrip(w, what, NX_WSMAN_ACTION_GET, epr->resource_uri, epr, NULL, &doc, &body, false) <
+        0)
         goto cleanup;
     xmlNodePtr obj = nx_xml_first_elem(body);
     if (!obj) {
@@ -747,6 +798,16 @@ cleanup:
     return ret;
 }
 
+int nx_wsman_get(struct nx_wsman *w, const struct nx_wsman_epr *epr, struct nx_wsman_instance **out)
+{
+    for (unsigned attempt = 1;; attempt++) {
+        int rc = get_once(w, epr, out);
+        if (rc == 0 || !last_transient || attempt >= RETRY_ATTEMPTS)
+            return rc;
+        retry_pause(class_of(epr->resource_uri), attempt);
+    }
+}
+
 int nx_wsman_invoke(struct nx_wsman *w, const struct nx_wsman_epr *target, const char *method,
                     const struct nx_wsman_param *params, size_t n_params,
                     struct nx_wsman_instance **out)
@@ -760,7 +821,7 @@ int nx_wsman_invoke(struct nx_wsman *w, const struct nx_wsman_epr *target, const
     int ret = -1;
     *out = NULL;
     nx_wsman_invoke_body(&b, target->resource_uri, method, params, n_params);
-    if (roundtrip(w, what, action, target->resource_uri, target, b.buf, &doc, &body) < 0)
+    if (roundtrip(w, what, action, target->resource_uri, target, b.buf, &doc, &body, true) < 0)
         goto cleanup;
     xmlNodePtr o = child(body, target->resource_uri, outname);
     if (!o) {

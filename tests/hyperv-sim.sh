@@ -195,14 +195,22 @@ if [ $rc = 77 ] && grep -q "authentication failed (HTTP 401)" "$tmp/err"; then o
 else ko "ntlm bad password: rc=$rc $(cat "$tmp/err")"; fi
 
 # ---- malformed answers -------------------------------------------------------------
+# a read whose answer is malformed is asked again (up to 4 times in all):
+# malformed on every attempt, the run ends with a clear error; once, it is
+# retried and succeeds
 for mode in truncated garbage html doctype empty; do
-    control "{\"malformed\": \"$mode\"}"
+    control "{\"malformed\": \"$mode\", \"malformed_count\": 4}"
     run subscribe --tenant acme "$tmp/plan.xml"
     if [ $rc != 0 ] && grep -qi "malformed\|not a SOAP\|empty answer\|DOCTYPE\|entity" "$tmp/err" &&
         ! grep -q "root:x:0" "$tmp/err"; then
-        ok "malformed answer ($mode): refused with a clear error (exit $rc)"
+        ok "malformed answer ($mode) every time: refused with a clear error (exit $rc)"
     else ko "malformed $mode: rc=$rc $(cat "$tmp/err")"; fi
+    control "{\"malformed\": null, \"malformed_count\": 0}"
 done
+control '{"malformed": "truncated", "malformed_count": 1}'
+run -v subscribe --tenant acme "$tmp/plan.xml"
+[ $rc = 0 ] && grep -q "retry 1/3" "$tmp/err" && ok "one truncated answer to a read: retried, the run succeeds" ||
+    ko "one truncated answer: rc=$rc $(cat "$tmp/err")"
 run --json subscribe --tenant acme "$tmp/plan.xml"
 [ $rc = 0 ] && [ "$(jfield changes)" = 0 ] && ok "after the malformed answers: up to date" ||
     ko "after malformed: rc=$rc $(cat "$tmp/out" "$tmp/err")"
