@@ -573,13 +573,16 @@ static const char *class_of(const char *uri)
  * dropped, timed out) or an answer that is not a complete SOAP envelope
  * (truncated, an HTML 5xx page). WS-Management faults, authentication errors
  * and TLS errors are final. Invoke (every method we call changes something)
- * is never repeated, and goes on a fresh connection so that libcurl cannot
- * repeat it either; the next run finds out what happened. */
+ * goes on a fresh connection so that libcurl cannot repeat it, and is
+ * repeated only when it certainly did not run: no connection could be made,
+ * or the service answered 502, 503 or 504 without a SOAP envelope. Otherwise
+ * the next run finds out from the host what happened. */
 #define RETRY_ATTEMPTS 4
 #define RETRY_BASE_MS 250
 #define RETRY_MAX_MS 2000
 
-static _Thread_local bool last_transient;
+static _Thread_local bool last_transient; /* a read may be repeated */
+static _Thread_local bool last_unsent; /* the request certainly did not run */
 
 static void retry_pause(const char *what, unsigned attempt)
 {
@@ -614,17 +617,20 @@ static int roundtrip(struct nx_wsman *w, const char *what, const char *action,
     nx_http_response_init(&resp);
     nx_wsman_envelope(&env, &req);
     nx_debug("wsman: %s", what);
-    last_transient = false;
+    last_transient = last_unsent = false;
     if (nx_http_post_ex(w->http, "application/soap+xml;charset=UTF-8", NULL, env.buf, env.len,
                         &resp, write) < 0) {
-        last_transient = nx_error_code() == NX_EX_UNAVAILABLE;
+        last_transient = nx_http_transient(w->http);
+        last_unsent = nx_http_unsent(w->http);
         nx_error_prefix("%s: ", what);
         goto cleanup;
     }
     ret = nx_wsman_check_answer(what, resp.status, resp.body.buf, resp.body.len, req.message_id,
                                 doc, body_out);
-    if (ret < 0)
+    if (ret < 0) {
         last_transient = nx_error_code() == NX_EX_PROTOCOL;
+        last_unsent = last_transient && resp.status >= 502 && resp.status <= 504;
+    }
 cleanup:
     strbuf_release(&env);
     nx_http_response_release(&resp);
@@ -808,9 +814,9 @@ int nx_wsman_get(struct nx_wsman *w, const struct nx_wsman_epr *epr, struct nx_w
     }
 }
 
-int nx_wsman_invoke(struct nx_wsman *w, const struct nx_wsman_epr *target, const char *method,
-                    const struct nx_wsman_param *params, size_t n_params,
-                    struct nx_wsman_instance **out)
+static int invoke_once(struct nx_wsman *w, const struct nx_wsman_epr *target, const char *method,
+                       const struct nx_wsman_param *params, size_t n_params,
+                       struct nx_wsman_instance **out)
 {
     struct strbuf b = STRBUF_INIT;
     char *what = nx_asprintf("%s.%s", class_of(target->resource_uri), method);
@@ -844,4 +850,16 @@ cleanup:
     free(outname);
     strbuf_release(&b);
     return ret;
+}
+
+int nx_wsman_invoke(struct nx_wsman *w, const struct nx_wsman_epr *target, const char *method,
+                    const struct nx_wsman_param *params, size_t n_params,
+                    struct nx_wsman_instance **out)
+{
+    for (unsigned attempt = 1;; attempt++) {
+        int rc = invoke_once(w, target, method, params, n_params, out);
+        if (rc == 0 || !last_unsent || attempt >= RETRY_ATTEMPTS)
+            return rc;
+        retry_pause(method, attempt);
+    }
 }
