@@ -18,14 +18,14 @@ if [ ! -f "$B/Makefile" ]; then
         "$top_srcdir/configure" -q >/dev/null)
 fi
 make -C "$B" -j2 libnetext.a >/dev/null
-flags=$(make -s -C "$B" print-fuzz-flags)
+flags=$(make --no-print-directory -s -C "$B" print-fuzz-flags)
 fail=0
 for t in plan bundle template marker soap wsman payload; do
     src=$top_srcdir/tests/fuzz/fuzz-$t.c
     case "$flags" in *"NO_$t"*) echo "fuzz-$t: provider not built, skipped"; continue ;; esac
     clang -g -O1 -fsanitize=fuzzer $SAN -I"$top_srcdir/src" -I"$top_srcdir/providers/hyperv" \
         -I"$B/src" -I"$B" $(echo "$flags" | sed 's/NO_[a-z]*//g') "$src" "$B/libnetext.a" \
-        $(make -s -C "$B" print-fuzz-libs) -o "$B/fuzz-$t"
+        $(make --no-print-directory -s -C "$B" print-fuzz-libs) -o "$B/fuzz-$t"
     corpus=$B/corpus-$t
     mkdir -p "$corpus"
     case $t in
