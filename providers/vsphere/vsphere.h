@@ -167,6 +167,9 @@ unsigned long vs_logins(struct vs_conn *c);
 
 /* vsphere_inventory.c */
 int vs_inventory_load(struct vs_conn *c);
+/* Replace sb with the ContinueRetrievePropertiesEx request for a paged
+ * RetrievePropertiesEx's token; returns the method name. */
+const char *vs_continue_request(struct vs_conn *c, struct strbuf *sb, const char *token);
 /* The VM in folder whose extraConfig marker is exactly `marker`: 1 and *vm
  * set (moref value), 0 if none, -1 on error. One RetrievePropertiesEx. */
 int vs_find_vm_by_marker(struct vs_conn *c, const char *folder, const char *marker, char **vm);

@@ -40,6 +40,16 @@ static const char *const prop_specs[][8] = {
      "runtime.host", NULL},
 };
 
+const char *vs_continue_request(struct vs_conn *c, struct strbuf *sb, const char *token)
+{
+    static const char method[] = "ContinueRetrievePropertiesEx";
+    strbuf_reset(sb);
+    nx_soap_begin(sb, method, "PropertyCollector", c->property_collector);
+    nx_soap_add(sb, "token", token);
+    nx_soap_end(sb, method);
+    return method;
+}
+
 void vs_obj_free(struct vs_obj *o)
 {
     if (!o)
@@ -361,11 +371,7 @@ static int load_once(struct vs_conn *c)
         }
         if (!token)
             break;
-        strbuf_reset(&sb);
-        method = "ContinueRetrievePropertiesEx";
-        nx_soap_begin(&sb, method, "PropertyCollector", c->property_collector);
-        nx_soap_add(&sb, "token", token);
-        nx_soap_end(&sb, method);
+        method = vs_continue_request(c, &sb, token);
         NX_FREE(token);
     }
     ret = 0;

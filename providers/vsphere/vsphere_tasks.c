@@ -312,11 +312,7 @@ static int collect_some(struct vs_conn *c, char *const *ids, size_t n)
         nx_soap_resp_release(&r);
         if (!token)
             break;
-        strbuf_reset(&sb);
-        method = "ContinueRetrievePropertiesEx";
-        nx_soap_begin(&sb, method, "PropertyCollector", c->property_collector);
-        nx_soap_add(&sb, "token", token);
-        nx_soap_end(&sb, method);
+        method = vs_continue_request(c, &sb, token);
         NX_FREE(token);
     }
     ret = 0;
