@@ -33,7 +33,14 @@ sampled() {
     env -u GOVC_PASSWORD "$NETEXT_DEPLOY" "$@" >"$NX_TMP/$label.out" 2>"$NX_TMP/$label.err" &
     pid=$!
     n=0
+    exe=$(readlink -f "$NETEXT_DEPLOY")
     while kill -0 "$pid" 2>/dev/null; do
+        # until it execs, $pid is the env(1) wrapper, which still holds this
+        # script's own environment (govc's password): sample netext-deploy only
+        if [ "$(readlink "/proc/$pid/exe" 2>/dev/null)" != "$exe" ]; then
+            sleep 0.001
+            continue
+        fi
         if tr '\0' ' ' <"/proc/$pid/cmdline" >>"$NX_TMP/samples" 2>/dev/null; then
             tr '\0' '\n' <"/proc/$pid/environ" >>"$NX_TMP/samples" 2>/dev/null
             echo >>"$NX_TMP/samples"
