@@ -50,6 +50,21 @@ const char *vs_continue_request(struct vs_conn *c, struct strbuf *sb, const char
     return method;
 }
 
+/* Free every vNIC's strings and empty the list (the array stays). */
+static void release_nics(struct vs_obj *o)
+{
+    for (size_t i = 0; i < o->n_nics; i++) {
+        struct vs_vmnic *n = &o->nics[i];
+        free(n->key);
+        free(n->device_type);
+        free(n->network);
+        free(n->device_name);
+        free(n->switch_uuid);
+        free(n->portgroup_key);
+    }
+    o->n_nics = 0;
+}
+
 void vs_obj_free(struct vs_obj *o)
 {
     if (!o)
@@ -78,15 +93,7 @@ void vs_obj_free(struct vs_obj *o)
     free(o->uuid);
     free(o->marker);
     free(o->vm_host);
-    for (size_t i = 0; i < o->n_nics; i++) {
-        struct vs_vmnic *n = &o->nics[i];
-        free(n->key);
-        free(n->device_type);
-        free(n->network);
-        free(n->device_name);
-        free(n->switch_uuid);
-        free(n->portgroup_key);
-    }
+    release_nics(o);
     free(o->nics);
     free(o);
 }
@@ -171,16 +178,7 @@ static void parse_extra_config(struct vs_obj *o, xmlNodePtr val)
 
 void vs_parse_devices(struct vs_obj *o, xmlNodePtr val)
 {
-    for (size_t i = 0; i < o->n_nics; i++) {
-        struct vs_vmnic *n = &o->nics[i];
-        free(n->key);
-        free(n->device_type);
-        free(n->network);
-        free(n->device_name);
-        free(n->switch_uuid);
-        free(n->portgroup_key);
-    }
-    o->n_nics = 0;
+    release_nics(o);
     for (xmlNodePtr d = nx_xml_first_elem(val); d; d = nx_xml_next_elem(d)) {
         xmlNodePtr mac = nx_soap_child(d, "macAddress");
         xmlNodePtr backing = nx_soap_child(d, "backing");
