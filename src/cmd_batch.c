@@ -17,13 +17,6 @@ struct progress {
     bool drawn;
 };
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
-}
-
 /* A progress line on a terminal; plain log lines otherwise. */
 static void on_progress(void *ud, const char *tenant, bool failed, size_t done, size_t failed_total,
                         size_t total)
@@ -31,7 +24,7 @@ static void on_progress(void *ud, const char *tenant, bool failed, size_t done, 
     struct progress *p = ud;
     if (p->quiet)
         return;
-    double el = now_s() - p->start;
+    double el = nx_monotonic_s() - p->start;
     if (p->tty) {
         fprintf(stderr, "\r\033[Kbatch: %zu/%zu done, %zu failed, %zu remaining, %.1f tenants/s",
                 done, total, failed_total, total - done, el > 0 ? done / el : 0.0);
@@ -80,8 +73,8 @@ int nx_cmd_batch(struct nx_cli *cli)
         code = nx_error_code();
         goto cleanup;
     }
-    struct progress prog = {isatty(STDERR_FILENO) == 1, cli->verbosity < NX_LOG_WARN, now_s(),
-                            false};
+    struct progress prog = {isatty(STDERR_FILENO) == 1, cli->verbosity < NX_LOG_WARN,
+                            nx_monotonic_s(), false};
     opts.role = NX_ROLE_PROVIDER;
     opts.tenants = valid;
     opts.tunnel_credentials = true; /* as subscribe: payloads carry the tenant PKI */
@@ -93,7 +86,7 @@ int nx_cmd_batch(struct nx_cli *cli)
     code = nx_run_execute(m, &opts, &run);
     if (prog.drawn)
         fputc('\n', stderr);
-    double elapsed = now_s() - prog.start;
+    double elapsed = nx_monotonic_s() - prog.start;
     if (!run.status) {
         code = nx_cli_fail(cli, code);
         nx_run_release(&run);

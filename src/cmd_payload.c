@@ -257,6 +257,10 @@ int nx_cmd_payload(struct nx_cli *cli)
             rc = spec->role == NX_ROLE_PROVIDER
                      ? nx_pki_get(pki, a.tenant, NX_PKI_SERVER, spec->host->name, &c)
                      : nx_pki_get(pki, a.tenant, NX_PKI_CLIENT, spec->name, &c);
+        if (rc == 0 && nx_pki_sync(pki) < 0) {
+            nx_pki_cred_release(&c);
+            rc = -1;
+        }
         if (rc < 0) {
             code = nx_cli_fail(cli, nx_error_code());
             goto cleanup;

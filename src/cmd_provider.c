@@ -232,7 +232,7 @@ int nx_cmd_export_bundle(struct nx_cli *cli)
     struct nx_pki *pki = NULL;
     struct nx_pki_cred pc = {0};
     if (nx_pki_open(nx_state_dir(cli->state_dir_opt), 0, &pki) < 0 ||
-        nx_pki_get(pki, t->name, NX_PKI_CLIENT, "bundle", &pc) < 0) {
+        nx_pki_get(pki, t->name, NX_PKI_CLIENT, "bundle", &pc) < 0 || nx_pki_sync(pki) < 0) {
         code = nx_cli_fail(cli, nx_error_code());
         nx_pki_close(pki);
         goto cleanup;

@@ -60,6 +60,9 @@ struct nx_appliance_spec {
     char *payload; /* bootstrap document, see payload.h */
     size_t payload_len;
     char digest[65]; /* SHA-256 of payload, hex */
+    /* new appliance whose tunnel credentials are issued just before it is
+     * created (reconcile.c), so issuing overlaps other appliances' calls */
+    bool creds_deferred;
 };
 
 struct nx_desired {

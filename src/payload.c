@@ -158,43 +158,36 @@ static bool in_scope(const char *const *tenants, const char *name)
     return false;
 }
 
+int nx_payload_attach_spec(struct nx_appliance_spec *s, const struct nx_model *m,
+                           struct nx_pki *pki, bool lookup_only)
+{
+    if (s->role == NX_ROLE_TENANT && m->kind == NX_KIND_TENANT) {
+        /* tenant side: the credentials the provider put in the bundle */
+        const struct nx_tenant_side *ts = &m->tside;
+        struct nx_pki_cred b = {(char *)ts->ca_pem, (char *)ts->cert_pem, (char *)ts->key_pem,
+                                false, false};
+        nx_payload_attach_cred(s, m, ts->ca_pem && ts->cert_pem && ts->key_pem ? &b : NULL);
+        return 0;
+    }
+    if (!pki)
+        return 0;
+    enum nx_pki_kind kind = s->role == NX_ROLE_PROVIDER ? NX_PKI_SERVER : NX_PKI_CLIENT;
+    const char *name = s->role == NX_ROLE_PROVIDER ? s->host->name : s->name;
+    struct nx_pki_cred c;
+    int rc = lookup_only ? nx_pki_lookup(pki, s->tenant->name, kind, name, &c)
+                         : nx_pki_get(pki, s->tenant->name, kind, name, &c);
+    if (rc == 0)
+        nx_payload_attach_cred(s, m, &c);
+    nx_pki_cred_release(&c);
+    return rc;
+}
+
 int nx_payload_attach_pki(struct nx_desired *d, const struct nx_model *m, struct nx_pki *pki,
                           const char *const *tenants)
 {
-    for (size_t i = 0; i < d->n; i++) {
-        struct nx_appliance_spec *s = d->items[i];
-        if (!in_scope(tenants, s->tenant->name))
-            continue;
-        if (s->role == NX_ROLE_TENANT && m->kind == NX_KIND_TENANT) {
-            /* tenant side: the credentials the provider put in the bundle */
-            const struct nx_tenant_side *ts = &m->tside;
-            struct nx_pki_cred b = {(char *)ts->ca_pem, (char *)ts->cert_pem, (char *)ts->key_pem,
-                                    false, false};
-            nx_payload_attach_cred(s, m, ts->ca_pem && ts->cert_pem && ts->key_pem ? &b : NULL);
-            continue;
-        }
-        if (!pki)
-            continue;
-        struct nx_pki_cred c;
-        int rc = s->role == NX_ROLE_PROVIDER
-                     ? nx_pki_get(pki, s->tenant->name, NX_PKI_SERVER, s->host->name, &c)
-                     : nx_pki_get(pki, s->tenant->name, NX_PKI_CLIENT, s->name, &c);
-        if (rc < 0)
+    for (size_t i = 0; i < d->n; i++)
+        if (in_scope(tenants, d->items[i]->tenant->name) &&
+            nx_payload_attach_spec(d->items[i], m, pki, false) < 0)
             return -1;
-        nx_payload_attach_cred(s, m, &c);
-        nx_pki_cred_release(&c);
-    }
     return 0;
-}
-
-int nx_payload_attach_credentials(struct nx_desired *d, const struct nx_model *m,
-                                  const char *state_dir, bool dry_run, const char *const *tenants)
-{
-    struct nx_pki *pki = NULL;
-    if (m->kind != NX_KIND_TENANT &&
-        nx_pki_open(state_dir, dry_run ? NX_PKI_READONLY : 0, &pki) < 0)
-        return -1;
-    int rc = nx_payload_attach_pki(d, m, pki, tenants);
-    nx_pki_close(pki);
-    return rc;
 }

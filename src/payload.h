@@ -41,23 +41,21 @@ void nx_payload_render_cred(struct strbuf *sb, const struct nx_model *m,
 void nx_payload_attach_cred(struct nx_appliance_spec *spec, const struct nx_model *m,
                             const struct nx_pki_cred *cred);
 
-/* The hook for the reconcile core, after nx_desired_compute() and before
- * the diff: for every spec of a tenant in `tenants` (NULL-terminated; NULL:
- * all), get the appliance's credentials from pki (provider role: the server
- * certificate of (tenant, host); tenant role: the client certificate named
- * after the appliance), issuing what is missing unless pki is read-only,
- * and re-render payload and digest. Tenant-side specs of a tenant-side model
- * (a <netext-tenant> configuration) get the bundle's credentials instead, and
- * need no pki (which may then be NULL). Returns 0, or -1 with nx_error set. */
+/* One spec's credentials, re-rendering its payload and digest: from pki
+ * (provider role: the server certificate of (tenant, host); tenant role: the
+ * client certificate named after the appliance), issuing what is missing
+ * unless pki is read-only. Tenant-side specs of a tenant-side model (a
+ * <netext-tenant> configuration) get the bundle's credentials instead and
+ * need no pki (which may then be NULL; a provider-side spec is then left
+ * as it is). lookup_only: only what nx_pki_lookup() serves; 1 when the full
+ * path is needed (nothing changed). Returns 0, 1, or -1 with nx_error set. */
+int nx_payload_attach_spec(struct nx_appliance_spec *s, const struct nx_model *m,
+                           struct nx_pki *pki, bool lookup_only);
+
+/* nx_payload_attach_spec (full path) for every spec of a tenant in `tenants`
+ * (NULL-terminated; NULL: all). Returns 0, or -1 with nx_error set. */
 int nx_payload_attach_pki(struct nx_desired *d, const struct nx_model *m, struct nx_pki *pki,
                           const char *const *tenants);
-
-/* The same for a whole run, holding the state directory's lock only while it
- * works: opens the PKI in state_dir (read-only when dry_run: nothing issued,
- * <pki pending="true"/> for what is missing), attaches, closes. A tenant-side
- * model needs no state directory (the bundle's credentials). */
-int nx_payload_attach_credentials(struct nx_desired *d, const struct nx_model *m,
-                                  const char *state_dir, bool dry_run, const char *const *tenants);
 
 /* Lower-case hex SHA-256 of data. */
 void nx_sha256_hex(const void *data, size_t len, char out[65]);

@@ -1,4 +1,5 @@
 /* pki.c: the per-tenant tunnel PKI (OpenSSL library, no CLI). */
+#define _GNU_SOURCE 1 /* syncfs */
 #include "pki.h"
 #include "error.h"
 #include "log.h"
@@ -8,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -28,7 +30,10 @@ struct nx_pki {
     char *dir;
     unsigned flags;
     int lock_fd;
+    bool held; /* the flock on lock_fd is held */
     bool missing; /* READONLY on a directory that does not exist */
+    int dirty; /* files written since the last nx_pki_sync (atomic) */
+    pthread_mutex_t mu; /* one nx_pki_get at a time, and `held` */
 };
 
 const char *nx_state_dir_default(void)
@@ -125,7 +130,12 @@ static int make_parents(const char *path)
 }
 
 /* Write data to dir/name atomically: an O_EXCL temporary created with `mode`
- * (so a key is never readable by others, at no moment), fsync, rename. */
+ * (so a key is never readable by others, at no moment), then rename. No
+ * fsync here: one nx_pki_sync() makes a whole run's files durable at once
+ * (an fsync per file and per directory cost 8 journal commits per tenant). A
+ * crash before that sync can leave a file empty or missing; the next run then
+ * finds a pair that does not load and issues it again, and no appliance ever
+ * carried the lost one, since callers sync before the first changing call. */
 static int write_atomic(const char *dir, const char *name, const char *data, size_t len,
                         mode_t mode)
 {
@@ -151,7 +161,7 @@ static int write_atomic(const char *dir, const char *name, const char *data, siz
         }
         off += (size_t)w;
     }
-    if (fsync(fd) < 0 || close(fd) < 0) {
+    if (close(fd) < 0) {
         fd = -1;
         nx_error_set(NX_EX_IOERR, "write %s: %s", tmp, strerror(errno));
         goto fail;
@@ -160,11 +170,6 @@ static int write_atomic(const char *dir, const char *name, const char *data, siz
     if (rename(tmp, final) < 0) {
         nx_error_set(NX_EX_IOERR, "rename %s: %s", final, strerror(errno));
         goto fail;
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
     }
     ret = 0;
     goto cleanup;
@@ -219,6 +224,7 @@ int nx_pki_open(const char *dir, unsigned flags, struct nx_pki **out)
     p->dir = nx_strdup(dir);
     p->flags = flags;
     p->lock_fd = -1;
+    pthread_mutex_init(&p->mu, NULL);
     bool ro = flags & NX_PKI_READONLY;
     int rc = 0;
     if (!ro)
@@ -263,6 +269,7 @@ int nx_pki_open(const char *dir, unsigned flags, struct nx_pki **out)
         }
     }
     free(lock);
+    p->held = true;
     char *pki = nx_asprintf("%s/pki", dir);
     rc = ensure_dir(pki, 0700, !ro);
     free(pki);
@@ -279,10 +286,38 @@ void nx_pki_close(struct nx_pki *p)
 {
     if (!p)
         return;
+    if (nx_pki_sync(p) < 0) {
+        nx_warn("%s", nx_error_msg());
+        nx_error_clear();
+    }
     if (p->lock_fd >= 0)
         close(p->lock_fd); /* releases the flock */
+    pthread_mutex_destroy(&p->mu);
     free(p->dir);
     free(p);
+}
+
+void nx_pki_unlock(struct nx_pki *p)
+{
+    if (!p)
+        return;
+    pthread_mutex_lock(&p->mu);
+    if (p->held && flock(p->lock_fd, LOCK_UN) == 0)
+        p->held = false;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* Take the flock again for one operation (p->mu held). 1 if taken here. */
+static int relock(struct nx_pki *p)
+{
+    if (p->held || p->lock_fd < 0)
+        return 0;
+    int op = (p->flags & NX_PKI_READONLY) ? LOCK_SH : LOCK_EX;
+    while (flock(p->lock_fd, op) < 0)
+        if (errno != EINTR)
+            return nx_error_set(NX_EX_OSERR, "flock %s/lock: %s", p->dir, strerror(errno));
+    p->held = true;
+    return 1;
 }
 
 void nx_pki_cred_release(struct nx_pki_cred *c)
@@ -443,53 +478,63 @@ cleanup:
     return ret;
 }
 
-/* Write key then certificate (a crash in between leaves a pair that does not
- * match, which the next run re-issues). */
-static int store(const char *dir, const char *base, X509 *x, EVP_PKEY *k)
+/* A certificate and its key: decoded, and the PEM text kept on disk. */
+struct pair {
+    X509 *x;
+    EVP_PKEY *k;
+    char *crt;
+    char *key; /* secret */
+};
+
+static void pair_release(struct pair *pr)
+{
+    X509_free(pr->x);
+    EVP_PKEY_free(pr->k);
+    free(pr->crt);
+    nx_free_secret(pr->key);
+    memset(pr, 0, sizeof(*pr));
+}
+
+/* Encode pr->x and pr->k, write key then certificate (a crash in between
+ * leaves a pair that does not match, which the next run re-issues). */
+static int store(struct nx_pki *p, const char *dir, const char *base, struct pair *pr)
 {
     char *kname = nx_asprintf("%s.key", base), *cname = nx_asprintf("%s.crt", base);
-    char *kpem = pem_of_key(k), *cpem = pem_of_cert(x);
     int ret = -1;
-    if (!kpem || !cpem)
+    pr->key = pem_of_key(pr->k);
+    pr->crt = pem_of_cert(pr->x);
+    __atomic_store_n(&p->dirty, 1, __ATOMIC_RELAXED);
+    if (!pr->key || !pr->crt)
         ssl_error("encoding PEM");
-    else if (write_atomic(dir, kname, kpem, strlen(kpem), 0600) == 0 &&
-             write_atomic(dir, cname, cpem, strlen(cpem), 0644) == 0)
+    else if (write_atomic(dir, kname, pr->key, strlen(pr->key), 0600) == 0 &&
+             write_atomic(dir, cname, pr->crt, strlen(pr->crt), 0644) == 0)
         ret = 0;
-    nx_free_secret(kpem);
-    free(cpem);
     free(kname);
     free(cname);
     return ret;
 }
 
 /* Load dir/base.crt and .key; 1 if either is missing or unreadable as PEM. */
-static int load(const char *dir, const char *base, X509 **x, EVP_PKEY **k)
+static int load(const char *dir, const char *base, struct pair *pr)
 {
     char *cpath = nx_asprintf("%s/%s.crt", dir, base), *kpath = nx_asprintf("%s/%s.key", dir, base);
-    char *cpem = NULL, *kpem = NULL;
-    *x = NULL;
-    *k = NULL;
-    int rc = read_file(cpath, &cpem);
+    memset(pr, 0, sizeof(*pr));
+    int rc = read_file(cpath, &pr->crt);
     if (rc == 0)
-        rc = read_file(kpath, &kpem);
+        rc = read_file(kpath, &pr->key);
     if (rc == 0) {
         struct stat st;
         if (stat(kpath, &st) == 0 && (st.st_mode & 077)) {
             nx_warn("%s: mode %04o; tightening to 0600", kpath, (unsigned)(st.st_mode & 07777));
             chmod(kpath, 0600);
         }
-        *x = cert_of_pem(cpem);
-        *k = key_of_pem(kpem);
-        if (!*x || !*k) {
-            X509_free(*x);
-            EVP_PKEY_free(*k);
-            *x = NULL;
-            *k = NULL;
+        pr->x = cert_of_pem(pr->crt);
+        pr->k = key_of_pem(pr->key);
+        if (!pr->x || !pr->k)
             rc = 1;
-        }
     }
-    free(cpem);
-    nx_free_secret(kpem);
+    if (rc != 0)
+        pair_release(pr);
     free(cpath);
     free(kpath);
     return rc;
@@ -546,48 +591,153 @@ int nx_pki_verify(const char *ca_pem, const char *cert_pem, enum nx_pki_kind kin
     return ret;
 }
 
+/* ---- the check stamp --------------------------------------------------------
+ * Decoding PEM keys and certificates costs OpenSSL 3 about 1 ms per appliance,
+ * which dominated a no-change run. Once a leaf has passed every check
+ * (key matches, chains to the tenant's current CA, not expiring), base.ok
+ * records the SHA-256 of the three files' texts (ca.crt, base.crt, base.key)
+ * and the earlier of the two end dates. A later run whose files hash the same
+ * and whose end date is not within NX_PKI_RENEW_DAYS serves the texts as they
+ * are, decoding nothing; any other change (rotation, a new CA, an edited or
+ * damaged file, a missing stamp) takes the full path, which checks again and
+ * rewrites the stamp. The stamp is a cache: it is written without sync, and
+ * losing it costs one full check. */
+#define STAMP_MAGIC "netext-deploy pki check 1"
+
+static int stamp_digest(const char *ca, const char *crt, const char *key, char hex[65])
+{
+    const char *parts[] = {ca, crt, key};
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned n = 0;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL);
+    for (size_t i = 0; ok && i < NX_ARRAY_SIZE(parts); i++) {
+        char len[32];
+        int l = snprintf(len, sizeof(len), "%zu\n", strlen(parts[i]));
+        ok = EVP_DigestUpdate(c, len, (size_t)l) && EVP_DigestUpdate(c, parts[i], strlen(parts[i]));
+    }
+    ok = ok && EVP_DigestFinal_ex(c, md, &n) && n == 32;
+    EVP_MD_CTX_free(c);
+    if (!ok) {
+        ERR_clear_error();
+        return -1;
+    }
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", md[i]);
+    return 0;
+}
+
+static time_t not_after(X509 *x)
+{
+    struct tm tm;
+    if (!ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm))
+        return 0;
+    return timegm(&tm);
+}
+
+/* Record that ca + leaf passed (best effort: a failure only costs a check). */
+static void stamp_write(const char *dir, const char *base, const struct pair *ca,
+                        const struct pair *leaf)
+{
+    char hex[65];
+    time_t a = not_after(ca->x), b = not_after(leaf->x);
+    if (a <= 0 || b <= 0 || stamp_digest(ca->crt, leaf->crt, leaf->key, hex) < 0)
+        return;
+    char *name = nx_asprintf("%s.ok", base);
+    char *text = nx_asprintf(STAMP_MAGIC " %s %lld\n", hex, (long long)(a < b ? a : b));
+    if (write_atomic(dir, name, text, strlen(text), 0600) < 0)
+        nx_error_clear();
+    free(name);
+    free(text);
+}
+
+/* The texts of dir/ca.crt, base.crt and base.key if base.ok vouches for them;
+ * 1 (and nothing set) otherwise. */
+static int stamp_get(const char *dir, const char *base, struct nx_pki_cred *out)
+{
+    char *path = NULL, *stamp = NULL, *ca = NULL, *crt = NULL, *key = NULL;
+    char want[65], have[65];
+    long long end = 0;
+    struct stat st;
+    int ret = 1;
+    if (ensure_dir(dir, 0700, false) != 0)
+        goto cleanup;
+    path = nx_asprintf("%s/%s.ok", dir, base);
+    if (read_file(path, &stamp) != 0 ||
+        sscanf(stamp, STAMP_MAGIC " %64[0-9a-f] %lld", want, &end) != 2 || strlen(want) != 64 ||
+        end <= (long long)time(NULL) + (long long)NX_PKI_RENEW_DAYS * 86400)
+        goto cleanup;
+    free(path);
+    path = nx_asprintf("%s/%s.key", dir, base);
+    if (lstat(path, &st) < 0 || !S_ISREG(st.st_mode) || (st.st_mode & 077) ||
+        read_file(path, &key) != 0)
+        goto cleanup;
+    free(path);
+    path = nx_asprintf("%s/%s.crt", dir, base);
+    if (read_file(path, &crt) != 0)
+        goto cleanup;
+    free(path);
+    path = nx_asprintf("%s/ca.crt", dir);
+    if (read_file(path, &ca) != 0 || stamp_digest(ca, crt, key, have) < 0 ||
+        strcmp(want, have) != 0)
+        goto cleanup;
+    out->ca_pem = ca;
+    out->cert_pem = crt;
+    out->key_pem = key;
+    ca = crt = key = NULL;
+    ret = 0;
+cleanup:
+    if (ret != 0)
+        nx_error_clear(); /* the full path reports what is wrong */
+    free(path);
+    free(stamp);
+    free(ca);
+    free(crt);
+    nx_free_secret(key);
+    return ret;
+}
+
 /* The tenant's CA: loaded, or issued (renew: force a new one). 1 if READONLY
  * and it would be issued. */
-static int get_ca(struct nx_pki *p, const char *dir, const char *tenant, bool renew, X509 **ca,
-                  EVP_PKEY **ca_key)
+static int get_ca(struct nx_pki *p, const char *dir, const char *tenant, bool renew,
+                  struct pair *ca)
 {
     bool ro = p->flags & NX_PKI_READONLY;
     int rc = p->missing ? 1 : 0;
+    memset(ca, 0, sizeof(*ca));
     if (rc == 0 && (rc = ensure_dir(dir, 0700, !ro)) < 0)
         return -1;
-    if (rc == 0 && !renew && (rc = load(dir, "ca", ca, ca_key)) < 0)
+    if (rc == 0 && !renew && (rc = load(dir, "ca", ca)) < 0)
         return -1;
-    if (rc == 0 && !renew && X509_check_private_key(*ca, *ca_key) == 1 &&
-        !expires_soon(*ca, NX_PKI_RENEW_DAYS))
+    if (rc == 0 && !renew && X509_check_private_key(ca->x, ca->k) == 1 &&
+        !expires_soon(ca->x, NX_PKI_RENEW_DAYS))
         return 0;
-    X509_free(*ca);
-    EVP_PKEY_free(*ca_key);
-    *ca = NULL;
-    *ca_key = NULL;
+    pair_release(ca);
     ERR_clear_error();
     if (ro)
         return 1;
     nx_info("tenant '%s': issuing a new tunnel CA", tenant);
-    if (issue(tenant, "ca", true, NX_PKI_SERVER, NULL, NULL, ca, ca_key) < 0 ||
-        store(dir, "ca", *ca, *ca_key) < 0)
+    if (issue(tenant, "ca", true, NX_PKI_SERVER, NULL, NULL, &ca->x, &ca->k) < 0 ||
+        store(p, dir, "ca", ca) < 0) {
+        pair_release(ca);
         return -1;
+    }
     return 0;
 }
 
 static int get_leaf(struct nx_pki *p, const char *dir, const char *tenant, enum nx_pki_kind kind,
-                    const char *name, X509 *ca, EVP_PKEY *ca_key, bool renew,
-                    struct nx_pki_cred *out)
+                    const char *name, const struct pair *ca, bool renew, struct nx_pki_cred *out)
 {
     char *base = leaf_base(kind, name);
     char *cn = nx_asprintf("%s:%s", kind == NX_PKI_SERVER ? "provider" : "tenant", name);
-    X509 *x = NULL;
-    EVP_PKEY *k = NULL;
+    struct pair leaf = {0};
     int ret = -1;
-    int rc = renew ? 1 : load(dir, base, &x, &k);
+    int rc = renew ? 1 : load(dir, base, &leaf);
     if (rc < 0)
         goto cleanup;
-    if (rc == 0 && (X509_check_private_key(x, k) != 1 || expires_soon(x, NX_PKI_RENEW_DAYS) ||
-                    verify_x509(ca, x, kind, tenant) < 0))
+    if (rc == 0 &&
+        (X509_check_private_key(leaf.x, leaf.k) != 1 || expires_soon(leaf.x, NX_PKI_RENEW_DAYS) ||
+         verify_x509(ca->x, leaf.x, kind, tenant) < 0))
         rc = 1;
     ERR_clear_error();
     nx_error_clear();
@@ -597,31 +747,40 @@ static int get_leaf(struct nx_pki *p, const char *dir, const char *tenant, enum 
             ret = 0;
             goto cleanup;
         }
-        X509_free(x);
-        EVP_PKEY_free(k);
-        x = NULL;
-        k = NULL;
+        pair_release(&leaf);
         nx_info("tenant '%s': issuing the %s certificate '%s'", tenant,
                 kind == NX_PKI_SERVER ? "server" : "client", cn);
-        if (issue(tenant, cn, false, kind, ca, ca_key, &x, &k) < 0 || store(dir, base, x, k) < 0)
+        if (issue(tenant, cn, false, kind, ca->x, ca->k, &leaf.x, &leaf.k) < 0 ||
+            store(p, dir, base, &leaf) < 0)
             goto cleanup;
         out->issued = true;
     }
-    out->ca_pem = pem_of_cert(ca);
-    out->cert_pem = pem_of_cert(x);
-    out->key_pem = pem_of_key(k);
-    if (!out->ca_pem || !out->cert_pem || !out->key_pem) {
-        nx_pki_cred_release(out);
-        ssl_error("encoding PEM");
-        goto cleanup;
-    }
+    if (!(p->flags & NX_PKI_READONLY))
+        stamp_write(dir, base, ca, &leaf);
+    out->ca_pem = nx_strdup(ca->crt);
+    out->cert_pem = leaf.crt;
+    out->key_pem = leaf.key;
+    leaf.crt = leaf.key = NULL;
     ret = 0;
 cleanup:
-    X509_free(x);
-    EVP_PKEY_free(k);
+    pair_release(&leaf);
     free(base);
     free(cn);
     return ret;
+}
+
+int nx_pki_lookup(struct nx_pki *p, const char *tenant, enum nx_pki_kind kind, const char *name,
+                  struct nx_pki_cred *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (p->missing)
+        return 1;
+    char *dir = tenant_dir(p, tenant);
+    char *base = leaf_base(kind, name);
+    int rc = stamp_get(dir, base, out);
+    free(base);
+    free(dir);
+    return rc;
 }
 
 int nx_pki_get(struct nx_pki *p, const char *tenant, enum nx_pki_kind kind, const char *name,
@@ -629,10 +788,18 @@ int nx_pki_get(struct nx_pki *p, const char *tenant, enum nx_pki_kind kind, cons
 {
     memset(out, 0, sizeof(*out));
     char *dir = tenant_dir(p, tenant);
-    X509 *ca = NULL;
-    EVP_PKEY *ca_key = NULL;
+    char *base = leaf_base(kind, name);
+    struct pair ca = {0};
     int ret = -1;
-    int rc = get_ca(p, dir, tenant, false, &ca, &ca_key);
+    pthread_mutex_lock(&p->mu);
+    int took = relock(p);
+    if (took < 0)
+        goto cleanup;
+    if (!p->missing && stamp_get(dir, base, out) == 0) {
+        ret = 0;
+        goto cleanup;
+    }
+    int rc = get_ca(p, dir, tenant, false, &ca);
     if (rc < 0)
         goto cleanup;
     if (rc == 1) {
@@ -640,14 +807,33 @@ int nx_pki_get(struct nx_pki *p, const char *tenant, enum nx_pki_kind kind, cons
         ret = 0;
         goto cleanup;
     }
-    ret = get_leaf(p, dir, tenant, kind, name, ca, ca_key, false, out);
+    ret = get_leaf(p, dir, tenant, kind, name, &ca, false, out);
 cleanup:
+    if (took == 1 && flock(p->lock_fd, LOCK_UN) == 0)
+        p->held = false;
+    pthread_mutex_unlock(&p->mu);
     if (ret < 0)
         nx_error_prefix("tenant '%s': tunnel PKI in %s: ", tenant, p->dir);
-    X509_free(ca);
-    EVP_PKEY_free(ca_key);
+    pair_release(&ca);
+    free(base);
     free(dir);
     return ret;
+}
+
+int nx_pki_sync(struct nx_pki *p)
+{
+    if (!p || !__atomic_load_n(&p->dirty, __ATOMIC_RELAXED))
+        return 0;
+    int fd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0 || syncfs(fd) < 0) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        return nx_error_set(NX_EX_IOERR, "state directory %s: sync: %s", p->dir, strerror(e));
+    }
+    close(fd);
+    __atomic_store_n(&p->dirty, 0, __ATOMIC_RELAXED);
+    return 0;
 }
 
 /* Decode a %XX-encoded component back (names were encoded by add_component). */
@@ -671,11 +857,10 @@ int nx_pki_rotate(struct nx_pki *p, const char *tenant, bool ca)
     if (p->flags & NX_PKI_READONLY)
         return nx_error_set(NX_EX_USAGE, "rotate: the state directory is open read-only");
     char *dir = tenant_dir(p, tenant);
-    X509 *cax = NULL;
-    EVP_PKEY *cak = NULL;
+    struct pair cap = {0};
     int count = -1;
     DIR *d = NULL;
-    if (get_ca(p, dir, tenant, ca, &cax, &cak) < 0)
+    if (get_ca(p, dir, tenant, ca, &cap) < 0)
         goto cleanup;
     count = ca ? 1 : 0;
     d = opendir(dir);
@@ -700,7 +885,7 @@ int nx_pki_rotate(struct nx_pki *p, const char *tenant, bool ca)
         char *name = decode_component(names[i] + 7, strlen(names[i]) - 11);
         struct nx_pki_cred c;
         memset(&c, 0, sizeof(c));
-        int rc = get_leaf(p, dir, tenant, kind, name, cax, cak, true, &c);
+        int rc = get_leaf(p, dir, tenant, kind, name, &cap, true, &c);
         nx_pki_cred_release(&c);
         free(name);
         if (rc < 0 && count >= 0)
@@ -714,10 +899,11 @@ int nx_pki_rotate(struct nx_pki *p, const char *tenant, bool ca)
 cleanup:
     if (d)
         closedir(d);
+    if (count >= 0 && nx_pki_sync(p) < 0)
+        count = -1;
     if (count < 0)
         nx_error_prefix("tenant '%s': rotating the tunnel PKI: ", tenant);
-    X509_free(cax);
-    EVP_PKEY_free(cak);
+    pair_release(&cap);
     free(dir);
     return count;
 }

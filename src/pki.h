@@ -10,9 +10,11 @@
  *   STATE/            0700, locked with flock(STATE/lock) for the whole run
  *   STATE/pki/T/      0700, T = tenant name, percent-encoded
  *   STATE/pki/T/ca.crt, ca.key, server-H.crt/.key, client-N.crt/.key
+ *   STATE/pki/T/server-H.ok, client-N.ok: check stamps (a cache, pki.c)
  * Keys are 0600, written to an O_EXCL temporary file created with mode 0600
  * and renamed into place: they are never readable by others, not even briefly.
- * Certificates are 0644 (inside the 0700 directory). */
+ * Certificates are 0644 (inside the 0700 directory). Files are not fsynced
+ * one by one: nx_pki_sync() makes them durable, once per run. */
 #ifndef NX_PKI_H
 #define NX_PKI_H
 
@@ -43,7 +45,11 @@ const char *nx_state_dir_default(void);
  * others is tightened to 0700 with a warning. READONLY on a missing directory
  * succeeds: everything is then "pending". */
 int nx_pki_open(const char *dir, unsigned flags, struct nx_pki **out);
-void nx_pki_close(struct nx_pki *p); /* accepts NULL; releases the lock */
+void nx_pki_close(struct nx_pki *p); /* accepts NULL; syncs; releases the lock */
+/* Make every file written since the last sync durable (one syncfs of the
+ * state directory's file system). Call it before anything that depends on
+ * the credentials leaves the process: a payload deployed, a bundle written. */
+int nx_pki_sync(struct nx_pki *p);
 const char *nx_pki_dir(const struct nx_pki *p);
 
 /* What an appliance needs. key_pem is secret: release with nx_pki_cred_release. */
@@ -62,6 +68,17 @@ void nx_pki_cred_release(struct nx_pki_cred *c);
  * tenant-side appliance's name (client). */
 int nx_pki_get(struct nx_pki *p, const char *tenant, enum nx_pki_kind kind, const char *name,
                struct nx_pki_cred *out);
+
+/* Only what the check stamp vouches for (pki.c): 0 and *out filled, or 1 when
+ * the full nx_pki_get() is needed. Decodes nothing, writes nothing, needs no
+ * lock (files are replaced by rename, and the stamp covers all three). */
+int nx_pki_lookup(struct nx_pki *p, const char *tenant, enum nx_pki_kind kind, const char *name,
+                  struct nx_pki_cred *out);
+
+/* Let other processes in between operations: each later nx_pki_get() takes
+ * the lock for itself and gives it back. nx_pki_get() may be called from
+ * several threads (calls are serialised). */
+void nx_pki_unlock(struct nx_pki *p);
 
 /* Rotation: new leaf keys and certificates for every appliance of the tenant
  * that has one (and, with ca, a new CA first). Returns the number of

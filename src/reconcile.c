@@ -2,6 +2,7 @@
 #include "reconcile.h"
 #include "log.h"
 #include "payload.h"
+#include "pki.h"
 #include "tenant_side.h"
 #include "strbuf.h"
 #include "util.h"
@@ -161,20 +162,26 @@ static void conn_leave(struct nx_conn *c)
         rc_;                                                                                       \
     })
 
+/* Action idx failed with nx_error set. */
+static int fail_step(struct nx_run *run, size_t idx)
+{
+    pthread_mutex_lock(&run->lock);
+    run->n_failed++;
+    pthread_mutex_unlock(&run->lock);
+    run->status[idx] = NX_ST_FAILED;
+    run->errors[idx] = nx_strdup(nx_error_msg());
+    nx_log(NX_LOG_ERROR, "%s", nx_error_msg());
+    return -1;
+}
+
 static int do_call(struct nx_run *run, struct nx_conn *c, size_t idx, int rc)
 {
     pthread_mutex_lock(&run->lock);
     c->n_changes++;
     run->n_changes++;
-    if (rc < 0)
-        run->n_failed++;
     pthread_mutex_unlock(&run->lock);
-    if (rc < 0) {
-        run->status[idx] = NX_ST_FAILED;
-        run->errors[idx] = nx_strdup(nx_error_msg());
-        nx_log(NX_LOG_ERROR, "%s", nx_error_msg());
-        return -1;
-    }
+    if (rc < 0)
+        return fail_step(run, idx);
     run->status[idx] = NX_ST_DONE;
     return 0;
 }
@@ -206,6 +213,16 @@ static void execute_group(struct nx_run *run, size_t start, size_t end)
         switch (a->kind) {
         case NX_ACT_CREATE: {
             struct nx_appliance_obs *made = NULL;
+            /* the spec belongs to run->desired; only this tenant's worker
+             * touches it */
+            struct nx_appliance_spec *spec = (struct nx_appliance_spec *)a->spec;
+            if (spec->creds_deferred) {
+                if (nx_payload_attach_spec(spec, run->model, run->pki, false) < 0) {
+                    rc = fail_step(run, i);
+                    break;
+                }
+                spec->creds_deferred = false;
+            }
             nx_info("creating %s", a->spec->name);
             rc = do_call(run, c, i, CALL(c, c->ops->create(c, a->spec, &made)));
             if (rc == 0) {
@@ -445,6 +462,58 @@ static int resolve_tenant_side(struct nx_run *run)
     return run->problems.n ? -1 : 0;
 }
 
+/* Tunnel credentials into the payloads (after the inventory, before the
+ * diff). What a check stamp vouches for is read as it is; the rest needs the
+ * full path (decode, verify, maybe issue), which runs here for appliances
+ * that exist (the diff compares their payload digests) and in a dry run. For
+ * appliances still to be created it is deferred to the worker that creates
+ * them, so that issuing 1,000 tenants' certificates overlaps the hypervisor's
+ * round trips instead of preceding them all. The state directory's lock is
+ * held only while credentials are read or issued. */
+static int attach_credentials(struct nx_run *run)
+{
+    struct nx_model *m = run->model;
+    const struct nx_run_opts *o = run->opts;
+    if (m->kind != NX_KIND_TENANT &&
+        nx_pki_open(o->state_dir, o->dry_run ? NX_PKI_READONLY : 0, &run->pki) < 0)
+        return -1;
+    struct nx_map seen;
+    nx_map_init(&seen);
+    char **keys = nx_calloc(run->obs.n + 1, sizeof(*keys));
+    for (size_t i = 0; i < run->obs.n; i++) {
+        const struct nx_marker *mk = &run->obs.items[i]->marker;
+        keys[i] = nx_appliance_key(mk->role, mk->tenant, mk->host, mk->net);
+        nx_map_put(&seen, keys[i], keys[i]);
+    }
+    int ret = 0;
+    for (size_t i = 0; ret == 0 && i < run->desired->n; i++) {
+        struct nx_appliance_spec *s = run->desired->items[i];
+        if (!tenant_selected(o, s->tenant->name))
+            continue;
+        int rc = nx_payload_attach_spec(s, m, run->pki, true);
+        if (rc == 1 && !o->dry_run && !nx_map_get(&seen, s->key))
+            s->creds_deferred = true;
+        else if (rc == 1)
+            rc = nx_payload_attach_spec(s, m, run->pki, false);
+        if (rc < 0)
+            ret = -1;
+    }
+    nx_map_release(&seen);
+    for (size_t i = 0; i < run->obs.n; i++)
+        free(keys[i]);
+    free(keys);
+    nx_pki_unlock(run->pki);
+    return ret;
+}
+
+/* -vv: where a run's time goes, phase by phase */
+static void phase_done(double *t0, const char *phase)
+{
+    double t = nx_monotonic_s();
+    nx_debug("phase %s: %.3f s", phase, t - *t0);
+    *t0 = t;
+}
+
 int nx_run_execute(struct nx_model *m, const struct nx_run_opts *opts, struct nx_run *run)
 {
     memset(run, 0, sizeof(*run));
@@ -454,6 +523,7 @@ int nx_run_execute(struct nx_model *m, const struct nx_run_opts *opts, struct nx
     nx_diag_init(&run->problems);
     nx_diag_init(&run->notes);
     run->tenant_refused = nx_calloc(m->n_tenants + 1, sizeof(bool));
+    double t0 = nx_monotonic_s();
 
     if (open_connections(run) < 0) {
         run->exit_code = nx_error_code();
@@ -467,22 +537,24 @@ int nx_run_execute(struct nx_model *m, const struct nx_run_opts *opts, struct nx
     const struct nx_mac_range **ranges = nx_calloc(m->n_hosts + 1, sizeof(*ranges));
     for (size_t i = 0; i < m->n_hosts; i++)
         ranges[i] = run->host_conn[i]->ops->mac_range;
+    phase_done(&t0, "connect");
     run->desired = nx_desired_compute(m, ranges);
     free(ranges);
-    if (opts->tunnel_credentials && !opts->remove_all &&
-        nx_payload_attach_credentials(run->desired, m, opts->state_dir, opts->dry_run,
-                                      opts->tenants) < 0) {
-        run->exit_code = nx_error_code();
-        return run->exit_code;
-    }
-
+    phase_done(&t0, "desired state");
     check_placements(run);
     if (list_all(run) < 0) {
         run->exit_code = nx_error_code();
         return run->exit_code;
     }
+    phase_done(&t0, "placement checks and inventory");
+    if (opts->tunnel_credentials && !opts->remove_all && attach_credentials(run) < 0) {
+        run->exit_code = nx_error_code();
+        return run->exit_code;
+    }
+    phase_done(&t0, "tunnel credentials");
     struct nx_scope scope = {opts->role, opts->tenants, m};
     nx_diff(opts->remove_all ? &run->empty : run->desired, &run->obs, &scope, &run->actions);
+    phase_done(&t0, "diff");
     run->status = nx_calloc(run->actions.n + 1, sizeof(*run->status));
     run->errors = nx_calloc(run->actions.n + 1, sizeof(*run->errors));
     run->subjects = nx_calloc(run->actions.n + 1, sizeof(*run->subjects));
@@ -498,13 +570,21 @@ int nx_run_execute(struct nx_model *m, const struct nx_run_opts *opts, struct nx
             }
     } else {
         execute(run);
+        phase_done(&t0, "changes");
         settle(run);
+        phase_done(&t0, "settle");
     }
     compute_results(run);
+    /* credentials issued during the run are made durable here, at once */
+    int synced = nx_pki_sync(run->pki);
+    if (synced < 0)
+        nx_log(NX_LOG_ERROR, "%s", nx_error_msg());
     if (run->n_failed)
         run->exit_code = NX_EX_FAILED;
     else if (run->problems.n)
         run->exit_code = NX_EX_DATAERR;
+    else if (synced < 0)
+        run->exit_code = NX_EX_IOERR;
     else
         run->exit_code = NX_EX_OK;
     return run->exit_code;
@@ -536,6 +616,7 @@ void nx_run_release(struct nx_run *run)
     free(run->conns);
     free(run->host_conn);
     nx_desired_free(run->desired);
+    nx_pki_close(run->pki);
     nx_diag_release(&run->problems);
     nx_diag_release(&run->notes);
     free(run->tenant_refused);

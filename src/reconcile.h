@@ -73,6 +73,7 @@ struct nx_run {
     const char **subjects; /* per action: id of the appliance it acted on (borrowed) */
     struct nx_diag problems; /* placement and other pre-change problems */
     struct nx_diag notes; /* remarks that are not problems */
+    struct nx_pki *pki; /* the tunnel PKI in the state directory (NULL: none) */
     bool *tenant_refused; /* per model tenant: a check failed, nothing done */
     enum nx_tenant_result *tenant_results; /* per model tenant, after the run */
     pthread_mutex_t lock; /* counters and progress, when jobs > 1 */

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static void nx_oom(void)
 {
@@ -89,9 +90,14 @@ void nx_qsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const 
 
 void nx_memzero(void *p, size_t n)
 {
-    volatile unsigned char *v = p;
-    while (n--)
-        *v++ = 0;
+    explicit_bzero(p, n); /* never optimised away */
+}
+
+double nx_monotonic_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 void nx_free_secret(char *s)

@@ -32,6 +32,8 @@ void nx_qsort(void *base, size_t n, size_t size, int (*cmp)(const void *, const 
 
 /* Overwrite memory that held a secret, in a way the compiler keeps. */
 void nx_memzero(void *p, size_t n);
+/* Seconds on the monotonic clock (for durations). */
+double nx_monotonic_s(void);
 /* nx_memzero + free for a NUL-terminated secret; accepts NULL. */
 void nx_free_secret(char *s);
 

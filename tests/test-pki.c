@@ -267,6 +267,113 @@ static void test_dir_checks(void)
     free(link);
 }
 
+static char *slurp(const char *rel)
+{
+    char *path = nx_asprintf("%s/%s", state, rel);
+    FILE *f = fopen(path, "r");
+    char *buf = nx_calloc(1, 65536);
+    if (f) {
+        size_t n = fread(buf, 1, 65535, f);
+        buf[n] = '\0';
+        fclose(f);
+    }
+    free(path);
+    return buf;
+}
+
+static void spill(const char *rel, const char *text)
+{
+    char *path = nx_asprintf("%s/%s", state, rel);
+    FILE *f = fopen(path, "w");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    fputs(text, f);
+    fclose(f);
+    free(path);
+}
+
+static void test_check_stamp(void)
+{
+    struct nx_pki *p;
+    struct nx_pki_cred a, b, g;
+    CU_ASSERT_EQUAL_FATAL(nx_pki_open(state, 0, &p), 0);
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "acme", NX_PKI_SERVER, "esx3", &a), 0);
+    CU_ASSERT(a.issued);
+    /* the stamp: 0600, the magic, a digest, an end date about 2 years away */
+    CU_ASSERT_EQUAL(mode_of(state, "pki/acme/server-esx3.ok"), 0600);
+    char *stamp = slurp("pki/acme/server-esx3.ok");
+    char hex[65] = "";
+    long long end = 0;
+    CU_ASSERT_EQUAL(sscanf(stamp, "netext-deploy pki check 1 %64s %lld", hex, &end), 2);
+    CU_ASSERT_EQUAL(strlen(hex), 64);
+    long long days = (end - (long long)time(NULL)) / 86400;
+    CU_ASSERT(days >= NX_PKI_LEAF_DAYS - 1 && days <= NX_PKI_LEAF_DAYS);
+
+    /* the stamp vouches for the files: a damaged CA key goes unnoticed until
+     * something must be issued (nothing is decoded), and the texts are served
+     * as they are on disk */
+    char *cakey = slurp("pki/acme/ca.key");
+    spill("pki/acme/ca.key", "not a key\n");
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "acme", NX_PKI_SERVER, "esx3", &b), 0);
+    CU_ASSERT_FALSE(b.issued);
+    CU_ASSERT_STRING_EQUAL(a.ca_pem, b.ca_pem);
+    CU_ASSERT_STRING_EQUAL(a.cert_pem, b.cert_pem);
+    CU_ASSERT_STRING_EQUAL(a.key_pem, b.key_pem);
+    char *crt = slurp("pki/acme/server-esx3.crt");
+    CU_ASSERT_STRING_EQUAL(b.cert_pem, crt);
+    free(crt);
+    nx_pki_cred_release(&b);
+    spill("pki/acme/ca.key", cakey);
+    free(cakey);
+
+    /* an end date within NX_PKI_RENEW_DAYS: the full check runs (nothing is
+     * renewed: the certificate itself is good) and writes the true date */
+    char *near =
+        nx_asprintf("netext-deploy pki check 1 %s %lld\n", hex, (long long)time(NULL) + 86400);
+    spill("pki/acme/server-esx3.ok", near);
+    free(near);
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "acme", NX_PKI_SERVER, "esx3", &b), 0);
+    CU_ASSERT_FALSE(b.issued);
+    CU_ASSERT_STRING_EQUAL(a.cert_pem, b.cert_pem);
+    nx_pki_cred_release(&b);
+    char *rewritten = slurp("pki/acme/server-esx3.ok");
+    CU_ASSERT_STRING_EQUAL(rewritten, stamp);
+    free(rewritten);
+
+    /* another tenant's pair copied in: the digest differs, the full check
+     * finds the wrong chain and re-issues */
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "globex", NX_PKI_SERVER, "esx3", &g), 0);
+    spill("pki/acme/server-esx3.crt", g.cert_pem);
+    spill("pki/acme/server-esx3.key", g.key_pem);
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "acme", NX_PKI_SERVER, "esx3", &b), 0);
+    CU_ASSERT(b.issued);
+    CU_ASSERT_EQUAL(nx_pki_verify(a.ca_pem, b.cert_pem, NX_PKI_SERVER, "acme"), 0);
+    nx_pki_cred_release(&b);
+    nx_pki_cred_release(&g);
+
+    /* a key readable by others is not served from the stamp: the full path
+     * tightens it */
+    char *key = nx_asprintf("%s/pki/acme/server-esx3.key", state);
+    CU_ASSERT_EQUAL(chmod(key, 0644), 0);
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "acme", NX_PKI_SERVER, "esx3", &b), 0);
+    CU_ASSERT_FALSE(b.issued);
+    CU_ASSERT_EQUAL(mode_of(state, "pki/acme/server-esx3.key"), 0600);
+    nx_pki_cred_release(&b);
+    free(key);
+
+    /* a garbled stamp only costs the full check */
+    spill("pki/acme/server-esx3.ok", "netext-deploy pki check 1 zz 1\n");
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "acme", NX_PKI_SERVER, "esx3", &b), 0);
+    CU_ASSERT_FALSE(b.issued);
+    nx_pki_cred_release(&b);
+    rewritten = slurp("pki/acme/server-esx3.ok");
+    CU_ASSERT(strncmp(rewritten, "netext-deploy pki check 1 ", 26) == 0 && strlen(rewritten) > 90);
+    free(rewritten);
+    free(stamp);
+    nx_pki_cred_release(&a);
+    CU_ASSERT_EQUAL(nx_pki_sync(p), 0);
+    nx_pki_close(p);
+}
+
 static CU_TestInfo tests[] = {
     {"issue, verify, key usage, modes", test_issue_and_verify},
     {"another tenant's certificate is rejected", test_wrong_tenant},
@@ -274,6 +381,7 @@ static CU_TestInfo tests[] = {
     {"a broken pair is re-issued", test_renew_broken},
     {"lock and read-only (dry run)", test_lock_and_readonly},
     {"state directory checks", test_dir_checks},
+    {"the check stamp: served as is, re-checked on any change", test_check_stamp},
     CU_TEST_INFO_NULL,
 };
 
