@@ -57,12 +57,10 @@ struct nx_appliance_spec {
     bool power_on;
     struct nx_vnic_spec *vnics; /* production first, then VLANs ascending */
     size_t n_vnics;
-    char *payload; /* bootstrap document, see payload.h */
+    char *payload; /* bootstrap document, see payload.h; NULL once dropped
+                    * (reconcile.c renders it again before sending it) */
     size_t payload_len;
     char digest[65]; /* SHA-256 of payload, hex */
-    /* new appliance whose tunnel credentials are issued just before it is
-     * created (reconcile.c), so issuing overlaps other appliances' calls */
-    bool creds_deferred;
 };
 
 struct nx_desired {

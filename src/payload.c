@@ -158,6 +158,13 @@ static bool in_scope(const char *const *tenants, const char *name)
     return false;
 }
 
+void nx_payload_drop(struct nx_appliance_spec *s)
+{
+    nx_free_secret(s->payload);
+    s->payload = NULL;
+    s->payload_len = 0;
+}
+
 int nx_payload_attach_spec(struct nx_appliance_spec *s, const struct nx_model *m,
                            struct nx_pki *pki, bool lookup_only)
 {

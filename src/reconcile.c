@@ -186,6 +186,21 @@ static int do_call(struct nx_run *run, struct nx_conn *c, size_t idx, int rc)
     return 0;
 }
 
+/* A spec's payload is rendered when it is about to be sent and freed right
+ * after (attach_credentials() keeps only digests): the payload of a new
+ * appliance gets its tunnel credentials here, issued if need be, in the
+ * worker that creates it. The spec belongs to run->desired, and only the
+ * worker of its tenant touches it. */
+static int need_payload(struct nx_run *run, const struct nx_action *a)
+{
+    struct nx_appliance_spec *spec = (struct nx_appliance_spec *)a->spec;
+    if (spec->payload)
+        return 0;
+    if (!run->opts->tunnel_credentials) /* never dropped then */
+        return nx_error_set(NX_EX_SOFTWARE, "%s: no payload", spec->name);
+    return nx_payload_attach_spec(spec, run->model, run->pki, false);
+}
+
 static void execute_group(struct nx_run *run, size_t start, size_t end)
 {
     struct nx_action *acts = run->actions.items;
@@ -213,18 +228,13 @@ static void execute_group(struct nx_run *run, size_t start, size_t end)
         switch (a->kind) {
         case NX_ACT_CREATE: {
             struct nx_appliance_obs *made = NULL;
-            /* the spec belongs to run->desired; only this tenant's worker
-             * touches it */
-            struct nx_appliance_spec *spec = (struct nx_appliance_spec *)a->spec;
-            if (spec->creds_deferred) {
-                if (nx_payload_attach_spec(spec, run->model, run->pki, false) < 0) {
-                    rc = fail_step(run, i);
-                    break;
-                }
-                spec->creds_deferred = false;
+            if (need_payload(run, a) < 0) {
+                rc = fail_step(run, i);
+                break;
             }
             nx_info("creating %s", a->spec->name);
             rc = do_call(run, c, i, CALL(c, c->ops->create(c, a->spec, &made)));
+            nx_payload_drop((struct nx_appliance_spec *)a->spec); /* see need_payload */
             if (rc == 0) {
                 made->conn = c;
                 pthread_mutex_lock(&run->lock);
@@ -265,8 +275,13 @@ static void execute_group(struct nx_run *run, size_t start, size_t end)
             break;
         }
         case NX_ACT_SET_PAYLOAD:
+            if (need_payload(run, a) < 0) {
+                rc = fail_step(run, i);
+                break;
+            }
             nx_info("updating the payload of %s", cur->name);
             rc = do_call(run, c, i, CALL(c, c->ops->set_payload(c, cur, a->spec)));
+            nx_payload_drop((struct nx_appliance_spec *)a->spec); /* see need_payload */
             break;
         case NX_ACT_POWER_ON:
         case NX_ACT_POWER_OFF:
@@ -462,14 +477,15 @@ static int resolve_tenant_side(struct nx_run *run)
     return run->problems.n ? -1 : 0;
 }
 
-/* Tunnel credentials into the payloads (after the inventory, before the
- * diff). What a check stamp vouches for is read as it is; the rest needs the
- * full path (decode, verify, maybe issue), which runs here for appliances
+/* Tunnel credentials into the payload digests (after the inventory, before
+ * the diff). What a check stamp vouches for is read as it is; the rest needs
+ * the full path (decode, verify, maybe issue), which runs here for appliances
  * that exist (the diff compares their payload digests) and in a dry run. For
- * appliances still to be created it is deferred to the worker that creates
- * them, so that issuing 1,000 tenants' certificates overlaps the hypervisor's
- * round trips instead of preceding them all. The state directory's lock is
- * held only while credentials are read or issued. */
+ * appliances still to be created it is left to the worker that creates them
+ * (need_payload), so that issuing 1,000 tenants' certificates overlaps the
+ * hypervisor's round trips instead of preceding them all. Payloads are not
+ * kept, only digests: need_payload renders again what must be sent. The state
+ * directory's lock is held only while credentials are read or issued. */
 static int attach_credentials(struct nx_run *run)
 {
     struct nx_model *m = run->model;
@@ -488,15 +504,15 @@ static int attach_credentials(struct nx_run *run)
     int ret = 0;
     for (size_t i = 0; ret == 0 && i < run->desired->n; i++) {
         struct nx_appliance_spec *s = run->desired->items[i];
-        if (!tenant_selected(o, s->tenant->name))
-            continue;
-        int rc = nx_payload_attach_spec(s, m, run->pki, true);
-        if (rc == 1 && !o->dry_run && !nx_map_get(&seen, s->key))
-            s->creds_deferred = true;
-        else if (rc == 1)
-            rc = nx_payload_attach_spec(s, m, run->pki, false);
+        int rc = 0;
+        if (spec_in_scope(run, s)) {
+            rc = nx_payload_attach_spec(s, m, run->pki, true);
+            if (rc == 1 && (o->dry_run || nx_map_get(&seen, s->key)))
+                rc = nx_payload_attach_spec(s, m, run->pki, false);
+        }
         if (rc < 0)
             ret = -1;
+        nx_payload_drop(s);
     }
     nx_map_release(&seen);
     for (size_t i = 0; i < run->obs.n; i++)
