@@ -46,7 +46,7 @@ static const char usage_text[] =
     "  -c, --connect URI       use URI for every host instead of the plan's host URIs\n"
     "  -n, --dry-run           print the actions that would be taken; change nothing\n"
     "      --json              machine-readable result on stdout (logs stay on stderr)\n"
-    "  -v, --verbose           more log lines on stderr (repeat for debug)\n"
+    "  -v, --verbose           more log lines on stderr (repeat: debug, phase timings)\n"
     "  -q, --quiet             errors only on stderr\n"
     "  -j, --jobs N            batch: tenants worked on at once (default 4, 1-64)\n"
     "  -o, --output FILE       export-bundle: where to write the bundle ('-': stdout)\n"
@@ -68,7 +68,8 @@ static const char usage_text[] =
     "Exit status: 0 done or up to date; 1 some hypervisor actions failed; 64 usage;\n"
     "65 invalid plan or placement refused (nothing changed for that tenant); 66 input\n"
     "not found; 69 hypervisor unreachable; 70 internal error; 73 cannot write output;\n"
-    "75 another run holds the tenant's lock; 77 credentials refused.\n"
+    "74 state directory not synced; 75 another run holds the tenant's lock; 77\n"
+    "credentials refused.\n"
     "See netext-deploy(8) and netext-plan(5).\n";
 
 enum {

@@ -2,15 +2,21 @@
  * provider registered in-process ("rec://"): calls to a provider that is not
  * concurrent never overlap, even with -j 8; a failing tenant does not stop the
  * others; changes confirmed late (settle) fail their own action; a refused
- * tenant gets no changing call. The real providers are tested elsewhere. */
+ * tenant gets no changing call; tunnel credentials are issued by the worker
+ * that creates an appliance, reach its payload, and later runs read them
+ * through the check stamps. The real providers are tested elsewhere. */
 #include "testutil.h"
 
 #include <pthread.h>
 #include <unistd.h>
 
+#include "payload.h"
+#include "pki.h"
 #include "reconcile.h"
 #include "strbuf.h"
 #include "util.h"
+
+#include <sys/stat.h>
 
 static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static int in_call, max_in_call, creates, powers;
@@ -185,8 +191,206 @@ static void test_engine(void)
     strbuf_release(&sb);
 }
 
+/* ---- "store://": keeps what was created, for runs after the first ---------- */
+
+static struct nx_appliance_obs *stored[16];
+static size_t n_stored;
+static int st_creates, st_payloads, st_bad_payloads;
+static char st_last_cert[4096];
+
+static bool st_probe(const char *uri)
+{
+    return nx_str_has_prefix(uri, "store://");
+}
+
+static struct nx_appliance_obs *obs_copy(const struct nx_appliance_obs *o)
+{
+    struct nx_appliance_obs *c = nx_calloc(1, sizeof(*c));
+    c->id = nx_strdup(o->id);
+    c->name = nx_strdup(o->name);
+    c->marker = o->marker;
+    c->marker.tenant = nx_strdup(o->marker.tenant);
+    c->marker.host = nx_strdup(o->marker.host);
+    c->marker.net = NULL;
+    c->powered_on = o->powered_on;
+    for (size_t i = 0; i < o->n_vnics; i++) {
+        struct nx_vnic_obs v = o->vnics[i];
+        v.id = nx_strdup(v.id);
+        v.network = nx_strdup(v.network);
+        NX_GROW(c->vnics, c->alloc_vnics, c->n_vnics + 1);
+        c->vnics[c->n_vnics++] = v;
+    }
+    return c;
+}
+
+static int st_list(struct nx_conn *c, struct nx_obs_list *out)
+{
+    (void)c;
+    for (size_t i = 0; i < n_stored; i++)
+        nx_obs_list_add(out, obs_copy(stored[i]));
+    return 0;
+}
+
+/* A payload must carry issued credentials, and the digest must be its own. */
+static void check_payload(const struct nx_appliance_spec *s)
+{
+    char hex[65];
+    nx_sha256_hex(s->payload ? s->payload : "", s->payload_len, hex);
+    const char *cert = s->payload ? strstr(s->payload, "<certificate>") : NULL;
+    const char *end = cert ? strstr(cert, "</certificate>") : NULL;
+    if (!s->payload || !strstr(s->payload, "BEGIN PRIVATE KEY") || strstr(s->payload, "pending") ||
+        strcmp(hex, s->digest) != 0 || !end || (size_t)(end - cert) >= sizeof(st_last_cert)) {
+        st_bad_payloads++;
+        return;
+    }
+    memcpy(st_last_cert, cert, (size_t)(end - cert));
+    st_last_cert[end - cert] = '\0';
+}
+
+static int st_create(struct nx_conn *c, const struct nx_appliance_spec *s,
+                     struct nx_appliance_obs **out)
+{
+    (void)c;
+    pthread_mutex_lock(&mu);
+    st_creates++;
+    check_payload(s);
+    struct nx_appliance_obs *o = nx_calloc(1, sizeof(*o));
+    o->id = nx_asprintf("vm-%s", s->name);
+    o->name = nx_strdup(s->name);
+    nx_marker_from_spec(&o->marker, s);
+    o->powered_on = true;
+    for (size_t i = 0; i < s->n_vnics; i++) {
+        struct nx_vnic_obs v = {
+            nx_asprintf("nic%zu", i), nx_strdup(s->vnics[i].network), s->vnics[i].vlan, {0}};
+        memcpy(v.mac, s->vnics[i].mac, 6);
+        NX_GROW(o->vnics, o->alloc_vnics, o->n_vnics + 1);
+        o->vnics[o->n_vnics++] = v;
+    }
+    if (n_stored < NX_ARRAY_SIZE(stored))
+        stored[n_stored++] = obs_copy(o);
+    pthread_mutex_unlock(&mu);
+    *out = o;
+    return 0;
+}
+
+static int st_set_payload(struct nx_conn *c, const struct nx_appliance_obs *o,
+                          const struct nx_appliance_spec *s)
+{
+    (void)c;
+    pthread_mutex_lock(&mu);
+    st_payloads++;
+    check_payload(s);
+    for (size_t i = 0; i < n_stored; i++)
+        if (!strcmp(stored[i]->id, o->id))
+            memcpy(stored[i]->marker.digest, s->digest, sizeof(s->digest));
+    pthread_mutex_unlock(&mu);
+    return 0;
+}
+
+static int st_power(struct nx_conn *c, const struct nx_appliance_obs *o, bool on)
+{
+    (void)c;
+    (void)o;
+    (void)on;
+    return 0;
+}
+
+static const struct nx_provider_ops st_ops = {
+    .name = "store",
+    .probe = st_probe,
+    .mac_range = &nx_mac_range_local,
+    .concurrent = true,
+    .open = rec_open,
+    .close = rec_close,
+    .check_placement = rec_check,
+    .list_owned = st_list,
+    .create = st_create,
+    .set_payload = st_set_payload,
+    .set_power = st_power,
+};
+
+static int run_once(struct nx_model *m, const char *state, unsigned long *changes)
+{
+    struct nx_run_opts o = {.role = NX_ROLE_PROVIDER, .jobs = 4};
+    o.tunnel_credentials = true;
+    o.state_dir = state;
+    struct nx_run r;
+    int code = nx_run_execute(m, &o, &r);
+    *changes = r.n_changes;
+    nx_run_release(&r);
+    return code;
+}
+
+static void test_credentials(void)
+{
+    CU_ASSERT_EQUAL_FATAL(nx_provider_register(&st_ops), 0);
+    char root[] = "/tmp/nx-test-reconcile.XXXXXX";
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(root));
+    char *state = nx_asprintf("%s/state", root);
+    struct strbuf sb = STRBUF_INIT;
+    strbuf_addstr(&sb, NX_PLAN_HEAD "<gateway address='gw'/><host name='h' uri='store://one' "
+                                    "production-network='p' vlan-switch='v'/>");
+    for (int i = 0; i < 6; i++)
+        strbuf_addf(&sb,
+                    "<hardware-plan name='p%d' host='h'><network name='n' vlan='%d'/>"
+                    "</hardware-plan><tenant name='c%02d'><subscribe plan='p%d'/></tenant>",
+                    i, 10 + i, i, i);
+    strbuf_addstr(&sb, NX_PLAN_TAIL);
+    struct nx_diag d;
+    struct nx_model *m = nx_test_model(sb.buf, &d);
+    CU_ASSERT_EQUAL_FATAL(d.n, 0);
+    unsigned long changes = 0;
+
+    /* first run: every appliance is created with credentials issued for it */
+    CU_ASSERT_EQUAL(run_once(m, state, &changes), NX_EX_OK);
+    CU_ASSERT_EQUAL(st_creates, 6);
+    CU_ASSERT_EQUAL(st_bad_payloads, 0);
+    char *stamp = nx_asprintf("%s/pki/c01/server-h.ok", state);
+    struct stat st;
+    CU_ASSERT_EQUAL(stat(stamp, &st), 0);
+
+    /* second run: nothing to change (digests from the stamps) */
+    CU_ASSERT_EQUAL(run_once(m, state, &changes), NX_EX_OK);
+    CU_ASSERT_EQUAL(changes, 0);
+    CU_ASSERT_EQUAL(st_creates, 6);
+    CU_ASSERT_EQUAL(st_payloads, 0);
+
+    /* without a stamp: the full check, the same credentials, nothing to do */
+    CU_ASSERT_EQUAL(unlink(stamp), 0);
+    CU_ASSERT_EQUAL(run_once(m, state, &changes), NX_EX_OK);
+    CU_ASSERT_EQUAL(changes, 0);
+    CU_ASSERT_EQUAL(stat(stamp, &st), 0);
+
+    /* rotation: the next run sends c01 a payload with the new certificate */
+    struct nx_pki *p;
+    CU_ASSERT_EQUAL_FATAL(nx_pki_open(state, 0, &p), 0);
+    CU_ASSERT_EQUAL(nx_pki_rotate(p, "c01", false), 1);
+    nx_pki_close(p);
+    char before[sizeof(st_last_cert)];
+    memcpy(before, st_last_cert, sizeof(before));
+    CU_ASSERT_EQUAL(run_once(m, state, &changes), NX_EX_OK);
+    CU_ASSERT_EQUAL(changes, 1);
+    CU_ASSERT_EQUAL(st_payloads, 1);
+    CU_ASSERT_EQUAL(st_bad_payloads, 0);
+    CU_ASSERT_STRING_NOT_EQUAL(before, st_last_cert);
+    CU_ASSERT_EQUAL(run_once(m, state, &changes), NX_EX_OK);
+    CU_ASSERT_EQUAL(changes, 0);
+
+    for (size_t i = 0; i < n_stored; i++)
+        nx_obs_free(stored[i]);
+    char *cmd = nx_asprintf("rm -rf '%s'", root);
+    CU_ASSERT_EQUAL(system(cmd), 0);
+    free(cmd);
+    free(stamp);
+    free(state);
+    nx_model_free(m);
+    nx_diag_release(&d);
+    strbuf_release(&sb);
+}
+
 static CU_TestInfo tests[] = {
     {"serialised calls, isolation, late failures, refusals", test_engine},
+    {"tunnel credentials: issued at creation, read back from stamps, rotated", test_credentials},
     CU_TEST_INFO_NULL,
 };
 
