@@ -83,6 +83,19 @@ cleanup:
     return code;
 }
 
+int nx_cli_load_kind(const struct nx_cli *cli, struct nx_model **out, bool per_tenant,
+                     enum nx_model_kind kind, const char *why)
+{
+    int code = nx_cli_load(cli, out, per_tenant);
+    if (code || (*out)->kind == kind)
+        return code;
+    nx_error_set(NX_EX_USAGE, "%s: %s", cli->command, why);
+    code = nx_cli_fail(cli, NX_EX_USAGE);
+    nx_model_free(*out);
+    *out = NULL;
+    return code;
+}
+
 int nx_cli_run_opts(const struct nx_cli *cli, struct nx_credentials *creds,
                     struct nx_run_opts *opts)
 {

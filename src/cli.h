@@ -38,6 +38,10 @@ void nx_cli_problems(const struct nx_cli *cli, const struct nx_diag *d, const ch
  * per_tenant is set, problems that concern single tenants do not fail the
  * load (batch mode); they are printed and those tenants are marked invalid. */
 int nx_cli_load(const struct nx_cli *cli, struct nx_model **out, bool per_tenant);
+/* nx_cli_load for a command that takes one side only: another kind of model
+ * fails with EX_USAGE and "COMMAND: why". */
+int nx_cli_load_kind(const struct nx_cli *cli, struct nx_model **out, bool per_tenant,
+                     enum nx_model_kind kind, const char *why);
 /* Credentials and connection options for a run; -1 after nx_cli_fail. */
 int nx_cli_run_opts(const struct nx_cli *cli, struct nx_credentials *creds,
                     struct nx_run_opts *opts);

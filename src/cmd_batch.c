@@ -45,15 +45,10 @@ struct row {
 int nx_cmd_batch(struct nx_cli *cli)
 {
     struct nx_model *m;
-    int code = nx_cli_load(cli, &m, true);
+    int code =
+        nx_cli_load_kind(cli, &m, true, NX_KIND_PROVIDER, "give provider plans (<netext-plan>)");
     if (code)
         return code;
-    if (m->kind != NX_KIND_PROVIDER) {
-        nx_error_set(NX_EX_USAGE, "batch: give provider plans (<netext-plan>)");
-        code = nx_cli_fail(cli, NX_EX_USAGE);
-        nx_model_free(m);
-        return code;
-    }
     struct nx_credentials creds = {0};
     struct nx_lock lock = NX_LOCK_INIT;
     struct row *rows = nx_calloc(m->n_tenants + 1, sizeof(*rows));

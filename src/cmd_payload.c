@@ -284,20 +284,16 @@ int nx_cmd_rotate(struct nx_cli *cli)
 {
     bool ca = !strcmp(cli->command, "rotate-ca");
     struct nx_model *m;
-    int code = nx_cli_load(cli, &m, false);
+    int code = nx_cli_load_kind(cli, &m, false, NX_KIND_PROVIDER,
+                                "the tunnel PKI lives on the provider side; give the "
+                                "provider plan");
     if (code)
         return code;
     const char *tenant = cli->tenant;
-    if (!tenant && m->kind == NX_KIND_PROVIDER && m->n_tenants == 1)
+    if (!tenant && m->n_tenants == 1)
         tenant = m->tenants[0]->name;
     struct nx_pki *pki = NULL;
-    if (m->kind != NX_KIND_PROVIDER) {
-        nx_error_set(NX_EX_USAGE,
-                     "%s: the tunnel PKI lives on the provider side; give the "
-                     "provider plan",
-                     cli->command);
-        code = nx_cli_fail(cli, NX_EX_USAGE);
-    } else if (!tenant || !nx_model_tenant(m, tenant)) {
+    if (!tenant || !nx_model_tenant(m, tenant)) {
         nx_error_set(NX_EX_USAGE, "%s: --tenant NAME of a tenant in the plan is required",
                      cli->command);
         code = nx_cli_fail(cli, NX_EX_USAGE);

@@ -161,18 +161,12 @@ int nx_cmd_reconcile(struct nx_cli *cli)
 int nx_cmd_rescan(struct nx_cli *cli)
 {
     struct nx_model *m;
-    int code = nx_cli_load(cli, &m, false);
+    int code = nx_cli_load_kind(cli, &m, false, NX_KIND_TENANT,
+                                "give a <netext-tenant> configuration, not a provider "
+                                "plan; the provider side uses 'subscribe'");
     if (code)
         return code;
-    if (m->kind != NX_KIND_TENANT) {
-        nx_error_set(NX_EX_USAGE,
-                     "rescan: %s is a provider plan, not a <netext-tenant> "
-                     "configuration; the provider side uses 'subscribe'",
-                     cli->args[0]);
-        code = nx_cli_fail(cli, NX_EX_USAGE);
-    } else {
-        code = reconcile(cli, m, false, false);
-    }
+    code = reconcile(cli, m, false, false);
     nx_model_free(m);
     return code;
 }
