@@ -44,24 +44,7 @@ requests() {
     curl -s "http://127.0.0.1:$port/state" |
         "$BENCH_PY" -c 'import json,sys; print(json.load(sys.stdin)["counters"]["requests"])'
 }
-"$BENCH_PY" - "$NX_TMP/plan.xml" "$N" "$uri" <<'PYEOF'
-import sys
-out, n, uri = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-hosts = max(1, n // 200)
-with open(out, "w") as f:
-    f.write("<netext-plan xmlns='urn:netext-deploy:plan:1' version='1'>\n"
-            "<gateway address='gw.example.com'/>\n")
-    for h in range(hosts):
-        f.write("<host name='hv%d' uri='%s' production-network='Production' "
-                "vlan-switch='VLAN-Switch'/>\n" % (h, uri))
-    for i in range(n):
-        h, slot = i % hosts, i // hosts
-        f.write("<hardware-plan name='p%d' host='hv%d'>" % (i, h))
-        for k in range(3):
-            f.write("<network name='n%d' vlan='%d'/>" % (k, 2 + slot * 3 + k))
-        f.write("</hardware-plan>\n<tenant name='t%05d'><subscribe plan='p%d'/></tenant>\n" % (i, i))
-    f.write("</netext-plan>\n")
-PYEOF
+bench_plan "$NX_TMP/plan.xml" "$N" "$uri" hv Production VLAN-Switch
 ND="$NETEXT_DEPLOY --credentials $NX_TMP/creds"
 r0=$(requests)
 bench_time deploy $ND -q batch "$NX_TMP/plan.xml"

@@ -38,24 +38,7 @@ export NETEXT_DEPLOY_STATE_DIR
 NODE=$top_srcdir/examples/testnode.xml
 
 plan() { # plan FILE N
-    "$BENCH_PY" - "$1" "$2" "$NODE" <<'PYEOF'
-import sys
-out, n, node = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-hosts = max(1, n // 200)
-with open(out, "w") as f:
-    f.write("<netext-plan xmlns='urn:netext-deploy:plan:1' version='1'>\n"
-            "<gateway address='gw.example.com'/>\n")
-    for h in range(hosts):
-        f.write("<host name='kvm%d' uri='test://%s' production-network='sp-production' "
-                "vlan-switch='tenant-vlans'/>\n" % (h, node))
-    for i in range(n):
-        h, slot = i % hosts, i // hosts
-        f.write("<hardware-plan name='p%d' host='kvm%d'>" % (i, h))
-        for k in range(3):
-            f.write("<network name='n%d' vlan='%d'/>" % (k, 2 + slot * 3 + k))
-        f.write("</hardware-plan>\n<tenant name='t%05d'><subscribe plan='p%d'/></tenant>\n" % (i, i))
-    f.write("</netext-plan>\n")
-PYEOF
+    bench_plan "$1" "$2" "test://$NODE" kvm sp-production tenant-vlans
 }
 
 echo
