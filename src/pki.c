@@ -725,10 +725,11 @@ static int get_ca(struct nx_pki *p, const char *dir, const char *tenant, bool re
     return 0;
 }
 
+/* base: leaf_base(kind, name), the files' name without extension */
 static int get_leaf(struct nx_pki *p, const char *dir, const char *tenant, enum nx_pki_kind kind,
-                    const char *name, const struct pair *ca, bool renew, struct nx_pki_cred *out)
+                    const char *name, const char *base, const struct pair *ca, bool renew,
+                    struct nx_pki_cred *out)
 {
-    char *base = leaf_base(kind, name);
     char *cn = nx_asprintf("%s:%s", kind == NX_PKI_SERVER ? "provider" : "tenant", name);
     struct pair leaf = {0};
     int ret = -1;
@@ -764,7 +765,6 @@ static int get_leaf(struct nx_pki *p, const char *dir, const char *tenant, enum 
     ret = 0;
 cleanup:
     pair_release(&leaf);
-    free(base);
     free(cn);
     return ret;
 }
@@ -807,7 +807,7 @@ int nx_pki_get(struct nx_pki *p, const char *tenant, enum nx_pki_kind kind, cons
         ret = 0;
         goto cleanup;
     }
-    ret = get_leaf(p, dir, tenant, kind, name, &ca, false, out);
+    ret = get_leaf(p, dir, tenant, kind, name, base, &ca, false, out);
 cleanup:
     if (took == 1 && flock(p->lock_fd, LOCK_UN) == 0)
         p->held = false;
@@ -883,9 +883,10 @@ int nx_pki_rotate(struct nx_pki *p, const char *tenant, bool ca)
     for (size_t i = 0; i < n; i++) {
         enum nx_pki_kind kind = names[i][0] == 's' ? NX_PKI_SERVER : NX_PKI_CLIENT;
         char *name = decode_component(names[i] + 7, strlen(names[i]) - 11);
+        names[i][strlen(names[i]) - 4] = '\0'; /* the base: no ".crt" */
         struct nx_pki_cred c;
         memset(&c, 0, sizeof(c));
-        int rc = get_leaf(p, dir, tenant, kind, name, &cap, true, &c);
+        int rc = get_leaf(p, dir, tenant, kind, name, names[i], &cap, true, &c);
         nx_pki_cred_release(&c);
         free(name);
         if (rc < 0 && count >= 0)
