@@ -113,6 +113,9 @@ int nx_cli_run_opts(const struct nx_cli *cli, struct nx_credentials *creds,
     opts->conn = cli->conn;
     opts->creds = creds;
     opts->jobs = 1;
+    opts->image_file = cli->image;
+    opts->no_image = cli->no_image;
+    opts->image_default = true;
     return 0;
 }
 

@@ -21,6 +21,8 @@ struct nx_cli {
     const char *output; /* export-bundle -o */
     const char *role; /* payload --role (cmd_payload.c) */
     const char *host; /* payload --host (cmd_payload.c) */
+    const char *image; /* --image FILE */
+    bool no_image; /* --no-image */
     unsigned jobs;
     unsigned lock_wait;
     struct nx_conn_opts conn;

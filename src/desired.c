@@ -86,6 +86,7 @@ static struct nx_appliance_spec *build_spec(const struct nx_model *m, const stru
     nx_placement_merge(&s->placement, &tmp, &builtin);
     s->addr = tenant_address(t, h->name);
     s->power_on = m->power_on;
+    s->image = m->image;
 
     size_t alloc = 0;
     NX_GROW(s->vnics, alloc, 1);
@@ -182,6 +183,7 @@ static struct nx_appliance_spec *build_tenant_spec(const struct nx_model *m,
     nx_placement_merge(&s->placement, &tmp, &builtin);
     s->addr = r->addr;
     s->power_on = m->power_on;
+    s->image = m->image;
     s->vnics = nx_calloc(1, sizeof(*s->vnics));
     s->vnics[0].kind = NX_VNIC_PRODUCTION;
     s->vnics[0].label = nx_strdup(r->network);

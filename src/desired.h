@@ -55,6 +55,7 @@ struct nx_appliance_spec {
     struct nx_placement placement; /* resolved; strings borrowed */
     const struct nx_address *addr; /* NULL: DHCP */
     bool power_on;
+    const struct nx_image *image; /* the image it boots (the model's); NULL: none */
     struct nx_vnic_spec *vnics; /* production first, then VLANs ascending */
     size_t n_vnics;
     char *payload; /* bootstrap document, see payload.h; NULL once dropped

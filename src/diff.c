@@ -7,8 +7,8 @@
 
 const char *nx_action_name(enum nx_action_kind k)
 {
-    static const char *const names[] = {"remove",      "create",   "remove-vnic", "add-vnic",
-                                        "set-payload", "power-on", "power-off"};
+    static const char *const names[] = {"remove",      "create",    "remove-vnic", "add-vnic",
+                                        "set-payload", "set-image", "power-on",    "power-off"};
     return (size_t)k < NX_ARRAY_SIZE(names) ? names[k] : "?";
 }
 
@@ -102,6 +102,9 @@ static void diff_existing(struct nx_actions *out, const struct nx_appliance_spec
         }
     if (strcmp(o->marker.digest, s->digest) != 0 || o->marker.revision != NX_MODEL_REVISION)
         push(out, NX_ACT_SET_PAYLOAD, s, o, "payload changed");
+    /* no image configured: whatever the appliance has stays */
+    if (s->image && strcmp(o->marker.image, s->image->id) != 0)
+        push(out, NX_ACT_SET_IMAGE, s, o, o->marker.image[0] ? "new image" : "no image");
     if (s->power_on && !o->powered_on)
         push(out, NX_ACT_POWER_ON, s, o, "powered off");
     else if (!s->power_on && o->powered_on)

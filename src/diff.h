@@ -12,6 +12,7 @@ enum nx_action_kind {
     NX_ACT_REMOVE_VNIC, /* remove one vNIC */
     NX_ACT_ADD_VNIC, /* add one vNIC */
     NX_ACT_SET_PAYLOAD, /* replace the bootstrap payload */
+    NX_ACT_SET_IMAGE, /* put the current appliance image in the CD/DVD drive */
     NX_ACT_POWER_ON,
     NX_ACT_POWER_OFF,
 };
@@ -44,7 +45,7 @@ struct nx_scope {
 };
 
 /* Actions are ordered by appliance key; per appliance: remove duplicates,
- * create, remove vNICs, add vNICs, payload, power. */
+ * create, remove vNICs, add vNICs, payload, image, power. */
 void nx_diff(const struct nx_desired *d, const struct nx_obs_list *obs,
              const struct nx_scope *scope, struct nx_actions *out);
 void nx_actions_release(struct nx_actions *a);

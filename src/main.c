@@ -11,6 +11,7 @@
 
 #include "cli.h"
 #include "cmd_payload.h"
+#include "image.h"
 #include "log.h"
 #include "util.h"
 #include "xml.h"
@@ -62,6 +63,11 @@ static const char usage_text[] =
     "      --thumbprint HEX    accept exactly the server certificate with this SHA-256\n"
     "      --insecure          do not verify TLS certificates (warns; for labs only)\n"
     "      --timeout SEC       per-request timeout for vSphere and Hyper-V (default 60)\n"
+    "      --image FILE        the appliance image (the ISO 'make appliance' builds)\n"
+    "                          every appliance boots; default: the plan's <defaults\n"
+    "                          image=>, else " NX_IMAGE_DEFAULT "\n"
+    "                          when it exists\n"
+    "      --no-image          attach no image and change none (appliances boot nothing)\n"
     "  -h, --help              this text\n"
     "  -V, --version           version and built-in providers\n"
     "\n"
@@ -78,6 +84,8 @@ enum {
     OPT_CACERT,
     OPT_THUMB,
     OPT_INSECURE,
+    OPT_IMAGE,
+    OPT_NO_IMAGE,
     OPT_TIMEOUT,
     OPT_STATE_DIR,
     OPT_LOCK_WAIT,
@@ -102,6 +110,8 @@ static const struct option long_opts[] = {
     {"cacert", required_argument, NULL, OPT_CACERT},
     {"thumbprint", required_argument, NULL, OPT_THUMB},
     {"insecure", no_argument, NULL, OPT_INSECURE},
+    {"image", required_argument, NULL, OPT_IMAGE},
+    {"no-image", no_argument, NULL, OPT_NO_IMAGE},
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"role", required_argument, NULL, OPT_ROLE},
     {"host", required_argument, NULL, OPT_HOST},
@@ -204,6 +214,12 @@ static int parse_args(int argc, char **argv, struct nx_cli *cli)
             break;
         case OPT_INSECURE:
             cli->conn.insecure = true;
+            break;
+        case OPT_IMAGE:
+            cli->image = optarg;
+            break;
+        case OPT_NO_IMAGE:
+            cli->no_image = true;
             break;
         case OPT_TIMEOUT:
             if (!nx_parse_uint(optarg, 1, 86400, &v))

@@ -1,5 +1,6 @@
 /* model.c: construction and destruction of the subscription model. */
 #include "model.h"
+#include "image.h"
 #include "util.h"
 
 #include <stdlib.h>
@@ -38,6 +39,7 @@ static void host_free(struct nx_host *h)
     free(h->target);
     free(h->production_network);
     free(h->vlan_switch);
+    free(h->image_store);
     nx_placement_release(&h->placement);
     free(h);
 }
@@ -122,6 +124,8 @@ void nx_model_free(struct nx_model *m)
     free(m->tenants);
     free(m->gateway.address);
     nx_placement_release(&m->defaults);
+    free(m->image_file);
+    nx_image_free(m->image);
     nx_map_release(&m->host_by_name);
     nx_map_release(&m->plan_by_name);
     nx_map_release(&m->tenant_by_name);

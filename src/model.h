@@ -12,6 +12,17 @@
 
 #include "hashmap.h"
 
+/* The appliance image: the ISO `make appliance` builds (kernel, initramfs,
+ * netext-bootstrap), which every appliance boots from its CD/DVD drive.
+ * Loaded by nx_image_load() (image.h). */
+struct nx_image {
+    char *file; /* local path of the ISO */
+    char *name; /* its file name on hypervisor stores: netext-appliance-<id>.iso */
+    char id[17]; /* the first 16 hex digits of its SHA-256 (markers, store names) */
+    char digest[65]; /* SHA-256, hex */
+    uint64_t size; /* bytes */
+};
+
 struct nx_loc {
     const char *file; /* owned by the model's file list */
     unsigned line;
@@ -47,6 +58,9 @@ struct nx_host {
     char *production_network; /* SP production network (portgroup, libvirt network, switch) */
     unsigned production_vlan; /* 0: untagged / as the network defines it */
     char *vlan_switch; /* switch/network carrying the tenant VLANs (provider-specific) */
+    /* where the appliance image is kept on this hypervisor (image-store=;
+     * provider-specific, see netext-plan(5)); NULL: the provider's default */
+    char *image_store;
     struct nx_placement placement;
     size_t idx; /* index in nx_model.hosts, set by validation */
     bool invalid; /* validation found a problem with it */
@@ -175,6 +189,13 @@ struct nx_model {
     struct nx_loc defaults_loc;
     struct nx_placement defaults;
     bool power_on; /* desired power state of appliances (default true) */
+    /* <defaults image=>: the appliance image (resolved against the file that
+     * names it); NULL: none named */
+    char *image_file;
+    struct nx_loc image_loc;
+    /* the image every appliance boots, once loaded (nx_image_load, by the
+     * caller of nx_desired_compute); NULL: none. Owned by the model. */
+    struct nx_image *image;
 
     struct nx_host **hosts;
     size_t n_hosts, alloc_hosts;

@@ -69,6 +69,15 @@ static struct nx_loc loc_of(struct reader_ctx *rc, xmlNodePtr n)
     return l;
 }
 
+/* path, relative to the directory of the file that names it */
+static char *relative_to(const char *file, const char *path)
+{
+    const char *slash = strrchr(file, '/');
+    if (path[0] == '/' || !slash)
+        return nx_strdup(path);
+    return nx_asprintf("%.*s/%s", (int)(slash - file), file, path);
+}
+
 static void read_placement(xmlNodePtr n, struct nx_placement *p)
 {
     p->folder = dup_attr(n, "folder");
@@ -125,6 +134,14 @@ static void read_defaults(struct reader_ctx *rc, xmlNodePtr n)
     const char *power = nx_xml_attr(n, "power");
     if (power)
         m->power_on = strcmp(power, "off") != 0;
+    const char *image = nx_xml_attr(n, "image");
+    if (image && !*image) {
+        DIAG(rc, n, "<defaults>: image is empty");
+        m->n_global_errors++;
+    } else if (image) {
+        m->image_file = relative_to(rc->file, image);
+        m->image_loc = loc_of(rc, n);
+    }
 }
 
 static void read_host(struct reader_ctx *rc, xmlNodePtr n)
@@ -136,6 +153,7 @@ static void read_host(struct reader_ctx *rc, xmlNodePtr n)
     h->target = dup_attr(n, "target");
     h->production_network = dup_attr(n, "production-network");
     h->vlan_switch = dup_attr(n, "vlan-switch");
+    h->image_store = dup_attr(n, "image-store");
     read_placement(n, &h->placement);
     const char *pv = nx_xml_attr(n, "production-vlan");
     if (pv && !parse_vlan(rc, n, "<host> production-vlan", pv, &h->production_vlan))
@@ -275,6 +293,7 @@ static void read_source_host(struct reader_ctx *rc, xmlNodePtr n)
     h->name = dup_attr(n, "name");
     h->uri = dup_attr(n, "uri");
     h->target = dup_attr(n, "target");
+    h->image_store = dup_attr(n, "image-store");
     read_placement(n, &h->placement);
     NX_GROW(rc->m->hosts, rc->m->alloc_hosts, rc->m->n_hosts + 1);
     rc->m->hosts[rc->m->n_hosts++] = h;
@@ -405,13 +424,7 @@ static int root_kind(struct reader_ctx *rc, xmlTextReaderPtr reader)
                         "<netext-tenant>: a second bundle (first at %s:%u)", ts->loc.file,
                         ts->loc.line);
         } else if (bundle) {
-            /* relative to the directory of the file that names it */
-            const char *slash = strrchr(rc->file, '/');
-            if (bundle[0] == '/' || !slash)
-                ts->bundle_path = nx_strdup((const char *)bundle);
-            else
-                ts->bundle_path =
-                    nx_asprintf("%.*s/%s", (int)(slash - rc->file), rc->file, (const char *)bundle);
+            ts->bundle_path = relative_to(rc->file, (const char *)bundle);
             ts->loc.file = rc->file;
             ts->loc.line = line;
         }

@@ -161,6 +161,18 @@ struct nx_vnic_obs *nx_obs_add_vnic(struct nx_appliance_obs *o)
     return v;
 }
 
+void nx_marker_set_image(struct nx_marker *m, const char *id)
+{
+    size_t n = id ? strlen(id) : 0;
+    bool hex = n == sizeof(m->image) - 1;
+    for (size_t i = 0; hex && i < n; i++)
+        hex = isxdigit((unsigned char)id[i]) != 0;
+    if (hex)
+        memcpy(m->image, id, sizeof(m->image));
+    else
+        m->image[0] = '\0'; /* unknown: a set-image puts the right one */
+}
+
 void nx_marker_from_spec(struct nx_marker *m, const struct nx_appliance_spec *spec)
 {
     m->role = spec->role;
@@ -169,6 +181,10 @@ void nx_marker_from_spec(struct nx_marker *m, const struct nx_appliance_spec *sp
     m->net = nx_strdup(spec->net);
     m->revision = NX_MODEL_REVISION;
     memcpy(m->digest, spec->digest, sizeof(m->digest));
+    if (spec->image)
+        memcpy(m->image, spec->image->id, sizeof(m->image));
+    else
+        m->image[0] = '\0';
 }
 
 static void pct_encode(struct strbuf *sb, const char *s)
@@ -217,6 +233,8 @@ char *nx_marker_encode(const struct nx_marker *m)
         pct_encode(&sb, m->net);
     }
     strbuf_addf(&sb, " revision=%u digest=%s", m->revision, m->digest);
+    if (m->image[0])
+        strbuf_addf(&sb, " image=%s", m->image);
     return strbuf_detach(&sb, NULL);
 }
 
@@ -263,6 +281,9 @@ int nx_marker_decode(const char *text, struct nx_marker *out)
         } else if (klen == 6 && !strncmp(p, "digest", 6)) {
             if (strlen(val) == 64)
                 memcpy(m.digest, val, 65);
+            free(val);
+        } else if (klen == 5 && !strncmp(p, "image", 5)) {
+            nx_marker_set_image(&m, val);
             free(val);
         } else {
             free(val); /* unknown keys: from a newer version */

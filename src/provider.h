@@ -31,6 +31,7 @@ struct nx_marker {
     char *net; /* tenant-side appliances: the production network served; else NULL */
     unsigned revision;
     char digest[65]; /* SHA-256 of the payload it carries, hex; "" if unknown */
+    char image[17]; /* id of the appliance image it boots (nx_image.id); "" none */
 };
 
 struct nx_conn;
@@ -96,7 +97,8 @@ struct nx_provider_ops {
     void (*close)(struct nx_conn *c);
 
     /* Inventory lookup and validation of spec's placement, networks and
-     * storage on its host. Changes nothing. */
+     * storage on its host (and of its image store when spec->image is set).
+     * Changes nothing. */
     int (*check_placement)(struct nx_conn *c, const struct nx_appliance_spec *spec);
     /* Every appliance on this connection that carries a marker. */
     int (*list_owned)(struct nx_conn *c, struct nx_obs_list *out);
@@ -106,7 +108,9 @@ struct nx_provider_ops {
      * nx_net_usage_free(). */
     int (*network_usage)(struct nx_conn *c, const char *host, struct nx_net_usage **out, size_t *n);
 
-    /* Create the appliance with all its vNICs, marker and payload, powered off.
+    /* Create the appliance with all its vNICs, marker and payload, powered off,
+     * and, when spec->image is set, a CD/DVD drive holding that image, which
+     * it boots from (the marker's image is then spec->image->id).
      * *out describes what was created (free with nx_obs_free). */
     int (*create)(struct nx_conn *c, const struct nx_appliance_spec *spec,
                   struct nx_appliance_obs **out);
@@ -118,6 +122,18 @@ struct nx_provider_ops {
     int (*set_payload)(struct nx_conn *c, const struct nx_appliance_obs *obs,
                        const struct nx_appliance_spec *spec);
     int (*set_power)(struct nx_conn *c, const struct nx_appliance_obs *obs, bool on);
+    /* Optional (NULL: the image is used where it is). Make spec->image
+     * available where spec's appliance goes: upload it to the host's image
+     * store (nx_host.image_store, provider-specific) when it is missing or of
+     * another size there. The core calls it before every create and set_image
+     * of a spec with an image; the provider remembers per connection what it
+     * staged, so a store gets one check (and at most one upload) per run.
+     * Changes the hypervisor's storage only. */
+    int (*stage_image)(struct nx_conn *c, const struct nx_appliance_spec *spec);
+    /* Put spec->image in the appliance's CD/DVD drive (adding the drive if it
+     * has none) and its id in the marker. Takes effect at the next boot. */
+    int (*set_image)(struct nx_conn *c, const struct nx_appliance_obs *obs,
+                     const struct nx_appliance_spec *spec);
     /* Power off (if needed) and delete the appliance and what belongs to it. */
     int (*remove)(struct nx_conn *c, const struct nx_appliance_obs *obs);
     /* Optional. Providers may return from create and set_power before the
@@ -145,6 +161,8 @@ void nx_obs_list_release(struct nx_obs_list *l);
 void nx_obs_list_add(struct nx_obs_list *l, struct nx_appliance_obs *o);
 struct nx_vnic_obs *nx_obs_add_vnic(struct nx_appliance_obs *o);
 void nx_marker_from_spec(struct nx_marker *m, const struct nx_appliance_spec *spec);
+/* m->image = id when id is 16 hex digits, else "" */
+void nx_marker_set_image(struct nx_marker *m, const char *id);
 void nx_net_usage_free(struct nx_net_usage *u, size_t n);
 void nx_deferred_free(struct nx_deferred_failure *f, size_t n);
 void nx_marker_release(struct nx_marker *m);
@@ -152,14 +170,16 @@ void nx_marker_release(struct nx_marker *m);
 /* Text form of the marker, for providers that keep it in a string field
  * (vSphere annotation, Hyper-V Notes):
  *   "netext-deploy:1 role=provider tenant=acme host=esx1 revision=1 digest=<hex>"
- * (tenant-side appliances add " net=<production network>")
+ * (tenant-side appliances add " net=<production network>"; appliances with an
+ * image " image=<id>", after digest)
  * Values are percent-encoded. decode returns -1 (nothing set) if the text is
  * not a marker. */
 char *nx_marker_encode(const struct nx_marker *m);
 int nx_marker_decode(const char *text, struct nx_marker *m);
 
 /* Namespace and element of the marker in XML-capable carriers (libvirt
- * metadata): <appliance xmlns="NX_MARKER_NS" role= tenant= host= [net=] revision= digest=/> */
+ * metadata): <appliance xmlns="NX_MARKER_NS" role= tenant= host= [net=] revision= digest=
+ * [image=]/> */
 #define NX_MARKER_NS "urn:netext-deploy:appliance:1"
 
 #endif

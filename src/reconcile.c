@@ -1,5 +1,6 @@
 /* reconcile.c: discover, diff and execute through the provider interface. */
 #include "reconcile.h"
+#include "image.h"
 #include "log.h"
 #include "payload.h"
 #include "pki.h"
@@ -10,6 +11,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static bool tenant_selected(const struct nx_run_opts *o, const char *name)
 {
@@ -201,6 +203,21 @@ static int need_payload(struct nx_run *run, const struct nx_action *a)
     return nx_payload_attach_spec(spec, run->model, run->pki, false);
 }
 
+/* The image of a spec is staged (uploaded where the provider keeps images)
+ * before the create or set-image that needs it; the provider remembers what
+ * it staged, so this costs one check per store and run. */
+static int stage_image(struct nx_run *run, struct nx_conn *c, size_t idx,
+                       const struct nx_appliance_spec *spec)
+{
+    if (!spec->image || !c->ops->stage_image)
+        return 0;
+    if (CALL(c, c->ops->stage_image(c, spec)) < 0) {
+        nx_error_prefix("%s: staging the appliance image %s: ", spec->name, spec->image->name);
+        return fail_step(run, idx);
+    }
+    return 0;
+}
+
 static void execute_group(struct nx_run *run, size_t start, size_t end)
 {
     struct nx_action *acts = run->actions.items;
@@ -230,6 +247,10 @@ static void execute_group(struct nx_run *run, size_t start, size_t end)
             struct nx_appliance_obs *made = NULL;
             if (need_payload(run, a) < 0) {
                 rc = fail_step(run, i);
+                break;
+            }
+            if ((rc = stage_image(run, c, i, a->spec)) < 0) {
+                nx_payload_drop((struct nx_appliance_spec *)a->spec);
                 break;
             }
             nx_info("creating %s", a->spec->name);
@@ -282,6 +303,18 @@ static void execute_group(struct nx_run *run, size_t start, size_t end)
             nx_info("updating the payload of %s", cur->name);
             rc = do_call(run, c, i, CALL(c, c->ops->set_payload(c, cur, a->spec)));
             nx_payload_drop((struct nx_appliance_spec *)a->spec); /* see need_payload */
+            break;
+        case NX_ACT_SET_IMAGE:
+            if (!c->ops->set_image) {
+                nx_error_set(NX_EX_SOFTWARE, "%s: the %s provider cannot change the image",
+                             cur->name, c->ops->name);
+                rc = fail_step(run, i);
+                break;
+            }
+            if ((rc = stage_image(run, c, i, a->spec)) < 0)
+                break;
+            nx_info("putting image %s in %s", a->spec->image->name, cur->name);
+            rc = do_call(run, c, i, CALL(c, c->ops->set_image(c, cur, a->spec)));
             break;
         case NX_ACT_POWER_ON:
         case NX_ACT_POWER_OFF:
@@ -522,6 +555,30 @@ static int attach_credentials(struct nx_run *run)
     return ret;
 }
 
+/* The appliance image every appliance boots: --image, else the plan's
+ * <defaults image=>, else the installed one if there is one. A named image
+ * that cannot be read fails the run before any change. */
+static int load_image(struct nx_run *run)
+{
+    struct nx_model *m = run->model;
+    const struct nx_run_opts *o = run->opts;
+    if (m->image || o->no_image || o->remove_all)
+        return 0;
+    const char *file = o->image_file ? o->image_file : m->image_file;
+    if (!file && o->image_default && access(NX_IMAGE_DEFAULT, F_OK) == 0)
+        file = NX_IMAGE_DEFAULT;
+    if (!file)
+        return 0;
+    if (nx_image_load(file, &m->image) < 0) {
+        if (!o->image_file && m->image_file)
+            nx_error_prefix("%s:%u: ", m->image_loc.file, m->image_loc.line);
+        return -1;
+    }
+    nx_info("appliance image %s: %s, %llu bytes", m->image->file, m->image->id,
+            (unsigned long long)m->image->size);
+    return 0;
+}
+
 /* -vv: where a run's time goes, phase by phase */
 static void phase_done(double *t0, const char *phase)
 {
@@ -541,7 +598,7 @@ int nx_run_execute(struct nx_model *m, const struct nx_run_opts *opts, struct nx
     run->tenant_refused = nx_calloc(m->n_tenants + 1, sizeof(bool));
     double t0 = nx_monotonic_s();
 
-    if (open_connections(run) < 0) {
+    if (load_image(run) < 0 || open_connections(run) < 0) {
         run->exit_code = nx_error_code();
         return run->exit_code;
     }
@@ -577,6 +634,13 @@ int nx_run_execute(struct nx_model *m, const struct nx_run_opts *opts, struct nx
     for (size_t i = 0; i < run->actions.n_skipped; i++)
         nx_warn("%s: marked by a newer netext-deploy (revision %u); left alone",
                 run->actions.skipped[i]->name, run->actions.skipped[i]->marker.revision);
+    for (size_t i = 0; !m->image && !opts->no_image && i < run->actions.n; i++)
+        if (run->actions.items[i].kind == NX_ACT_CREATE) {
+            nx_warn("no appliance image (--image FILE, <defaults image=>, or %s): new "
+                    "appliances boot nothing; build one with 'make appliance'",
+                    NX_IMAGE_DEFAULT);
+            break;
+        }
 
     if (opts->dry_run) {
         for (size_t i = 0; i < run->actions.n; i++)
@@ -670,6 +734,12 @@ static void describe(struct strbuf *sb, const struct nx_action *a)
                     a->spec->placement.resource_pool ? a->spec->placement.resource_pool : "-");
         if (a->spec->placement.datastore)
             strbuf_addf(sb, ", datastore '%s'", a->spec->placement.datastore);
+        if (a->spec->image)
+            strbuf_addf(sb, "; image %s", a->spec->image->name);
+        break;
+    case NX_ACT_SET_IMAGE:
+        strbuf_addf(sb, "%s (was %s)", a->spec->image->name,
+                    a->obs->marker.image[0] ? a->obs->marker.image : "none");
         break;
     case NX_ACT_ADD_VNIC:
         describe_vnic(sb, a->vnic);
@@ -745,7 +815,7 @@ void nx_run_report_status(const struct nx_run *run, FILE *out)
         if (!spec_in_scope(run, s))
             continue;
         size_t add = 0, rem = 0;
-        bool missing = false, payload = false, power = false, dup = false;
+        bool missing = false, payload = false, power = false, dup = false, image = false;
         for (size_t k = 0; k < run->actions.n; k++) {
             const struct nx_action *a = &run->actions.items[k];
             if (a->spec != s)
@@ -754,6 +824,7 @@ void nx_run_report_status(const struct nx_run *run, FILE *out)
             add += a->kind == NX_ACT_ADD_VNIC;
             rem += a->kind == NX_ACT_REMOVE_VNIC;
             payload |= a->kind == NX_ACT_SET_PAYLOAD;
+            image |= a->kind == NX_ACT_SET_IMAGE;
             power |= a->kind == NX_ACT_POWER_ON || a->kind == NX_ACT_POWER_OFF;
             dup |= a->kind == NX_ACT_REMOVE;
         }
@@ -764,6 +835,8 @@ void nx_run_report_status(const struct nx_run *run, FILE *out)
             strbuf_addf(&st, "%svNICs +%zu -%zu", st.len ? ", " : "", add, rem);
         if (payload)
             strbuf_addf(&st, "%spayload outdated", st.len ? ", " : "");
+        if (image)
+            strbuf_addf(&st, "%simage outdated", st.len ? ", " : "");
         if (power && !missing)
             strbuf_addf(&st, "%spower state differs", st.len ? ", " : "");
         if (dup)

@@ -39,6 +39,12 @@ struct nx_run_opts {
      * run), the tenant side's from the bundle */
     bool tunnel_credentials;
     const char *state_dir;
+    /* the appliance image (image.h): image_file overrides the model's
+     * <defaults image=>; with neither, image_default uses NX_IMAGE_DEFAULT
+     * when that file exists. no_image: none (nothing about images changes). */
+    const char *image_file;
+    bool image_default;
+    bool no_image;
 };
 
 /* Per-tenant outcome, for batch summaries (ordered: a later one wins). */

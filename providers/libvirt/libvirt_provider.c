@@ -10,15 +10,28 @@
  * - Payload: fw_cfg entry opt/org.netext-deploy/payload, base64 (libvirt 9.0
  *   passes inline fw_cfg strings to QEMU with commas unescaped; base64 has none).
  * - vNIC changes: attach/detach (live and config) where the driver supports
- *   it; otherwise (the test driver) the domain is redefined with its UUID. */
+ *   it; otherwise (the test driver) the domain is redefined with its UUID.
+ * - Appliance image: an IDE CD-ROM the domain boots from; the ISO file itself
+ *   (local hypervisors), or a volume netext-appliance-<id>.iso in the storage
+ *   pool the host's image-store names, uploaded when missing or different
+ *   (checked by size and SHA-256, once per pool and run). The image id is in
+ *   the marker. A new image changes the persistent definition: it boots at
+ *   the next start.
+ * - Serial console: a pty, logged by virtlogd to
+ *   /var/log/libvirt/qemu/NAME-serial.log on privileged QEMU connections,
+ *   where the appliance's netext-status lines can be read. */
 #include "config.h"
 
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <libxml/tree.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "embedded.h"
 #include "error.h"
@@ -49,6 +62,9 @@ struct lv_conn {
     struct nx_map nets; /* name -> struct net_info* (missing ones too) */
     struct net_info **net_list;
     size_t n_nets, alloc_nets;
+    bool remote; /* the URI names a host: local files are not seen there */
+    bool privileged; /* qemu:///system-like: virtlogd writes serial logs */
+    struct nx_map staged; /* pool names whose image volume is current */
 };
 
 static void silent(void *ud, virErrorPtr e)
@@ -85,6 +101,7 @@ static void lv_close(struct nx_conn *base)
     }
     free(c->net_list);
     nx_map_release(&c->nets);
+    nx_map_release(&c->staged);
     if (c->conn)
         virConnectClose(c->conn);
     free(c->domain_type);
@@ -109,6 +126,16 @@ static int auth_cb(virConnectCredentialPtr cred, unsigned int ncred, void *cbdat
     return 0;
 }
 
+/* driver[+transport]://[user@]host[:port]/path names a host */
+static bool uri_is_remote(const char *uri)
+{
+    const char *p = strstr(uri, "://");
+    if (!p)
+        return false;
+    p += 3;
+    return *p && *p != '/';
+}
+
 static int lv_open(const char *uri, const struct nx_conn_opts *opts, struct nx_conn **out)
 {
     virSetErrorFunc(NULL, silent);
@@ -122,6 +149,8 @@ static int lv_open(const char *uri, const struct nx_conn_opts *opts, struct nx_c
         return -1;
     }
     nx_map_init(&c->nets);
+    nx_map_init(&c->staged);
+    c->remote = uri_is_remote(uri);
     const char *type = virConnectGetType(c->conn);
     c->is_test = type && strcmp(type, "TEST") == 0;
     if (c->is_test) {
@@ -130,6 +159,8 @@ static int lv_open(const char *uri, const struct nx_conn_opts *opts, struct nx_c
         char *caps = virConnectGetCapabilities(c->conn);
         c->domain_type = nx_strdup(caps && strstr(caps, "<domain type='kvm'") ? "kvm" : "qemu");
         free(caps);
+        size_t ul = strlen(uri);
+        c->privileged = ul >= 7 && strcmp(uri + ul - 7, "/system") == 0;
     }
     c->base.uri = nx_strdup(uri);
     *out = &c->base;
@@ -236,6 +267,19 @@ static int lv_check_placement(struct nx_conn *base, const struct nx_appliance_sp
                                 s->placement.datastore, c->base.uri);
         virStoragePoolFree(p);
     }
+    if (s->image && s->host->image_store) {
+        virStoragePoolPtr p = virStoragePoolLookupByName(c->conn, s->host->image_store);
+        if (!p)
+            return nx_error_set(NX_EX_DATAERR,
+                                "image-store: storage pool '%s' does not exist on %s",
+                                s->host->image_store, c->base.uri);
+        virStoragePoolFree(p);
+    } else if (s->image && c->remote) {
+        return nx_error_set(NX_EX_DATAERR,
+                            "%s is a remote libvirt host: give the host an image-store (a storage "
+                            "pool the appliance image is uploaded to)",
+                            c->base.uri);
+    }
     return 0;
 }
 
@@ -254,6 +298,19 @@ static void vnic_ctx(struct lv_conn *c, struct nx_tctx *item, const struct nx_vn
         nx_tctx_setf(item, "vlan", "%u", v->vlan);
     else
         nx_tctx_set(item, "vlan", "");
+}
+
+static void image_ctx(struct lv_conn *c, struct nx_tctx *t, const struct nx_appliance_spec *s)
+{
+    const char *store = s->image ? s->host->image_store : NULL;
+    nx_tctx_set(t, "image_id", s->image ? s->image->id : "");
+    nx_tctx_set(t, "image_file", s->image && !store ? s->image->file : "");
+    nx_tctx_set(t, "image_pool", store ? store : "");
+    nx_tctx_set(t, "image_volume", store ? s->image->name : "");
+    if (c->privileged)
+        nx_tctx_setf(t, "serial_log", "/var/log/libvirt/qemu/%s-serial.log", s->name);
+    else
+        nx_tctx_set(t, "serial_log", "");
 }
 
 static int render_domain(struct lv_conn *c, const struct nx_appliance_spec *s, const char *uuid,
@@ -278,6 +335,7 @@ static int render_domain(struct lv_conn *c, const struct nx_appliance_spec *s, c
     else
         nx_tctx_set(t, "partition", "");
     nx_tctx_set(t, "machine", c->is_test ? "" : "pc");
+    image_ctx(c, t, s);
     strbuf_add_base64(&b64, s->payload, s->payload_len);
     nx_tctx_set(t, "payload_b64", b64.buf);
     for (size_t i = 0; i < s->n_vnics; i++)
@@ -346,6 +404,7 @@ static struct nx_appliance_obs *parse_domain(const char *xml, bool active)
     const char *dg = nx_xml_attr(mk, "digest");
     if (dg && strlen(dg) == 64)
         memcpy(o->marker.digest, dg, 65);
+    nx_marker_set_image(&o->marker, nx_xml_attr(mk, "image"));
     o->id = nx_strdup(uuid);
     o->name = nx_strdup(name ? name : uuid);
     o->powered_on = active;
@@ -541,6 +600,247 @@ static int lv_set_payload(struct nx_conn *base, const struct nx_appliance_obs *o
     return redefine((struct lv_conn *)base, o, s);
 }
 
+/* ---- the appliance image ------------------------------------------------ */
+
+static int send_file(virStreamPtr st, char *data, size_t n, void *opaque)
+{
+    (void)st;
+    ssize_t r;
+    do
+        r = read(*(int *)opaque, data, n);
+    while (r < 0 && errno == EINTR);
+    return (int)r;
+}
+
+struct hash_sink {
+    EVP_MD_CTX *md;
+    unsigned long long n;
+};
+
+static int hash_data(virStreamPtr st, const char *data, size_t n, void *opaque)
+{
+    (void)st;
+    struct hash_sink *h = opaque;
+    EVP_DigestUpdate(h->md, data, n);
+    h->n += n;
+    return (int)n;
+}
+
+/* whether vol holds exactly the image: same capacity and SHA-256 */
+static int volume_is_image(struct lv_conn *c, virStorageVolPtr vol, const struct nx_image *img,
+                           bool *same)
+{
+    virStorageVolInfo info;
+    *same = false;
+    if (virStorageVolGetInfo(vol, &info) < 0)
+        return lv_error(NX_EX_UNAVAILABLE, img->name);
+    if (info.capacity != img->size)
+        return 0;
+    int ret = -1;
+    struct hash_sink h = {EVP_MD_CTX_new(), 0};
+    virStreamPtr st = virStreamNew(c->conn, 0);
+    if (!h.md || !st || !EVP_DigestInit_ex(h.md, EVP_sha256(), NULL)) {
+        lv_error(NX_EX_SOFTWARE, img->name);
+        goto cleanup;
+    }
+    if (virStorageVolDownload(vol, st, 0, img->size, 0) < 0 ||
+        virStreamRecvAll(st, hash_data, &h) < 0 || virStreamFinish(st) < 0) {
+        virStreamAbort(st);
+        lv_error(NX_EX_UNAVAILABLE, img->name);
+        goto cleanup;
+    }
+    unsigned char d[32];
+    unsigned dl = 0;
+    char hex[65];
+    EVP_DigestFinal_ex(h.md, d, &dl);
+    for (unsigned i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", d[i]);
+    *same = h.n == img->size && strcmp(hex, img->digest) == 0;
+    ret = 0;
+cleanup:
+    if (st)
+        virStreamFree(st);
+    EVP_MD_CTX_free(h.md);
+    return ret;
+}
+
+static int upload_image(struct lv_conn *c, virStoragePoolPtr pool, const struct nx_image *img)
+{
+    int ret = -1, fd = -1;
+    virStreamPtr st = NULL;
+    struct strbuf xml = STRBUF_INIT;
+    strbuf_addstr(&xml, "<volume><name>");
+    strbuf_add_xml_escaped(&xml, img->name);
+    strbuf_addf(&xml,
+                "</name><capacity unit='bytes'>%llu</capacity>"
+                "<target><format type='raw'/></target></volume>",
+                (unsigned long long)img->size);
+    virStorageVolPtr vol = virStorageVolCreateXML(pool, xml.buf, 0);
+    if (!vol) {
+        lv_error(NX_EX_UNAVAILABLE, img->name);
+        goto cleanup;
+    }
+    fd = open(img->file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        nx_error_set(NX_EX_NOINPUT, "%s: %s", img->file, strerror(errno));
+        goto cleanup;
+    }
+    st = virStreamNew(c->conn, 0);
+    if (!st || virStorageVolUpload(vol, st, 0, img->size, 0) < 0 ||
+        virStreamSendAll(st, send_file, &fd) < 0 || virStreamFinish(st) < 0) {
+        lv_error(NX_EX_UNAVAILABLE, img->name);
+        if (st)
+            virStreamAbort(st);
+        goto cleanup;
+    }
+    ret = 0;
+cleanup:
+    if (ret < 0 && vol)
+        virStorageVolDelete(vol, 0); /* never leave a partial image behind */
+    if (vol)
+        virStorageVolFree(vol);
+    if (st)
+        virStreamFree(st);
+    if (fd >= 0)
+        close(fd);
+    strbuf_release(&xml);
+    return ret;
+}
+
+static int lv_stage_image(struct nx_conn *base, const struct nx_appliance_spec *s)
+{
+    struct lv_conn *c = (struct lv_conn *)base;
+    const char *store = s->host->image_store;
+    if (!s->image || !store || nx_map_get(&c->staged, store))
+        return 0; /* the file is used in place, or staged already in this run */
+    virStoragePoolPtr pool = virStoragePoolLookupByName(c->conn, store);
+    if (!pool)
+        return lv_error(NX_EX_UNAVAILABLE, store);
+    int ret = -1;
+    bool same = false;
+    virStorageVolPtr vol = virStorageVolLookupByName(pool, s->image->name);
+    if (vol && volume_is_image(c, vol, s->image, &same) < 0)
+        goto cleanup;
+    if (vol && !same) {
+        nx_info("%s: volume %s differs from the image; uploading it again", store, s->image->name);
+        if (virStorageVolDelete(vol, 0) < 0) {
+            lv_error(NX_EX_UNAVAILABLE, s->image->name);
+            goto cleanup;
+        }
+    }
+    if (!same) {
+        nx_info("uploading %s to storage pool %s (%llu bytes)", s->image->name, store,
+                (unsigned long long)s->image->size);
+        if (upload_image(c, pool, s->image) < 0)
+            goto cleanup;
+        virStoragePoolRefresh(pool, 0);
+    }
+    nx_map_put(&c->staged, store, (void *)1);
+    ret = 0;
+cleanup:
+    if (vol)
+        virStorageVolFree(vol);
+    virStoragePoolFree(pool);
+    return ret;
+}
+
+/* The persistent definition with spec's image in its CD-ROM (and the marker
+ * saying so); everything else stays as it is. */
+static int lv_set_image(struct nx_conn *base, const struct nx_appliance_obs *o,
+                        const struct nx_appliance_spec *s)
+{
+    struct lv_conn *c = (struct lv_conn *)base;
+    virDomainPtr d = lookup(c, o);
+    if (!d)
+        return -1;
+    int ret = -1;
+    char *xml = virDomainGetXMLDesc(d, VIR_DOMAIN_XML_INACTIVE | VIR_DOMAIN_XML_SECURE);
+    xmlDocPtr doc = xml ? nx_xml_read_memory(xml, strlen(xml), "domain XML", NX_EX_PROTOCOL) : NULL;
+    struct strbuf disk = STRBUF_INIT;
+    struct nx_tctx *t = nx_tctx_new();
+    xmlDocPtr frag = NULL;
+    xmlChar *out = NULL;
+    if (!xml) {
+        lv_error(NX_EX_UNAVAILABLE, o->name);
+        goto cleanup;
+    }
+    if (!doc)
+        goto cleanup;
+    /* the <disk> of the domain template, rendered alone */
+    const char *tm = nx_tmpl_libvirt_domain;
+    const char *key = s->host->image_store ? "image_volume" : "image_file";
+    char open_tag[32], close_tag[32];
+    snprintf(open_tag, sizeof(open_tag), "{{#%s}}", key);
+    snprintf(close_tag, sizeof(close_tag), "{{/%s}}", key);
+    const char *a = strstr(tm, open_tag), *b = a ? strstr(a, close_tag) : NULL;
+    if (!a || !b) {
+        nx_error_set(NX_EX_SOFTWARE, "libvirt/domain.xml: no %s section", open_tag);
+        goto cleanup;
+    }
+    image_ctx(c, t, s);
+    char *sect = nx_strndup(a, (size_t)(b - a) + strlen(close_tag));
+    int rc = nx_template_render("libvirt/domain.xml#disk", sect, t, NX_ESC_XML, &disk);
+    free(sect);
+    if (rc < 0)
+        goto cleanup;
+    frag = nx_xml_read_memory(disk.buf, disk.len, "disk XML", NX_EX_SOFTWARE);
+    if (!frag)
+        goto cleanup;
+    xmlNodePtr root = xmlDocGetRootElement(doc), devs = NULL, os = NULL, md = NULL;
+    for (xmlNodePtr e = nx_xml_first_elem(root); e; e = nx_xml_next_elem(e)) {
+        if (nx_xml_is(e, NULL, "devices"))
+            devs = e;
+        else if (nx_xml_is(e, NULL, "os"))
+            os = e;
+        else if (nx_xml_is(e, NULL, "metadata"))
+            md = e;
+    }
+    if (!devs || !os || !md) {
+        nx_error_set(NX_EX_PROTOCOL, "%s: domain XML without devices, os or metadata", o->name);
+        goto cleanup;
+    }
+    for (xmlNodePtr e = nx_xml_first_elem(devs), next; e; e = next) {
+        next = nx_xml_next_elem(e);
+        if (nx_xml_is(e, NULL, "disk") && nx_str_eq(nx_xml_attr(e, "device"), "cdrom")) {
+            xmlUnlinkNode(e);
+            xmlFreeNode(e);
+        }
+    }
+    xmlNodePtr nd = xmlDocCopyNode(xmlDocGetRootElement(frag), doc, 1);
+    xmlNodePtr first = nx_xml_first_elem(devs);
+    if (first)
+        xmlAddPrevSibling(first, nd);
+    else
+        xmlAddChild(devs, nd);
+    bool boot = false;
+    for (xmlNodePtr e = nx_xml_first_elem(os); e; e = nx_xml_next_elem(e))
+        boot |= nx_xml_is(e, NULL, "boot") && nx_str_eq(nx_xml_attr(e, "dev"), "cdrom");
+    if (!boot)
+        xmlSetProp(xmlNewChild(os, NULL, BAD_CAST "boot", NULL), BAD_CAST "dev", BAD_CAST "cdrom");
+    for (xmlNodePtr e = nx_xml_first_elem(md); e; e = nx_xml_next_elem(e))
+        if (nx_xml_is(e, NX_MARKER_NS, "appliance"))
+            xmlSetProp(e, BAD_CAST "image", BAD_CAST s->image->id);
+    int len = 0;
+    xmlDocDumpMemory(doc, &out, &len);
+    virDomainPtr nd2 = out ? virDomainDefineXML(c->conn, (const char *)out) : NULL;
+    if (!nd2) {
+        lv_error(NX_EX_UNAVAILABLE, o->name);
+        goto cleanup;
+    }
+    virDomainFree(nd2);
+    ret = 0;
+cleanup:
+    xmlFree(out);
+    xmlFreeDoc(frag);
+    xmlFreeDoc(doc);
+    nx_tctx_free(t);
+    strbuf_release(&disk);
+    if (xml)
+        nx_free_secret(xml);
+    virDomainFree(d);
+    return ret;
+}
+
 /* Starting failed. libvirt does not create a resource partition other than
  * /machine when it manages cgroups itself (hosts without systemd-machined):
  * the start then fails with a cgroup error naming a file under the partition
@@ -695,4 +995,6 @@ const struct nx_provider_ops nx_libvirt_provider = {
     .set_payload = lv_set_payload,
     .set_power = lv_set_power,
     .remove = lv_remove,
+    .stage_image = lv_stage_image,
+    .set_image = lv_set_image,
 };
