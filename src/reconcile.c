@@ -29,6 +29,29 @@ static size_t tenant_index(const struct nx_model *m, const struct nx_tenant *t)
     return t->idx;
 }
 
+/* Providers that are not safe for concurrent calls get one at a time per
+ * connection. CALL(c, expr) evaluates expr with the connection held; every
+ * provider call on an open connection goes through it. */
+static void conn_enter(struct nx_conn *c)
+{
+    if (!c->ops->concurrent)
+        pthread_mutex_lock(&c->call_lock);
+}
+
+static void conn_leave(struct nx_conn *c)
+{
+    if (!c->ops->concurrent)
+        pthread_mutex_unlock(&c->call_lock);
+}
+
+#define CALL(c, expr)                                                                              \
+    ({                                                                                             \
+        conn_enter(c);                                                                             \
+        int rc_ = (expr);                                                                          \
+        conn_leave(c);                                                                             \
+        rc_;                                                                                       \
+    })
+
 static int open_connections(struct nx_run *run)
 {
     struct nx_model *m = run->model;
@@ -76,7 +99,7 @@ static void check_placements(struct nx_run *run)
             continue;
         struct nx_conn *c = run->host_conn[s->host->idx];
         nx_error_clear();
-        if (c->ops->check_placement(c, s) < 0) {
+        if (CALL(c, c->ops->check_placement(c, s)) < 0) {
             nx_diag_add(&run->problems, s->tenant->loc.file, s->tenant->loc.line,
                         "tenant '%s', host '%s': %s", s->tenant->name, s->host->name,
                         nx_error_msg());
@@ -90,7 +113,7 @@ static int list_all(struct nx_run *run)
     for (size_t i = 0; i < run->n_conns; i++) {
         struct nx_conn *c = run->conns[i];
         size_t before = run->obs.n;
-        if (c->ops->list_owned(c, &run->obs) < 0) {
+        if (CALL(c, c->ops->list_owned(c, &run->obs)) < 0) {
             nx_error_prefix("%s: listing appliances: ", c->uri);
             return -1;
         }
@@ -141,28 +164,6 @@ static void fail_rest(struct nx_run *run, size_t from, size_t to, const char *wh
         run->errors[k] = nx_strdup(why);
     }
 }
-
-/* Providers that are not safe for concurrent calls get one at a time per
- * connection. CALL(c, expr) evaluates expr with the connection held. */
-static void conn_enter(struct nx_conn *c)
-{
-    if (!c->ops->concurrent)
-        pthread_mutex_lock(&c->call_lock);
-}
-
-static void conn_leave(struct nx_conn *c)
-{
-    if (!c->ops->concurrent)
-        pthread_mutex_unlock(&c->call_lock);
-}
-
-#define CALL(c, expr)                                                                              \
-    ({                                                                                             \
-        conn_enter(c);                                                                             \
-        int rc_ = (expr);                                                                          \
-        conn_leave(c);                                                                             \
-        rc_;                                                                                       \
-    })
 
 /* Action idx failed with nx_error set. */
 static int fail_step(struct nx_run *run, size_t idx)
@@ -231,7 +232,7 @@ static void execute_group(struct nx_run *run, size_t start, size_t end)
         if (a->kind == NX_ACT_REMOVE) {
             c = a->obs->conn;
             nx_info("removing %s (%s)", a->obs->name, a->reason);
-            do_call(run, c, i, c->ops->remove(c, a->obs));
+            do_call(run, c, i, CALL(c, c->ops->remove(c, a->obs)));
             continue;
         }
         if (!cur)
@@ -451,7 +452,7 @@ static void settle(struct nx_run *run)
         if (!c->ops->settle)
             continue;
         nx_error_clear();
-        if (c->ops->settle(c, &f, &n) < 0 && n == 0)
+        if (CALL(c, c->ops->settle(c, &f, &n)) < 0 && n == 0)
             nx_warn("%s: confirming changes: %s", c->uri, nx_error_msg());
         for (size_t j = 0; j < n; j++) {
             bool found = false;
@@ -491,7 +492,7 @@ static int resolve_tenant_side(struct nx_run *run)
             continue;
         const char *target = m->hosts[i]->target ? m->hosts[i]->target : m->hosts[i]->name;
         nx_error_clear();
-        if (c->ops->network_usage(c, target, &usage[i], &n_usage[i]) < 0) {
+        if (CALL(c, c->ops->network_usage(c, target, &usage[i], &n_usage[i])) < 0) {
             nx_diag_add(&run->problems, m->hosts[i]->loc.file, m->hosts[i]->loc.line,
                         "source host '%s': detecting the production network: %s", m->hosts[i]->name,
                         nx_error_msg());

@@ -4,7 +4,8 @@
  * others; changes confirmed late (settle) fail their own action; a refused
  * tenant gets no changing call; tunnel credentials are issued by the worker
  * that creates an appliance, reach its payload, and later runs read them
- * through the check stamps. The real providers are tested elsewhere. */
+ * through the check stamps; removals on a provider that is not concurrent
+ * never overlap either ("rm://"). The real providers are tested elsewhere. */
 #include "testutil.h"
 
 #include <pthread.h>
@@ -388,9 +389,90 @@ static void test_credentials(void)
     strbuf_release(&sb);
 }
 
+/* ---- "rm://": not concurrent, owns one appliance per tenant, removes them - */
+
+static int rm_in, rm_max, rm_removes;
+
+static bool rm_probe(const char *uri)
+{
+    return nx_str_has_prefix(uri, "rm://");
+}
+
+static int rm_list(struct nx_conn *c, struct nx_obs_list *out)
+{
+    (void)c;
+    for (int i = 0; i < 8; i++) {
+        struct nx_appliance_obs *o = nx_calloc(1, sizeof(*o));
+        o->id = nx_asprintf("vm-%d", i);
+        o->name = nx_asprintf("netext-r%02d-h", i);
+        o->marker.role = NX_ROLE_PROVIDER;
+        o->marker.tenant = nx_asprintf("r%02d", i);
+        o->marker.host = nx_strdup("h");
+        o->marker.revision = 1;
+        nx_obs_list_add(out, o);
+    }
+    return 0;
+}
+
+static int rm_remove(struct nx_conn *c, const struct nx_appliance_obs *o)
+{
+    (void)c;
+    (void)o;
+    pthread_mutex_lock(&mu);
+    rm_removes++;
+    if (++rm_in > rm_max)
+        rm_max = rm_in;
+    pthread_mutex_unlock(&mu);
+    usleep(5000); /* a transport that is not thread-safe would be in use now */
+    pthread_mutex_lock(&mu);
+    rm_in--;
+    pthread_mutex_unlock(&mu);
+    return 0;
+}
+
+static const struct nx_provider_ops rm_ops = {
+    .name = "removing",
+    .probe = rm_probe,
+    .mac_range = &nx_mac_range_local,
+    .concurrent = false,
+    .open = rec_open,
+    .close = rec_close,
+    .check_placement = rec_check,
+    .list_owned = rm_list,
+    .remove = rm_remove,
+};
+
+static void test_removals_serialised(void)
+{
+    CU_ASSERT_EQUAL_FATAL(nx_provider_register(&rm_ops), 0);
+    struct strbuf sb = STRBUF_INIT;
+    strbuf_addstr(&sb, NX_PLAN_HEAD "<gateway address='gw'/><host name='h' uri='rm://one' "
+                                    "production-network='p' vlan-switch='v'/>");
+    for (int i = 0; i < 8; i++)
+        strbuf_addf(&sb,
+                    "<hardware-plan name='p%d' host='h'><network name='n' vlan='%d'/>"
+                    "</hardware-plan><tenant name='r%02d'><subscribe plan='p%d'/></tenant>",
+                    i, 10 + i, i, i);
+    strbuf_addstr(&sb, NX_PLAN_TAIL);
+    struct nx_diag d;
+    struct nx_model *m = nx_test_model(sb.buf, &d);
+    CU_ASSERT_EQUAL_FATAL(d.n, 0);
+    struct nx_run_opts o = {.role = NX_ROLE_PROVIDER, .jobs = 4, .remove_all = true};
+    struct nx_run r;
+    CU_ASSERT_EQUAL(nx_run_execute(m, &o, &r), NX_EX_OK);
+    CU_ASSERT_EQUAL(rm_removes, 8);
+    CU_ASSERT_EQUAL(r.n_changes, 8);
+    CU_ASSERT_EQUAL(rm_max, 1); /* one call at a time on the one connection */
+    nx_run_release(&r);
+    nx_model_free(m);
+    nx_diag_release(&d);
+    strbuf_release(&sb);
+}
+
 static CU_TestInfo tests[] = {
     {"serialised calls, isolation, late failures, refusals", test_engine},
     {"tunnel credentials: issued at creation, read back from stamps, rotated", test_credentials},
+    {"removals on a provider that is not concurrent are serialised", test_removals_serialised},
     CU_TEST_INFO_NULL,
 };
 
