@@ -71,6 +71,32 @@ expect_exit 65 "placement refused (unknown network)" "$ND" --connect "$NODE" sub
 check "refusal names the network" grep -q "no-such-net' does not exist" "$NX_TMP/err"
 check "refusal: nothing created" sh -c "! grep -q '^create' '$NX_TMP/out'"
 
+# --- the appliance image ----------------------------------------------------
+mkdir -p "$NX_TMP/isodir" && echo appliance > "$NX_TMP/isodir/README"
+if command -v xorriso >/dev/null 2>&1 &&
+    xorriso -as mkisofs -quiet -o "$NX_TMP/app.iso" "$NX_TMP/isodir" 2>/dev/null; then
+    id=$(sha256sum "$NX_TMP/app.iso" | cut -c1-16)
+    expect_exit 0 "dry run with --image" "$ND" --connect "$NODE" --image "$NX_TMP/app.iso" -n subscribe "$ACME"
+    check "the create line names the image by its digest" grep -q "^would create .*; image netext-appliance-$id.iso" "$NX_TMP/out"
+    check "no warning about a missing image" sh -c "! grep -q 'no appliance image' '$NX_TMP/err'"
+    sed "s|<defaults |<defaults image=\"app.iso\" |" "$ACME" > "$NX_TMP/acme-img.xml"
+    expect_exit 0 "<defaults image=> relative to the plan" "$ND" --connect "$NODE" -n subscribe "$NX_TMP/acme-img.xml"
+    check "the plan's image is used" grep -q "; image netext-appliance-$id.iso" "$NX_TMP/out"
+    expect_exit 0 "--no-image overrides the plan" "$ND" --connect "$NODE" --no-image -n subscribe "$NX_TMP/acme-img.xml"
+    check "no image with --no-image" sh -c "! grep -q 'image netext-appliance' '$NX_TMP/out'"
+    sed "s|<defaults |<defaults image=\"missing.iso\" |" "$ACME" > "$NX_TMP/acme-noimg.xml"
+    expect_exit 66 "a plan's image that does not exist" "$ND" --connect "$NODE" subscribe "$NX_TMP/acme-noimg.xml"
+    check "names the plan's line and the file" grep -q "acme-noimg.xml:8: appliance image .*missing.iso: No such file" "$NX_TMP/err"
+    check "nothing was created" sh -c "! grep -q '^create' '$NX_TMP/out'"
+    printf 'not an ISO' > "$NX_TMP/bad.iso"
+    expect_exit 65 "--image that is not an ISO 9660 image" "$ND" --connect "$NODE" --image "$NX_TMP/bad.iso" subscribe "$ACME"
+    check "says so" grep -q "bad.iso: not an ISO 9660 image" "$NX_TMP/err"
+else
+    echo "SKIP: xorriso is not installed: the --image checks"
+fi
+expect_exit 0 "no image anywhere" "$ND" --connect "$NODE" -n subscribe "$ACME"
+check "warns that new appliances boot nothing" grep -q "no appliance image .*boot nothing" "$NX_TMP/err"
+
 # --- credentials: never from argv, file must be private, never printed ------
 canary="canary-$$-Zq8"
 printf 'user = admin\npassword = %s\n' "$canary" > "$NX_TMP/creds"

@@ -173,6 +173,20 @@ static void test_marker(void)
     CU_ASSERT_EQUAL(back.role, NX_ROLE_PROVIDER);
     CU_ASSERT_EQUAL(back.revision, 1);
     CU_ASSERT_STRING_EQUAL(back.digest, m.digest);
+    CU_ASSERT_STRING_EQUAL(back.image, ""); /* none: no image= field */
+    CU_ASSERT(strstr(text, "image=") == NULL);
+    nx_marker_release(&back);
+    /* the image id round-trips; anything but 16 hex digits reads as none */
+    memcpy(m.image, "0123456789abcdef", 17);
+    char *with = nx_marker_encode(&m);
+    CU_ASSERT(strstr(with, " image=0123456789abcdef") != NULL);
+    CU_ASSERT_EQUAL(nx_marker_decode(with, &back), 0);
+    CU_ASSERT_STRING_EQUAL(back.image, "0123456789abcdef");
+    nx_marker_release(&back);
+    free(with);
+    CU_ASSERT_EQUAL(
+        nx_marker_decode("netext-deploy:1 role=provider tenant=a host=x image=xyz", &back), 0);
+    CU_ASSERT_STRING_EQUAL(back.image, "");
     nx_marker_release(&back);
     /* not markers */
     CU_ASSERT_EQUAL(nx_marker_decode("hello", &back), -1);

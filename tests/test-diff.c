@@ -272,6 +272,62 @@ static void test_diff_drift(void)
     teardown();
 }
 
+/* The image: none configured changes nothing; a configured one that the
+ * appliance does not carry is one set-image, after the payload and before
+ * power; the desired state carries the model's image. */
+static void test_diff_image(void)
+{
+    setup();
+    struct nx_image img = {.size = 1};
+    memcpy(img.id, "00112233445566ff", 17);
+    model->image = &img;
+    nx_desired_free(desired);
+    desired = nx_desired_compute(model, NULL);
+    const struct nx_appliance_spec *a = find(desired, "acme", "esx1");
+    CU_ASSERT_PTR_EQUAL(a->image, &img);
+    struct nx_obs_list obs = {0};
+    struct nx_appliance_obs *o = obs_from(a, "vm-1");
+    CU_ASSERT_STRING_EQUAL(o->marker.image, "00112233445566ff"); /* nx_marker_from_spec */
+    o->marker.image[0] = '\0';
+    memset(o->marker.digest, '0', 64);
+    o->powered_on = false;
+    nx_obs_list_add(&obs, o);
+    const char *only[] = {"acme", NULL};
+    struct nx_scope sc = {NX_ROLE_PROVIDER, only, model};
+    struct nx_actions act;
+    nx_diff(desired, &obs, &sc, &act);
+    CU_ASSERT_EQUAL(count(&act, NX_ACT_SET_IMAGE), 1);
+    size_t pay = act.n, img_at = act.n, pow = act.n;
+    for (size_t i = 0; i < act.n; i++) {
+        if (act.items[i].obs != o)
+            continue;
+        if (act.items[i].kind == NX_ACT_SET_PAYLOAD)
+            pay = i;
+        else if (act.items[i].kind == NX_ACT_SET_IMAGE)
+            img_at = i;
+        else if (act.items[i].kind == NX_ACT_POWER_ON)
+            pow = i;
+    }
+    CU_ASSERT(pay < img_at && img_at < pow && pow < act.n);
+    CU_ASSERT_STRING_EQUAL(nx_action_name(NX_ACT_SET_IMAGE), "set-image");
+    nx_actions_release(&act);
+    /* carrying it: nothing about the image */
+    memcpy(o->marker.image, img.id, 17);
+    nx_diff(desired, &obs, &sc, &act);
+    CU_ASSERT_EQUAL(count(&act, NX_ACT_SET_IMAGE), 0);
+    nx_actions_release(&act);
+    /* no image configured: whatever the appliance boots stays */
+    model->image = NULL;
+    nx_desired_free(desired);
+    desired = nx_desired_compute(model, NULL);
+    memcpy(o->marker.image, "ffffffffffffffff", 17);
+    nx_diff(desired, &obs, &sc, &act);
+    CU_ASSERT_EQUAL(count(&act, NX_ACT_SET_IMAGE), 0);
+    nx_actions_release(&act);
+    nx_obs_list_release(&obs);
+    teardown();
+}
+
 static void test_diff_duplicates_orphans(void)
 {
     setup();
@@ -376,6 +432,7 @@ static CU_TestInfo tests[] = {
     {"diff: create, then nothing to do", test_diff_create_and_noop},
     {"diff: vNIC, payload and power drift; tenant scope", test_diff_drift},
     {"diff: duplicates, orphans, newer revisions, unsubscribe", test_diff_duplicates_orphans},
+    {"diff: the appliance image", test_diff_image},
     {"diff: a plan gains and loses a network", test_diff_subscription_change},
     CU_TEST_INFO_NULL,
 };

@@ -6,7 +6,9 @@
 #include <libvirt/libvirt.h>
 #include <libvirt/virterror.h>
 #include <openssl/evp.h>
+#include <unistd.h>
 
+#include "image.h"
 #include "reconcile.h"
 #include "strbuf.h"
 #include "util.h"
@@ -337,6 +339,192 @@ static void test_unsubscribe(void)
     CU_ASSERT_EQUAL(run(plan_v2, "acme", false, true, &code), 0);
 }
 
+/* ---- the appliance image ------------------------------------------------ */
+
+/* esx2 keeps the image in a storage pool; the test driver cannot upload
+ * volumes (virStorageVolUpload), so uploads are proven in the libvirtd tier */
+#define PLAN_IMG(plans)                                                                            \
+    NX_PLAN_HEAD "<gateway address='gw.example.com'/>"                                             \
+                 "<host name='esx1' uri='" URI "' production-network='sp-production' "             \
+                 "vlan-switch='tenant-vlans'/>"                                                    \
+                 "<host name='esx2' uri='" URI "' production-network='sp-production' "             \
+                 "vlan-switch='tenant-vlans' image-store='appliances'/>"                           \
+                 "<hardware-plan name='p1' host='esx1'><network name='n' vlan='401'/>"             \
+                 "</hardware-plan>"                                                                \
+                 "<hardware-plan name='p2' host='esx2'><network name='n' vlan='402'/>"             \
+                 "</hardware-plan>"                                                                \
+                 "<tenant name='umbrella'>" plans "</tenant>" NX_PLAN_TAIL
+static const char plan_img[] = PLAN_IMG("<subscribe plan='p1'/>");
+static const char plan_img_store[] = PLAN_IMG("<subscribe plan='p1'/><subscribe plan='p2'/>");
+
+static char img_dir[] = "/tmp/nx-test-image.XXXXXX";
+
+/* A file the core takes for an ISO 9660 image (the magic at 32 KiB), whose
+ * bytes differ by `seed`. */
+static char *make_image(const char *name, unsigned seed)
+{
+    char *path = nx_asprintf("%s/%s", img_dir, name);
+    FILE *f = fopen(path, "wb");
+    CU_ASSERT_PTR_NOT_NULL_FATAL(f);
+    for (unsigned i = 0; i < 40960; i++) {
+        int ch = i == 32769   ? 'C'
+                 : i == 32770 ? 'D'
+                 : i == 32771 ? '0'
+                 : i == 32772 ? '0'
+                 : i == 32773 ? '1'
+                              : (int)((i * 7 + seed) & 0xff);
+        fputc(ch, f);
+    }
+    fclose(f);
+    return path;
+}
+
+static long run_img(const char *image, bool dry, struct strbuf *report)
+{
+    struct nx_model *m = load(plan_img);
+    const char *tenants[] = {"umbrella", NULL};
+    struct nx_run_opts o = {
+        .role = NX_ROLE_PROVIDER, .tenants = tenants, .dry_run = dry, .image_file = image};
+    struct nx_run r;
+    int c = nx_run_execute(m, &o, &r);
+    CU_ASSERT_EQUAL(c, NX_EX_OK);
+    if (c != NX_EX_OK)
+        fprintf(stderr, "run: exit %d: %s\n", c, nx_error_msg());
+    if (report) {
+        char *buf = NULL;
+        size_t len = 0;
+        FILE *f = open_memstream(&buf, &len);
+        nx_run_report_text(&r, "subscribe", f);
+        fclose(f);
+        strbuf_addstr(report, buf);
+        free(buf);
+    }
+    long changes = dry ? (long)r.actions.n : (long)r.n_changes;
+    nx_run_release(&r);
+    nx_model_free(m);
+    return changes;
+}
+
+/* the CD-ROM's source (file= or pool/volume) and the marker's image id */
+static void cdrom_of(const char *name, char **source, char **id, bool *boots)
+{
+    xmlDocPtr doc = domain_xml(name);
+    *source = *id = NULL;
+    *boots = false;
+    CU_ASSERT_PTR_NOT_NULL_FATAL(doc);
+    size_t n_cd = 0;
+    for (xmlNodePtr e = nx_xml_first_elem(find_elem(doc->children, "devices")); e;
+         e = nx_xml_next_elem(e)) {
+        if (!nx_xml_is(e, NULL, "disk") || !nx_str_eq(nx_xml_attr(e, "device"), "cdrom"))
+            continue;
+        n_cd++;
+        xmlNodePtr src = find_elem(e->children, "source");
+        if (src && nx_xml_attr(src, "file"))
+            *source = nx_strdup(nx_xml_attr(src, "file"));
+        else if (src)
+            *source = nx_asprintf("%s/%s", nx_xml_attr(src, "pool"), nx_xml_attr(src, "volume"));
+    }
+    CU_ASSERT_EQUAL(n_cd, 1);
+    xmlNodePtr boot = find_elem(find_elem(doc->children, "os"), "boot");
+    *boots = boot && nx_str_eq(nx_xml_attr(boot, "dev"), "cdrom");
+    *id = nx_strdup(nx_xml_attr(find_elem(doc->children, "appliance"), "image"));
+    xmlFreeDoc(doc);
+}
+
+static void test_image(void)
+{
+    CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(img_dir));
+    char *a = make_image("a.iso", 1), *b = make_image("b.iso", 2);
+    struct nx_image *ia = NULL, *ib = NULL;
+    CU_ASSERT_EQUAL_FATAL(nx_image_load(a, &ia), 0);
+    CU_ASSERT_EQUAL_FATAL(nx_image_load(b, &ib), 0);
+    CU_ASSERT_STRING_NOT_EQUAL(ia->id, ib->id);
+    CU_ASSERT_EQUAL(ia->size, 40960);
+    /* an image store that is not active is refused before any change */
+    int n_doms = count_domains();
+    struct nx_model *m0 = load(plan_img_store);
+    const char *t0[] = {"umbrella", NULL};
+    struct nx_run_opts o0 = {.role = NX_ROLE_PROVIDER, .tenants = t0, .image_file = a};
+    struct nx_run r0;
+    CU_ASSERT_EQUAL(nx_run_execute(m0, &o0, &r0), NX_EX_DATAERR);
+    CU_ASSERT(r0.problems.n == 1 && strstr(r0.problems.msgs[0], "'appliances' is not active"));
+    nx_run_release(&r0);
+    nx_model_free(m0);
+    CU_ASSERT_EQUAL(count_domains(), n_doms);
+
+    /* created with the image: the file itself */
+    CU_ASSERT_EQUAL(run_img(a, false, NULL), 2);
+    char *src, *id;
+    bool boots;
+    cdrom_of("netext-umbrella-esx1", &src, &id, &boots);
+    CU_ASSERT_STRING_EQUAL(src, ia->file);
+    CU_ASSERT_STRING_EQUAL(id, ia->id);
+    CU_ASSERT(boots);
+    free(src);
+    free(id);
+    /* a second run changes nothing */
+    CU_ASSERT_EQUAL(run_img(a, false, NULL), 0);
+    CU_ASSERT_EQUAL(run_img(a, true, NULL), 0);
+    /* no image configured: nothing about images changes */
+    CU_ASSERT_EQUAL(run_img(NULL, false, NULL), 0);
+
+    /* a new image: one set-image per appliance, shown in the dry run */
+    struct strbuf rep = STRBUF_INIT;
+    CU_ASSERT_EQUAL(run_img(b, true, &rep), 1);
+    CU_ASSERT(strstr(rep.buf, "would set-image   netext-umbrella-esx1") != NULL);
+    CU_ASSERT(strstr(rep.buf, ib->name) != NULL);
+    strbuf_release(&rep);
+    xmlDocPtr before = domain_xml("netext-umbrella-esx1");
+    size_t nics = count_elems(before->children, "interface");
+    char *fw = nx_xml_text(find_elem(before->children, "entry"));
+    xmlFreeDoc(before);
+    CU_ASSERT_EQUAL(run_img(b, false, NULL), 1);
+    cdrom_of("netext-umbrella-esx1", &src, &id, &boots);
+    CU_ASSERT_STRING_EQUAL(src, ib->file);
+    CU_ASSERT_STRING_EQUAL(id, ib->id);
+    CU_ASSERT(boots);
+    free(src);
+    free(id);
+    /* everything else stays */
+    xmlDocPtr after = domain_xml("netext-umbrella-esx1");
+    CU_ASSERT_EQUAL(count_elems(after->children, "interface"), nics);
+    char *fw2 = nx_xml_text(find_elem(after->children, "entry"));
+    CU_ASSERT_STRING_EQUAL(fw, fw2);
+    free(fw);
+    free(fw2);
+    xmlFreeDoc(after);
+    CU_ASSERT_EQUAL(run_img(b, false, NULL), 0);
+
+    /* an image that is no ISO, or missing, fails the run before any change */
+    char *bad = nx_asprintf("%s/bad.iso", img_dir);
+    FILE *f = fopen(bad, "w");
+    fputs("not an image", f);
+    fclose(f);
+    struct nx_image *ix = NULL;
+    CU_ASSERT_EQUAL(nx_image_load(bad, &ix), -1);
+    CU_ASSERT_EQUAL(nx_error_code(), NX_EX_DATAERR);
+    CU_ASSERT_EQUAL(nx_image_load("/nonexistent/x.iso", &ix), -1);
+    CU_ASSERT_EQUAL(nx_error_code(), NX_EX_NOINPUT);
+
+    /* clean up: the tenant, the files */
+    struct nx_model *m = load(plan_img);
+    const char *tenants[] = {"umbrella", NULL};
+    struct nx_run_opts o = {.role = NX_ROLE_PROVIDER, .tenants = tenants, .remove_all = true};
+    struct nx_run r;
+    CU_ASSERT_EQUAL(nx_run_execute(m, &o, &r), NX_EX_OK);
+    nx_run_release(&r);
+    nx_model_free(m);
+    unlink(a);
+    unlink(b);
+    unlink(bad);
+    rmdir(img_dir);
+    free(a);
+    free(b);
+    free(bad);
+    nx_image_free(ia);
+    nx_image_free(ib);
+}
+
 static int suite_init(void)
 {
     return setup_driver();
@@ -354,6 +542,7 @@ static CU_TestInfo tests[] = {
     {"interrupted runs converge: duplicate, not started", test_converges},
     {"bad placement: refused before any change", test_refused},
     {"unsubscribe removes only that tenant", test_unsubscribe},
+    {"appliance image: CD-ROM from the file, set-image on a new one, store checked", test_image},
     CU_TEST_INFO_NULL,
 };
 

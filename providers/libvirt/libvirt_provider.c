@@ -273,7 +273,11 @@ static int lv_check_placement(struct nx_conn *base, const struct nx_appliance_sp
             return nx_error_set(NX_EX_DATAERR,
                                 "image-store: storage pool '%s' does not exist on %s",
                                 s->host->image_store, c->base.uri);
+        int active = virStoragePoolIsActive(p);
         virStoragePoolFree(p);
+        if (active != 1)
+            return nx_error_set(NX_EX_DATAERR, "image-store: storage pool '%s' is not active on %s",
+                                s->host->image_store, c->base.uri);
     } else if (s->image && c->remote) {
         return nx_error_set(NX_EX_DATAERR,
                             "%s is a remote libvirt host: give the host an image-store (a storage "
