@@ -258,12 +258,32 @@ static void add_res(struct nx_model *m, const struct nx_host *h, const char *net
                     struct nx_loc loc, struct nx_diag *diag)
 {
     struct nx_tenant_side *ts = &m->tside;
+    /* appliance names are the tenant's and the network's, with some
+     * characters replaced (nx_appliance_name): two appliances must not get
+     * one, whether on one host or two (which may share a hypervisor) */
+    const char *tenant = m->n_tenants ? m->tenants[0]->name : "";
+    char *name = nx_appliance_name(NX_ROLE_TENANT, tenant, h->name, network);
     for (size_t i = 0; i < ts->n_res; i++) {
+        char *other =
+            nx_appliance_name(NX_ROLE_TENANT, tenant, ts->res[i].host->name, ts->res[i].network);
+        bool clash = nx_str_eq(name, other);
+        free(other);
+        if (clash && !(ts->res[i].host == h && nx_str_eq(ts->res[i].network, network))) {
+            D(diag, loc,
+              "production network '%s' on host '%s': appliance name '%s' is also the name of the "
+              "appliance for production network '%s' on host '%s' (%s:%u); rename one of the "
+              "networks",
+              network, h->name, name, ts->res[i].network, ts->res[i].host->name,
+              ts->res[i].loc.file, ts->res[i].loc.line);
+            free(name);
+            return;
+        }
         if (ts->res[i].host == h && nx_str_eq(ts->res[i].network, network)) {
             D(diag, loc,
               "production network '%s' on host '%s' would be served twice (one appliance per "
               "production network)",
               network, h->name);
+            free(name);
             return;
         }
         if (ts->res[i].ext == ext) {
@@ -274,9 +294,11 @@ static void add_res(struct nx_model *m, const struct nx_host *h, const char *net
               "production networks ('%s' and '%s'); set extends=\"...\" on the <appliance> "
               "elements",
               ext->name, ext->vlan, ext->sp_host, ts->res[i].network, network);
+            free(name);
             return;
         }
     }
+    free(name);
     NX_GROW(ts->res, ts->alloc_res, ts->n_res + 1);
     struct nx_tside_resolved *r = &ts->res[ts->n_res++];
     r->host = h;

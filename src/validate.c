@@ -1,5 +1,6 @@
 /* validate.c: semantic checks of a whole model. */
 #include "validate.h"
+#include "desired.h"
 #include "tenant_side.h"
 #include "util.h"
 
@@ -326,6 +327,62 @@ static void check_tenants(struct nx_model *m, struct nx_diag *diag)
     keyset_release(&endpoints);
 }
 
+/* Appliance names are built from tenant and host names joined by '-', so two
+ * (tenant, host) pairs can give one name ("a-b" on "c", "a" on "b-c"); names
+ * must be unique wherever the hypervisor requires it (a libvirt connection, a
+ * vCenter folder), which the model cannot tell, so they are unique across the
+ * whole model. The later tenant (in reading order) is refused, naming both. */
+struct name_owner {
+    const struct nx_tenant *tenant;
+    const struct nx_host *host;
+};
+
+static void check_appliance_names(struct nx_model *m, struct nx_diag *diag)
+{
+    struct nx_map names;
+    nx_map_init(&names);
+    char **keys = NULL;
+    struct name_owner *owners = NULL;
+    size_t n = 0, alloc = 0, total = 0;
+    for (size_t i = 0; i < m->n_tenants; i++)
+        total += m->tenants[i]->n_subs;
+    owners = nx_calloc(total + 1, sizeof(*owners));
+    for (size_t i = 0; i < m->n_tenants; i++) {
+        struct nx_tenant *t = m->tenants[i];
+        if (!t->name || nx_model_tenant(m, t->name) != t)
+            continue; /* invalid or a duplicate: reported already */
+        size_t *hosts;
+        size_t n_hosts = nx_tenant_hosts(m, t, &hosts);
+        for (size_t j = 0; j < n_hosts; j++) {
+            const struct nx_host *h = m->hosts[hosts[j]];
+            char *name = nx_appliance_name(NX_ROLE_PROVIDER, t->name, h->name, NULL);
+            const struct name_owner *o = nx_map_get(&names, name);
+            if (o) {
+                D(diag, t->loc,
+                  "<tenant name=\"%s\">: appliance name '%s' (host '%s') is also the appliance "
+                  "name of tenant '%s' on host '%s' (%s:%u); rename one of the tenants or hosts",
+                  t->name, name, h->name, o->tenant->name, o->host->name, o->tenant->loc.file,
+                  o->tenant->loc.line);
+                t->invalid = true;
+                free(name);
+                continue;
+            }
+            owners[n].tenant = t;
+            owners[n].host = h;
+            NX_GROW(keys, alloc, n + 1);
+            keys[n] = name;
+            nx_map_put(&names, name, &owners[n]);
+            n++;
+        }
+        free(hosts);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(keys[i]);
+    free(keys);
+    free(owners);
+    nx_map_release(&names);
+}
+
 size_t nx_validate(struct nx_model *m, struct nx_diag *diag)
 {
     size_t before = diag->n;
@@ -342,5 +399,6 @@ size_t nx_validate(struct nx_model *m, struct nx_diag *diag)
     }
     check_plans(m, diag);
     check_tenants(m, diag);
+    check_appliance_names(m, diag);
     return diag->n - before;
 }

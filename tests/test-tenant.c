@@ -247,6 +247,38 @@ static void test_resolution(void)
     nx_diag_release(&d);
     nx_model_free(m);
 
+    /* two appliances may not get one name: the same production network name
+     * on two source hosts, or names equal once sanitised ("a b", "a_b") */
+    m = tenant_model("<netext-tenant xmlns='urn:netext-deploy:plan:1'>"
+                     "<source-host name='h1' uri='" URI "'/><source-host name='h2' uri='" URI "'/>"
+                     "<appliance host='h1' production-network='LAN' extends='web@esx1'/>"
+                     "<appliance host='h2' production-network='LAN' extends='web@esx2'/>"
+                     "<appliance host='h2' production-network='a b' extends='db'/>"
+                     "</netext-tenant>",
+                     b3, &d);
+    CU_ASSERT_EQUAL(d.n, 0);
+    CU_ASSERT_EQUAL(resolve(m, NULL, 0, &errs, &notes), 2);
+    CU_ASSERT(errs.n == 1 &&
+              strstr(errs.msgs[0], "production network 'LAN' on host 'h2': appliance name "
+                                   "'netext-t-acme & co-LAN' is also the name of the appliance "
+                                   "for production network 'LAN' on host 'h1' (tenant.xml:1)"));
+    nx_diag_release(&errs);
+    nx_diag_release(&notes);
+    nx_diag_release(&d);
+    nx_model_free(m);
+    m = tenant_model("<netext-tenant xmlns='urn:netext-deploy:plan:1'>"
+                     "<source-host name='prod' uri='" URI "'/>"
+                     "<appliance host='prod' production-network='a b' extends='web@esx1'/>"
+                     "<appliance host='prod' production-network='a_b' extends='db'/>"
+                     "</netext-tenant>",
+                     b3, &d);
+    CU_ASSERT_EQUAL(resolve(m, NULL, 0, &errs, &notes), 1);
+    CU_ASSERT(errs.n == 1 && strstr(errs.msgs[0], "appliance name 'netext-t-acme & co-a_b'"));
+    nx_diag_release(&errs);
+    nx_diag_release(&notes);
+    nx_diag_release(&d);
+    nx_model_free(m);
+
     /* omitted */
     m = tenant_model("<netext-tenant xmlns='urn:netext-deploy:plan:1'>"
                      "<source-host name='prod' uri='" URI "'/><no-appliances/></netext-tenant>",
