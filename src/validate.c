@@ -124,6 +124,7 @@ static void check_plans(struct nx_model *m, struct nx_diag *diag)
 struct owner {
     const struct nx_tenant *tenant;
     struct nx_loc loc;
+    const struct nx_host *host; /* public addresses: the host of the appliance */
 };
 
 struct keyset {
@@ -145,6 +146,7 @@ static struct owner *keyset_claim(struct keyset *ks, char *key, const struct nx_
     struct owner *o = nx_malloc(sizeof(*o));
     o->tenant = t;
     o->loc = loc;
+    o->host = NULL;
     NX_GROW(ks->keys, ks->alloc, ks->n + 1);
     ks->keys[ks->n++] = key;
     nx_map_put(&ks->map, key, o);
@@ -195,9 +197,25 @@ static bool tenant_on_host(const struct nx_tenant *t, const struct nx_host *h)
     return false;
 }
 
+/* Addresses no rule may use: NULL if a can be a unicast host address. */
+static const char *bad_rule_address(uint32_t a)
+{
+    if (a >> 24 == 0)
+        return "unspecified (0.0.0.0/8)";
+    if (a == 0xffffffffu)
+        return "the broadcast address";
+    if (a >> 28 == 0xe)
+        return "multicast (224.0.0.0/4)";
+    if (a >> 24 == 127)
+        return "loopback (127.0.0.0/8)";
+    if (a >> 16 == 0xa9fe)
+        return "link-local (169.254.0.0/16)";
+    return NULL;
+}
+
 static void check_tenants(struct nx_model *m, struct nx_diag *diag)
 {
-    struct keyset vlans = {0}, addrs = {0}, endpoints = {0};
+    struct keyset vlans = {0}, addrs = {0}, endpoints = {0}, publics = {0};
     bool any_subscribed = false;
 
     for (size_t i = 0; i < m->n_tenants; i++) {
@@ -280,6 +298,14 @@ static void check_tenants(struct nx_model *m, struct nx_diag *diag)
             char pub[16], rep[16];
             nx_format_ipv4(r->public_ip, pub);
             nx_format_ipv4(r->replica_ip, rep);
+            const char *bad_pub = bad_rule_address(r->public_ip);
+            const char *bad_rep = bad_rule_address(r->replica_ip);
+            if (bad_pub)
+                D(diag, r->loc, "<public-ip-rule public=\"%s:%u\">: the public address is %s", pub,
+                  r->public_port, bad_pub);
+            if (bad_rep)
+                D(diag, r->loc, "<public-ip-rule replica=\"%s:%u\">: the replica address is %s",
+                  rep, r->replica_port, bad_rep);
             if (r->public_port == NX_RESERVED_PORT)
                 D(diag, r->loc,
                   "<public-ip-rule public=\"%s:%u\">: port %d is reserved for the appliance's "
@@ -305,11 +331,35 @@ static void check_tenants(struct nx_model *m, struct nx_diag *diag)
             char *key = nx_asprintf("%s:%u/%s", pub, r->public_port,
                                     r->proto == NX_PROTO_UDP ? "udp" : "tcp");
             struct owner *o = keyset_claim(&endpoints, key, t, r->loc);
-            if (o)
+            if (o) {
                 D(diag, r->loc,
                   "<public-ip-rule public=\"%s:%u\">: public endpoint already used by tenant "
                   "'%s' (%s:%u)",
                   pub, r->public_port, o->tenant->name, o->loc.file, o->loc.line);
+                continue;
+            }
+            /* the appliance carrying a public address answers ARP for it on
+             * its host's SP production network: one appliance per address
+             * and network, across tenants and hosts */
+            struct nx_host *rh = r->host_name   ? nx_model_host(m, r->host_name)
+                                 : n_hosts == 1 ? m->hosts[hosts[0]]
+                                                : NULL;
+            if (!rh || !rh->production_network || !tenant_on_host(t, rh) || bad_pub)
+                continue;
+            key = nx_asprintf("%s\n%u\n%s", rh->production_network, rh->production_vlan, pub);
+            o = keyset_claim(&publics, key, t, r->loc);
+            if (!o) {
+                struct owner *mine = nx_map_get(&publics.map, publics.keys[publics.n - 1]);
+                mine->host = rh;
+                continue;
+            }
+            if (o->tenant != t || o->host != rh)
+                D(diag, r->loc,
+                  "<public-ip-rule public=\"%s:%u\">: public address %s on SP production "
+                  "network '%s' is already used by tenant '%s' on host '%s' (%s:%u): two "
+                  "appliances would answer ARP for it",
+                  pub, r->public_port, pub, rh->production_network, o->tenant->name, o->host->name,
+                  o->loc.file, o->loc.line);
         }
         free(hosts);
         t->invalid |= diag->n > before;
@@ -325,6 +375,7 @@ static void check_tenants(struct nx_model *m, struct nx_diag *diag)
     keyset_release(&vlans);
     keyset_release(&addrs);
     keyset_release(&endpoints);
+    keyset_release(&publics);
 }
 
 /* Appliance names are built from tenant and host names joined by '-', so two
