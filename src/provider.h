@@ -91,6 +91,10 @@ struct nx_provider_ops {
     /* true if the functions below may be called from several threads at once
      * on one connection; otherwise the core serialises calls per connection */
     bool concurrent;
+    /* The most vNICs (production vNIC included) an appliance can have on a
+     * host of this provider; 0: no practical bound. The core refuses, before
+     * any change, an appliance that would need more. */
+    unsigned max_vnics;
 
     int (*open)(const char *uri, const struct nx_conn_opts *opts, struct nx_conn **out);
     /* accepts NULL */

@@ -99,6 +99,16 @@ static void check_placements(struct nx_run *run)
             continue;
         struct nx_conn *c = run->host_conn[s->host->idx];
         nx_error_clear();
+        if (c->ops->max_vnics && s->n_vnics > c->ops->max_vnics) {
+            nx_diag_add(&run->problems, s->tenant->loc.file, s->tenant->loc.line,
+                        "tenant '%s', host '%s': the appliance would need %zu vNICs (the "
+                        "production network and %zu VLANs), more than the %u a VM can have on %s; "
+                        "move some of the tenant's hardware plans to another host",
+                        s->tenant->name, s->host->name, s->n_vnics, s->n_vnics - 1,
+                        c->ops->max_vnics, c->ops->name);
+            run->tenant_refused[tenant_index(run->model, s->tenant)] = true;
+            continue;
+        }
         if (CALL(c, c->ops->check_placement(c, s)) < 0) {
             nx_diag_add(&run->problems, s->tenant->loc.file, s->tenant->loc.line,
                         "tenant '%s', host '%s': %s", s->tenant->name, s->host->name,

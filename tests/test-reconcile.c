@@ -5,7 +5,9 @@
  * tenant gets no changing call; tunnel credentials are issued by the worker
  * that creates an appliance, reach its payload, and later runs read them
  * through the check stamps; removals on a provider that is not concurrent
- * never overlap either ("rm://"). The real providers are tested elsewhere. */
+ * never overlap either ("rm://"); an appliance with more vNICs than the
+ * provider allows is refused before any change ("lim://"). The real providers
+ * are tested elsewhere. */
 #include "testutil.h"
 
 #include <pthread.h>
@@ -469,10 +471,78 @@ static void test_removals_serialised(void)
     strbuf_release(&sb);
 }
 
+/* ---- "lim://": at most 4 vNICs per appliance ------------------------------ */
+
+static int lim_creates;
+
+static bool lim_probe(const char *uri)
+{
+    return nx_str_has_prefix(uri, "lim://");
+}
+
+static int lim_create(struct nx_conn *c, const struct nx_appliance_spec *s,
+                      struct nx_appliance_obs **out)
+{
+    (void)c;
+    struct nx_appliance_obs *o = nx_calloc(1, sizeof(*o));
+    o->id = nx_asprintf("vm-%s", s->name);
+    o->name = nx_strdup(s->name);
+    nx_marker_from_spec(&o->marker, s);
+    *out = o;
+    lim_creates++;
+    return 0;
+}
+
+static const struct nx_provider_ops lim_ops = {
+    .name = "limited",
+    .probe = lim_probe,
+    .mac_range = &nx_mac_range_local,
+    .max_vnics = 4,
+    .open = rec_open,
+    .close = rec_close,
+    .check_placement = rec_check,
+    .list_owned = rec_list,
+    .create = lim_create,
+    .set_power = st_power,
+};
+
+static void test_vnic_limit(void)
+{
+    CU_ASSERT_EQUAL_FATAL(nx_provider_register(&lim_ops), 0);
+    const char *plan = NX_PLAN_HEAD
+        "<gateway address='gw'/><host name='h' uri='lim://one' "
+        "production-network='p' vlan-switch='v'/>"
+        "<hardware-plan name='s' host='h'><network name='a' vlan='10'/>"
+        "<network name='b' vlan='11'/><network name='c' vlan='12'/></hardware-plan>"
+        "<hardware-plan name='b1' host='h'><network name='a' vlan='20'/>"
+        "<network name='b' vlan='21'/></hardware-plan>"
+        "<hardware-plan name='b2' host='h'><network name='c' vlan='22'/>"
+        "<network name='d' vlan='23'/></hardware-plan>"
+        "<tenant name='small'><subscribe plan='s'/></tenant>"
+        "<tenant name='big'><subscribe plan='b1'/><subscribe plan='b2'/></tenant>" NX_PLAN_TAIL;
+    struct nx_diag d;
+    struct nx_model *m = nx_test_model(plan, &d);
+    CU_ASSERT_EQUAL_FATAL(d.n, 0);
+    struct nx_run_opts o = {.role = NX_ROLE_PROVIDER, .jobs = 2};
+    struct nx_run r;
+    nx_run_execute(m, &o, &r);
+    CU_ASSERT_EQUAL(lim_creates, 1); /* 'small' (4 vNICs) only */
+    CU_ASSERT_EQUAL_FATAL(r.problems.n, 1);
+    CU_ASSERT(strstr(r.problems.msgs[0],
+                     "tenant 'big', host 'h': the appliance would need 5 vNICs (the production "
+                     "network and 4 VLANs), more than the 4 a VM can have on limited") != NULL);
+    CU_ASSERT_EQUAL(nx_run_tenant_result(&r, 1), NX_TR_REFUSED);
+    CU_ASSERT_EQUAL(nx_run_tenant_result(&r, 0), NX_TR_CHANGED);
+    nx_run_release(&r);
+    nx_model_free(m);
+    nx_diag_release(&d);
+}
+
 static CU_TestInfo tests[] = {
     {"serialised calls, isolation, late failures, refusals", test_engine},
     {"tunnel credentials: issued at creation, read back from stamps, rotated", test_credentials},
     {"removals on a provider that is not concurrent are serialised", test_removals_serialised},
+    {"more vNICs than the provider allows: refused before any change", test_vnic_limit},
     CU_TEST_INFO_NULL,
 };
 
