@@ -1060,6 +1060,7 @@ const struct nx_provider_ops nx_hyperv_provider = {
     .name = "hyperv",
     .probe = hv_probe,
     .mac_range = &nx_mac_range_local,
+    .max_vnics = 8, /* synthetic adapters on Windows Server 2016 (64 on 2019+) */
     .open = hv_open,
     .close = hv_close,
     .check_placement = hv_check_placement,

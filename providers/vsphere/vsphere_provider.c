@@ -1423,6 +1423,7 @@ const struct nx_provider_ops nx_vsphere_provider = {
     .name = "vsphere",
     .probe = vs_probe,
     .mac_range = &vs_mac_range,
+    .max_vnics = 10, /* vSphere: 10 vNICs per VM */
     .concurrent = true,
     .open = vs_open,
     .close = vs_close,
