@@ -86,6 +86,16 @@ run() { # run ARGS...: stdout in $tmp/out, stderr in $tmp/err, status in $rc
 }
 jfield() { "$PY" -c "import json, sys; print(json.load(open('$tmp/out'))['$1'])" 2>/dev/null; }
 
+# ---- more VLANs than a Windows Server 2016 VM has network adapters --------------
+plan 201 202 203 204 205 206 207 208 209 210 211 212
+before=$(sim 'print(d["counters"]["invokes"])')
+run subscribe --tenant acme "$tmp/plan.xml"
+after=$(sim 'print(d["counters"]["invokes"])')
+if [ $rc = 65 ] && grep -q "would need 13 vNICs (the production network and 12 VLANs), more than the 8 a VM can have on hyperv" "$tmp/err" &&
+    [ -z "$(state)" ] && [ "$before" = "$after" ]; then
+    ok "12 VLANs on one host: refused before any change (exit 65, no VM, no method invoked)"
+else ko "12 VLANs: rc=$rc invokes $before->$after state=$(state) $(cat "$tmp/err")"; fi
+
 # ---- deploy --------------------------------------------------------------------
 plan 101 102
 run --json subscribe --tenant acme "$tmp/plan.xml"

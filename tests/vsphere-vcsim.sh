@@ -104,6 +104,10 @@ cp "$NX_TMP/err" "$NX_TMP/pod2.err"
 plan "$NX_TMP/ambig.xml" "$GOLD1" ''
 expect_exit 65 "VLAN carried by two portgroups without vlan-switch refused" ND subscribe "$NX_TMP/ambig.xml"
 check "ambiguity: the error lists the candidates" grep -q "dv-101.*std-101\|std-101.*dv-101" "$NX_TMP/err"
+GOLD15=$(for v in $(seq 201 215); do printf '<network name="n%s" vlan="%s"/>' $v $v; done)
+plan "$NX_TMP/many.xml" "$GOLD15"
+expect_exit 65 "15 VLANs on one host refused (a VM has at most 10 vNICs)" ND subscribe "$NX_TMP/many.xml"
+check "15 VLANs: the error says why" grep -q "host 'esx2': the appliance would need 16 vNICs (the production network and 15 VLANs), more than the 10 a VM can have on vsphere" "$NX_TMP/err"
 check "refusals: zero VMs created" test "$(nvms)" = "$before"
 check "refusals: no folder created" sh -c "! govc ls /DC0/vm | grep -q Cloud_Connect_Replication"
 
