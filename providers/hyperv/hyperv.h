@@ -20,6 +20,16 @@
  * terminator; we stay well below with ASCII (base64) slices. */
 #define HV_KVP_CHUNK 1000
 #define HV_KVP_PREFIX "netext-deploy.payload."
+/* The appliance image: a DVD drive on a SCSI controller, its disk the ISO
+ * at <image-store>\<image name> on the host (the SP copies it there). */
+#define HV_DEFAULT_IMAGE_STORE "C:\\ProgramData\\netext-deploy"
+#define HV_SUBTYPE_SCSI "Microsoft:Hyper-V:Synthetic SCSI Controller"
+#define HV_SUBTYPE_IDE "Microsoft:Hyper-V:Emulated IDE Controller"
+#define HV_SUBTYPE_DVD_DRIVE "Microsoft:Hyper-V:Synthetic DVD Drive"
+#define HV_SUBTYPE_DVD_DISK "Microsoft:Hyper-V:Virtual CD/DVD Disk"
+/* SecureBootTemplateId of "Microsoft UEFI Certificate Authority" (what
+ * Set-VMFirmware -SecureBootTemplate MicrosoftUEFICertificateAuthority sets) */
+#define HV_SECURE_BOOT_UEFI_CA "272e7447-90a4-4563-a4b9-8e4ab00526ce"
 
 struct hv_endpoint {
     char *url; /* http(s)://host:port/path */
@@ -58,6 +68,12 @@ char *hv_path_component(const char *s);
 /* The data root: folder absolute (X:\ or \\) -> folder; else
  * vm_root\folder; then \tenant. folder NULL/"" -> HV_DEFAULT_FOLDER. */
 char *hv_data_root(const char *vm_root, const char *folder, const char *tenant);
+
+/* Where the image is on the host: store (NULL/"": HV_DEFAULT_IMAGE_STORE,
+ * trailing separators dropped) \ name. */
+char *hv_image_path(const char *store, const char *name);
+/* Whether a Windows path names the file name (last component, any case). */
+bool hv_path_has_name(const char *path, const char *name);
 
 /* Text of a CIM return value (0, 4096, 32768..). */
 const char *hv_return_text(long rv);

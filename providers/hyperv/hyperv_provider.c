@@ -17,7 +17,20 @@
  * - Power: Msvm_ComputerSystem.RequestStateChange(2 on, 3 off); remove = off
  *   then DestroySystem.
  * - Jobs: ReturnValue 4096 -> poll Msvm_ConcreteJob until 7 (completed) or
- *   8/9/10 (error text from ErrorDescription). */
+ *   8/9/10 (error text from ErrorDescription).
+ * - Appliance image: the SP copies the ISO to <image-store>\<image name> on
+ *   the host (WS-Man has no file transfer: no stage_image). Create defines
+ *   the VM with a SCSI controller (DefineSystem ResourceSettings), then adds
+ *   a Synthetic DVD Drive (Msvm_ResourceAllocationSettingData 16, Parent the
+ *   controller, AddressOnParent 0) and its Virtual CD/DVD Disk
+ *   (Msvm_StorageAllocationSettingData 31, Parent the drive, HostResource the
+ *   ISO): two AddResourceSettings, each Parent being known from the previous
+ *   answer. The last ModifySystemSettings puts the drive's boot entry first
+ *   in BootSourceOrder and sets Secure Boot with the Microsoft UEFI CA
+ *   template (the image boots through shim). set-image points the disk's
+ *   HostResource at the new ISO (ModifyResourceSettings), adding what is
+ *   missing. Discovery reads the CD/DVD disks: a marker's image id counts
+ *   only when a disk of the VM holds netext-appliance-<id>.iso. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -445,12 +458,37 @@ static int load_inventory(struct hv_conn *c, struct hv_inv *v, const char *guid)
     return 0;
 }
 
+/* Whether a CD/DVD disk of VM guid has netext-appliance-<id>.iso as its
+ * HostResource (in whatever directory). */
+static bool holds_image(const struct nx_wsman_list *disks, const char *guid, const char *id)
+{
+    char *prefix = nx_asprintf("Microsoft:%s\\", guid);
+    char *name = nx_asprintf("netext-appliance-%s.iso", id);
+    bool found = false;
+    for (size_t i = 0; i < disks->n && !found; i++) {
+        const struct nx_wsman_instance *d = disks->items[i];
+        if (!starts_with_ci(nx_wsman_prop(d, "InstanceID"), prefix))
+            continue;
+        for (size_t k = 0; k < d->n && !found; k++)
+            found = !strcmp(d->props[k].name, "HostResource") &&
+                    hv_path_has_name(d->props[k].value, name);
+    }
+    free(prefix);
+    free(name);
+    return found;
+}
+
 static int hv_list_owned(struct nx_conn *base, struct nx_obs_list *out)
 {
     struct hv_conn *c = (struct hv_conn *)base;
     struct hv_inv v = {0};
+    struct nx_wsman_list disks = {0};
     int ret = -1;
-    if (load_inventory(c, &v, NULL) < 0)
+    if (load_inventory(c, &v, NULL) < 0 ||
+        enum_class(c, "Msvm_StorageAllocationSettingData",
+                   "SELECT * FROM Msvm_StorageAllocationSettingData WHERE ResourceSubType = "
+                   "'" HV_SUBTYPE_DVD_DISK "'",
+                   &disks) < 0)
         goto cleanup;
     for (size_t i = 0; i < v.vssd.n; i++) {
         const struct nx_wsman_instance *s = v.vssd.items[i];
@@ -483,11 +521,19 @@ static int hv_list_owned(struct nx_conn *base, struct nx_obs_list *out)
         nx_parse_uint(nx_wsman_prop(vm, "EnabledState"), 0, 65535, &st);
         o->powered_on = st != 3; /* 3: Disabled (off); running, paused, saved... count as on */
         collect_vnics(c, &v, guid, o);
+        if (o->marker.image[0] && !holds_image(&disks, guid, o->marker.image)) {
+            /* the marker says it boots the image, its DVD drive does not
+             * hold it (interrupted create, ejected by hand): a set-image
+             * puts it back */
+            nx_debug("%s: no DVD disk holds image %s", o->name, o->marker.image);
+            o->marker.image[0] = '\0';
+        }
         nx_obs_list_add(out, o);
     }
     ret = 0;
 cleanup:
     inv_release(&v);
+    nx_wsman_list_release(&disks);
     return ret;
 }
 
@@ -560,8 +606,26 @@ static int hv_network_usage(struct nx_conn *base, const char *host, struct nx_ne
 
 /* ---- changes -------------------------------------------------------------- */
 
-/* The VSSD Notes carry the marker; digest "" until the payload is in place. */
-static int set_notes(struct hv_conn *c, const char *guid, const struct nx_marker *m)
+/* Firmware settings of an appliance that boots the image (generation 2):
+ * its CD/DVD drive first in BootSourceOrder, Secure Boot with the Microsoft
+ * UEFI Certificate Authority template (the image boots through shim). */
+struct hv_firmware {
+    char **boot; /* BootSourceOrder: WMI paths of Msvm_BootSourceSettingData */
+    size_t n_boot;
+};
+
+static void firmware_release(struct hv_firmware *f)
+{
+    for (size_t i = 0; f && i < f->n_boot; i++)
+        free(f->boot[i]);
+    if (f)
+        NX_FREE(f->boot);
+}
+
+/* The VSSD Notes carry the marker; digest "" until the payload is in place.
+ * fw (may be NULL): the firmware settings change in the same call. */
+static int set_system(struct hv_conn *c, const char *guid, const struct nx_marker *m,
+                      const struct hv_firmware *fw)
 {
     char *notes = nx_marker_encode(m);
     char *iid = nx_asprintf("Microsoft:%s", guid);
@@ -569,8 +633,13 @@ static int set_notes(struct hv_conn *c, const char *guid, const struct nx_marker
     struct nx_cim_prop props[] = {
         {.name = "InstanceID", .value = iid},
         {.name = "Notes", .array = arr, .n_array = 1},
+        {.name = "BootSourceOrder",
+         .array = fw && fw->n_boot ? (const char *const *)fw->boot : NULL,
+         .n_array = fw ? fw->n_boot : 0},
+        {.name = "SecureBootEnabled", .type = "boolean", .value = fw ? "true" : NULL},
+        {.name = "SecureBootTemplateId", .value = fw ? HV_SECURE_BOOT_UEFI_CA : NULL},
     };
-    char *inst = nx_cim_instance_xml("Msvm_VirtualSystemSettingData", props, 2);
+    char *inst = nx_cim_instance_xml("Msvm_VirtualSystemSettingData", props, NX_ARRAY_SIZE(props));
     struct nx_wsman_param p[] = {{"SystemSettings", NX_WSMAN_EMBEDDED, inst, NULL}};
     int rc = call(c, c->vsms, "ModifySystemSettings", p, 1, NULL);
     free(inst);
@@ -902,13 +971,303 @@ static int find_defined(struct hv_conn *c, const char *name, const char *notes, 
     return rc;
 }
 
+/* ---- the appliance image ---------------------------------------------------- */
+
+/* The VM's DVD drive holding the image, as far as it exists. */
+struct hv_dvd {
+    char *ctrl; /* InstanceID of the SCSI (or IDE) controller it is on */
+    char *drive; /* InstanceID of the DVD drive (Msvm_ResourceAllocationSettingData) */
+    char *disk; /* InstanceID of its disk (Msvm_StorageAllocationSettingData) */
+    char *path; /* the disk's HostResource */
+};
+
+static void dvd_release(struct hv_dvd *d)
+{
+    free(d->ctrl);
+    free(d->drive);
+    free(d->disk);
+    free(d->path);
+    memset(d, 0, sizeof(*d));
+}
+
+/* The settings of class cls of VM guid (InstanceID "Microsoft:<guid>\..."). */
+static int enum_vm_settings(struct hv_conn *c, const char *guid, const char *cls,
+                            struct nx_wsman_list *l)
+{
+    char *like = nx_asprintf("Microsoft:%s\\", guid);
+    char *q = wql(cls, "InstanceID", "LIKE", like, "%");
+    int rc = enum_class(c, cls, q, l);
+    free(q);
+    free(like);
+    return rc;
+}
+
+static bool path_names(const char *path, const char *iid)
+{
+    char *k = hv_wmi_path_key(path, "InstanceID");
+    bool r = k && iid && strcasecmp(k, iid) == 0;
+    free(k);
+    return r;
+}
+
+/* Find the VM's controller, DVD drive and disk. A drive is ours when it is
+ * at AddressOnParent 0 of a controller; with disks, its disk is the CD/DVD
+ * disk whose Parent is that drive. */
+static int find_dvd(struct hv_conn *c, const char *guid, bool disks, struct hv_dvd *d)
+{
+    struct nx_wsman_list r = {0}, s = {0};
+    int rc = enum_vm_settings(c, guid, "Msvm_ResourceAllocationSettingData", &r);
+    if (rc == 0 && disks)
+        rc = enum_vm_settings(c, guid, "Msvm_StorageAllocationSettingData", &s);
+    memset(d, 0, sizeof(*d));
+    /* a SCSI controller first; an IDE one (generation 1) otherwise */
+    for (int pass = 0; rc == 0 && pass < 2 && !d->ctrl; pass++)
+        for (size_t i = 0; i < r.n && !d->ctrl; i++)
+            if (nx_str_eq(nx_wsman_prop(r.items[i], "ResourceSubType"),
+                          pass ? HV_SUBTYPE_IDE : HV_SUBTYPE_SCSI))
+                d->ctrl = nx_strdup(nx_wsman_prop(r.items[i], "InstanceID"));
+    for (size_t i = 0; rc == 0 && d->ctrl && i < r.n && !d->drive; i++) {
+        const struct nx_wsman_instance *x = r.items[i];
+        const char *addr = nx_wsman_prop(x, "AddressOnParent");
+        if (nx_str_eq(nx_wsman_prop(x, "ResourceSubType"), HV_SUBTYPE_DVD_DRIVE) &&
+            path_names(nx_wsman_prop(x, "Parent"), d->ctrl) && (!addr || !strcmp(addr, "0")))
+            d->drive = nx_strdup(nx_wsman_prop(x, "InstanceID"));
+    }
+    for (size_t i = 0; rc == 0 && d->drive && i < s.n && !d->disk; i++) {
+        const struct nx_wsman_instance *x = s.items[i];
+        if (nx_str_eq(nx_wsman_prop(x, "ResourceSubType"), HV_SUBTYPE_DVD_DISK) &&
+            path_names(nx_wsman_prop(x, "Parent"), d->drive)) {
+            d->disk = nx_strdup(nx_wsman_prop(x, "InstanceID"));
+            const char *hr = nx_wsman_prop(x, "HostResource");
+            d->path = hr ? nx_strdup(hr) : NULL;
+        }
+    }
+    nx_wsman_list_release(&r);
+    nx_wsman_list_release(&s);
+    if (rc < 0)
+        dvd_release(d);
+    return rc;
+}
+
+static char *setting_path(struct hv_conn *c, const char *cls, const char *iid)
+{
+    struct nx_wsman_epr *e = iid_epr(cls, iid);
+    char *p = hv_wmi_path(c->host, e);
+    nx_wsman_epr_free(e);
+    return p;
+}
+
+/* Put the image in the VM's DVD drive, adding what is missing: a SCSI
+ * controller, the drive (AddressOnParent 0), the disk; or point the disk that
+ * is there at the image (ModifyResourceSettings). *added: a drive was added
+ * (its boot entry then needs to go first). One setting per
+ * AddResourceSettings: the drive's Parent is the controller's path and the
+ * disk's the drive's, both known only from the previous call's answer. */
+static int attach_image(struct hv_conn *c, const char *guid, const struct nx_appliance_spec *s,
+                        struct hv_dvd *d, bool *added)
+{
+    struct nx_wsman_epr *vssd = vssd_epr(guid);
+    char *iso = hv_image_path(s->host->image_store, s->image->name);
+    char *parent = NULL, *inst = NULL;
+    int ret = -1;
+    *added = false;
+    if (!d->ctrl) {
+        struct nx_cim_prop ctrl[] = {
+            {.name = "ResourceType", .type = "uint16", .value = "6"},
+            {.name = "ResourceSubType", .value = HV_SUBTYPE_SCSI},
+        };
+        if (add_resource(c, vssd, "Msvm_ResourceAllocationSettingData", ctrl, 2, &d->ctrl) < 0 ||
+            (!d->ctrl && find_setting(c, guid, "Msvm_ResourceAllocationSettingData",
+                                      "ResourceSubType", false, HV_SUBTYPE_SCSI, &d->ctrl) < 0))
+            goto cleanup;
+    }
+    if (!d->drive) {
+        parent = setting_path(c, "Msvm_ResourceAllocationSettingData", d->ctrl);
+        struct nx_cim_prop drive[] = {
+            {.name = "ResourceType", .type = "uint16", .value = "16"},
+            {.name = "ResourceSubType", .value = HV_SUBTYPE_DVD_DRIVE},
+            {.name = "Parent", .value = parent},
+            {.name = "AddressOnParent", .value = "0"},
+        };
+        if (add_resource(c, vssd, "Msvm_ResourceAllocationSettingData", drive, 4, &d->drive) < 0 ||
+            (!d->drive && find_setting(c, guid, "Msvm_ResourceAllocationSettingData", "Parent",
+                                       true, d->ctrl, &d->drive) < 0))
+            goto cleanup;
+        *added = true;
+        NX_FREE(parent);
+    }
+    const char *hr[] = {iso};
+    if (d->disk) {
+        /* the drive holds a disk: it gets the image's path */
+        struct nx_cim_prop disk[] = {
+            {.name = "InstanceID", .value = d->disk},
+            {.name = "HostResource", .array = hr, .n_array = 1},
+        };
+        inst = nx_cim_instance_xml("Msvm_StorageAllocationSettingData", disk, 2);
+        struct nx_wsman_param p[] = {{"ResourceSettings", NX_WSMAN_EMBEDDED, inst, NULL}};
+        if (call(c, c->vsms, "ModifyResourceSettings", p, 1, NULL) < 0)
+            goto cleanup;
+    } else {
+        parent = setting_path(c, "Msvm_ResourceAllocationSettingData", d->drive);
+        struct nx_cim_prop disk[] = {
+            {.name = "ResourceType", .type = "uint16", .value = "31"},
+            {.name = "ResourceSubType", .value = HV_SUBTYPE_DVD_DISK},
+            {.name = "Parent", .value = parent},
+            {.name = "HostResource", .array = hr, .n_array = 1},
+        };
+        if (add_resource(c, vssd, "Msvm_StorageAllocationSettingData", disk, 4, &d->disk) < 0)
+            goto cleanup;
+    }
+    free(d->path);
+    d->path = iso;
+    iso = NULL;
+    ret = 0;
+cleanup:
+    if (ret < 0)
+        nx_error_prefix("appliance image %s: ", iso);
+    nx_wsman_epr_free(vssd);
+    free(iso);
+    free(parent);
+    free(inst);
+    return ret;
+}
+
+/* The VM's BootSourceOrder with its drives (the DVD drive: appliances have
+ * no disks) first, the rest in their order: read from its settings
+ * (Msvm_VirtualSystemSettingData.BootSourceOrder, paths of
+ * Msvm_BootSourceSettingData), each entry's BootSourceType (1: drive) from a
+ * query naming their InstanceIDs. */
+static int dvd_boot_first(struct hv_conn *c, const char *guid, struct hv_firmware *fw)
+{
+    struct nx_wsman_epr *e = vssd_epr(guid);
+    struct nx_wsman_instance *vs = NULL;
+    struct nx_wsman_list l = {0};
+    struct strbuf q = STRBUF_INIT;
+    char **ids = NULL;
+    size_t n = 0;
+    int ret = -1;
+    memset(fw, 0, sizeof(*fw));
+    int rc = nx_wsman_get(c->ws, e, &vs);
+    count(c);
+    if (rc < 0)
+        goto cleanup;
+    for (size_t i = 0; i < vs->n; i++)
+        if (!strcmp(vs->props[i].name, "BootSourceOrder") && vs->props[i].value)
+            n++;
+    ids = nx_calloc(n + 1, sizeof(*ids));
+    fw->boot = nx_calloc(n + 1, sizeof(*fw->boot));
+    n = 0;
+    strbuf_addstr(&q, "SELECT * FROM Msvm_BootSourceSettingData WHERE ");
+    for (size_t i = 0; i < vs->n; i++) {
+        const char *v = vs->props[i].value;
+        if (strcmp(vs->props[i].name, "BootSourceOrder") != 0 || !v)
+            continue;
+        ids[n] = hv_wmi_path_key(v, "InstanceID");
+        if (!ids[n]) {
+            nx_error_set(NX_EX_PROTOCOL, "BootSourceOrder entry '%s' is not a WMI object path", v);
+            goto cleanup;
+        }
+        strbuf_addf(&q, "%sInstanceID = '", n ? " OR " : "");
+        wql_quote(&q, ids[n]);
+        strbuf_addch(&q, '\'');
+        n++;
+    }
+    if (n == 0) {
+        nx_error_set(NX_EX_UNAVAILABLE, "the VM has no boot entries (BootSourceOrder is empty)");
+        goto cleanup;
+    }
+    if (enum_class(c, "Msvm_BootSourceSettingData", q.buf, &l) < 0)
+        goto cleanup;
+    /* drives first, then the others, each in the order they had */
+    for (int pass = 0; pass < 2; pass++)
+        for (size_t i = 0, k = 0; i < vs->n; i++) {
+            const char *v = vs->props[i].value;
+            if (strcmp(vs->props[i].name, "BootSourceOrder") != 0 || !v)
+                continue;
+            unsigned long type = 0;
+            for (size_t j = 0; j < l.n; j++)
+                if (nx_str_eq(nx_wsman_prop(l.items[j], "InstanceID"), ids[k]))
+                    nx_parse_uint(nx_wsman_prop(l.items[j], "BootSourceType"), 0, 65535, &type);
+            k++;
+            if ((type == 1) == (pass == 0))
+                fw->boot[fw->n_boot++] = nx_strdup(v);
+        }
+    bool drive = false;
+    for (size_t j = 0; j < l.n; j++)
+        drive |= nx_str_eq(nx_wsman_prop(l.items[j], "BootSourceType"), "1");
+    if (!drive) {
+        nx_error_set(NX_EX_UNAVAILABLE, "no drive among the VM's %zu boot entries", n);
+        goto cleanup;
+    }
+    ret = 0;
+cleanup:
+    if (ret < 0) {
+        nx_error_prefix("boot order: ");
+        firmware_release(fw);
+    }
+    for (size_t i = 0; ids && i < n; i++)
+        free(ids[i]);
+    free(ids);
+    strbuf_release(&q);
+    nx_wsman_list_release(&l);
+    nx_wsman_instance_free(vs);
+    nx_wsman_epr_free(e);
+    return ret;
+}
+
+/* Attach spec's image to VM guid; *fw receives the firmware settings when a
+ * drive was added (fw->boot NULL otherwise). fresh: the VM was just
+ * defined (no disks to look for). */
+static int put_image(struct hv_conn *c, const char *guid, const struct nx_appliance_spec *s,
+                     bool fresh, struct hv_firmware *fw, bool *firmware)
+{
+    struct hv_dvd d = {0};
+    bool added = false;
+    int rc = find_dvd(c, guid, !fresh, &d);
+    *firmware = false;
+    memset(fw, 0, sizeof(*fw));
+    if (rc == 0)
+        rc = attach_image(c, guid, s, &d, &added);
+    if (rc == 0 && added) {
+        rc = dvd_boot_first(c, guid, fw);
+        *firmware = rc == 0;
+    }
+    if (rc == 0)
+        nx_info("%s: DVD drive holds %s", s->name, d.path);
+    dvd_release(&d);
+    return rc;
+}
+
+static int hv_set_image(struct nx_conn *base, const struct nx_appliance_obs *o,
+                        const struct nx_appliance_spec *s)
+{
+    struct hv_conn *c = (struct hv_conn *)base;
+    struct hv_firmware fw = {0};
+    struct nx_marker m = {0};
+    bool firmware = false;
+    int rc = put_image(c, o->id, s, false, &fw, &firmware);
+    if (rc == 0) {
+        /* the spec's marker: a set-payload before this one in the run
+         * succeeded, or was not needed (digest and revision current) */
+        nx_marker_from_spec(&m, s);
+        rc = set_system(c, o->id, &m, firmware ? &fw : NULL);
+    }
+    nx_marker_release(&m);
+    firmware_release(&fw);
+    if (rc < 0)
+        nx_error_prefix("%s: ", o->name);
+    return rc;
+}
+
 static int hv_create(struct nx_conn *base, const struct nx_appliance_spec *s,
                      struct nx_appliance_obs **out)
 {
     struct hv_conn *c = (struct hv_conn *)base;
     struct nx_marker m = {0};
     struct nx_wsman_instance *o = NULL;
-    char *root = NULL, *notes = NULL, *inst = NULL, *guid = NULL;
+    struct hv_dvd dvd = {0};
+    struct hv_firmware fw = {0};
+    char *root = NULL, *notes = NULL, *inst = NULL, *ctrl = NULL, *guid = NULL;
     int ret = -1;
     *out = NULL;
     if (load_switches(c) < 0)
@@ -929,8 +1288,16 @@ static int hv_create(struct nx_conn *base, const struct nx_appliance_spec *s,
         {.name = "Notes", .array = arr, .n_array = 1},
     };
     inst = nx_cim_instance_xml("Msvm_VirtualSystemSettingData", vssd, NX_ARRAY_SIZE(vssd));
-    struct nx_wsman_param p[] = {{"SystemSettings", NX_WSMAN_EMBEDDED, inst, NULL}};
-    if (call(c, c->vsms, "DefineSystem", p, 1, &o) < 0)
+    /* with an image, the SCSI controller its DVD drive goes on is defined
+     * with the VM (DefineSystem takes resource settings) */
+    struct nx_cim_prop scsi[] = {
+        {.name = "ResourceType", .type = "uint16", .value = "6"},
+        {.name = "ResourceSubType", .value = HV_SUBTYPE_SCSI},
+    };
+    ctrl = s->image ? nx_cim_instance_xml("Msvm_ResourceAllocationSettingData", scsi, 2) : NULL;
+    struct nx_wsman_param p[] = {{"SystemSettings", NX_WSMAN_EMBEDDED, inst, NULL},
+                                 {"ResourceSettings", NX_WSMAN_EMBEDDED, ctrl, NULL}};
+    if (call(c, c->vsms, "DefineSystem", p, ctrl ? 2 : 1, &o) < 0)
         goto cleanup;
     const struct nx_wsman_epr *rs = nx_wsman_prop_epr(o, "ResultingSystem");
     const char *g = rs ? nx_wsman_epr_selector(rs, "Name") : NULL;
@@ -944,6 +1311,12 @@ static int hv_create(struct nx_conn *base, const struct nx_appliance_spec *s,
     obs->name = nx_strdup(s->name);
     nx_marker_from_spec(&obs->marker, s);
     *out = obs;
+    if (s->image) {
+        bool added = false;
+        if (find_dvd(c, guid, false, &dvd) < 0 || attach_image(c, guid, s, &dvd, &added) < 0)
+            goto cleanup;
+        nx_info("%s: DVD drive holds %s", s->name, dvd.path);
+    }
     for (size_t i = 0; i < s->n_vnics; i++) {
         if (add_vnic(c, guid, &s->vnics[i]) < 0)
             goto cleanup;
@@ -952,9 +1325,12 @@ static int hv_create(struct nx_conn *base, const struct nx_appliance_spec *s,
         vn->network = nx_strdup(s->vnics[i].network);
         vn->vlan = s->vnics[i].vlan;
     }
+    /* every device is there: the DVD drive goes first in the boot order */
+    if (s->image && dvd_boot_first(c, guid, &fw) < 0)
+        goto cleanup;
     if (write_payload(c, guid, s, true) < 0)
         goto cleanup;
-    if (set_notes(c, guid, &obs->marker) < 0)
+    if (set_system(c, guid, &obs->marker, s->image ? &fw : NULL) < 0)
         goto cleanup;
     ret = 0;
 cleanup:
@@ -967,9 +1343,12 @@ cleanup:
     }
     nx_wsman_instance_free(o);
     nx_marker_release(&m);
+    dvd_release(&dvd);
+    firmware_release(&fw);
     free(notes);
     free(root);
     free(inst);
+    free(ctrl);
     free(guid);
     return ret;
 }
@@ -998,7 +1377,7 @@ static int hv_set_payload(struct nx_conn *base, const struct nx_appliance_obs *o
     if (write_payload(c, o->id, s, false) < 0)
         return -1;
     nx_marker_from_spec(&m, s);
-    int rc = set_notes(c, o->id, &m);
+    int rc = set_system(c, o->id, &m, NULL);
     nx_marker_release(&m);
     if (rc < 0)
         nx_error_prefix("%s: ", s->name);
@@ -1070,5 +1449,6 @@ const struct nx_provider_ops nx_hyperv_provider = {
     .update_vnics = hv_update_vnics,
     .set_payload = hv_set_payload,
     .set_power = hv_set_power,
+    .set_image = hv_set_image,
     .remove = hv_remove,
 };

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "error.h"
 #include "hyperv.h"
@@ -258,6 +259,27 @@ char *hv_data_root(const char *vm_root, const char *folder, const char *tenant)
     }
     free(t);
     return r;
+}
+
+char *hv_image_path(const char *store, const char *name)
+{
+    if (!store || !store[0])
+        store = HV_DEFAULT_IMAGE_STORE;
+    size_t l = strlen(store);
+    while (l > 3 && (store[l - 1] == '\\' || store[l - 1] == '/'))
+        l--;
+    return nx_asprintf("%.*s\\%s", (int)l, store, name);
+}
+
+bool hv_path_has_name(const char *path, const char *name)
+{
+    if (!path || !name)
+        return false;
+    const char *b = path;
+    for (const char *p = path; *p; p++)
+        if (*p == '\\' || *p == '/' || *p == ':')
+            b = p + 1;
+    return strcasecmp(b, name) == 0;
 }
 
 const char *hv_return_text(long rv)

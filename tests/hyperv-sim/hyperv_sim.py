@@ -140,13 +140,32 @@ KEYS = {
         "CreationClassName", "DeviceID", "SystemCreationClassName", "SystemName"],
     "Msvm_KvpExchangeComponentSettingData": ["InstanceID"],
     "Msvm_ConcreteJob": ["InstanceID"],
+    "Msvm_ResourceAllocationSettingData": ["InstanceID"],
+    "Msvm_StorageAllocationSettingData": ["InstanceID"],
+    "Msvm_BootSourceSettingData": ["InstanceID"],
 }
 
+# Storage as Hyper-V documents it (Msvm_ResourceAllocationSettingData /
+# Msvm_StorageAllocationSettingData ResourceType and ResourceSubType): a
+# controller (ResourceType 6 SCSI, 5 IDE), a drive on it (16 DVD drive,
+# Parent = the controller, AddressOnParent), a disk in the drive (31 logical
+# disk, Parent = the drive, HostResource = the file).
+SUB_SCSI = "Microsoft:Hyper-V:Synthetic SCSI Controller"
+SUB_IDE = "Microsoft:Hyper-V:Emulated IDE Controller"
+SUB_DVD_DRIVE = "Microsoft:Hyper-V:Synthetic DVD Drive"
+SUB_DVD_DISK = "Microsoft:Hyper-V:Virtual CD/DVD Disk"
+CONTROLLERS = {SUB_SCSI: (6, 64), SUB_IDE: (5, 2)}  # subtype -> (ResourceType, locations)
+# Secure Boot templates (Set-VMFirmware -SecureBootTemplate): Microsoft Windows,
+# Microsoft UEFI Certificate Authority, Open Source Shielded VM
+SB_WINDOWS = "1734c6e8-3154-4dda-ba5f-a874cc483422"
+SB_UEFI_CA = "272e7447-90a4-4563-a4b9-8e4ab00526ce"
+SB_TEMPLATES = {SB_WINDOWS, SB_UEFI_CA, "4292ae2b-ee2c-42b5-a969-dd8f8689f6f3"}
+
 # Numeric and boolean properties (everything else is a string).
-INTS = {"EnabledState", "RequestedState", "HealthState", "ResourceType",
+INTS = {"EnabledState", "RequestedState", "HealthState", "ResourceType", "BootSourceType",
         "OperationMode", "AccessVlanId", "NativeVlanId", "JobState",
         "ErrorCode", "PercentComplete", "Source", "JobType"}
-BOOLS = {"StaticMacAddress"}
+BOOLS = {"StaticMacAddress", "SecureBootEnabled"}
 
 
 def new_guid():
@@ -341,8 +360,9 @@ class State:
         self.contexts = {}
         self.knobs = {"fail_next_job": None, "fail_method": None, "drop_vlan": False,
                       "malformed": None, "malformed_count": 0, "reject_auth": False,
-                      "omit_results": False}
-        self.counters = {"requests": 0, "invokes": 0, "auth_failures": 0, "faults": 0}
+                      "omit_results": False, "host_files": None}
+        self.counters = {"requests": 0, "invokes": 0, "auth_failures": 0, "faults": 0,
+                         "methods": {}}
         self.add("Msvm_ComputerSystem", {
             "CreationClassName": "Msvm_ComputerSystem", "Name": host, "ElementName": host,
             "Caption": "Hosting Computer System", "Description": "Microsoft Hosting Computer System",
@@ -440,9 +460,43 @@ class State:
 
     def remove_prefix(self, prefix):
         for cls in ("Msvm_EthernetSwitchPortVlanSettingData", "Msvm_EthernetPortAllocationSettingData",
-                    "Msvm_SyntheticEthernetPortSettingData"):
+                    "Msvm_SyntheticEthernetPortSettingData", "Msvm_StorageAllocationSettingData",
+                    "Msvm_ResourceAllocationSettingData", "Msvm_BootSourceSettingData"):
             for i in self.children(cls, prefix):
                 del self.inst[cls][self.key(cls, i)]
+                self.drop_boot_source(i["InstanceID"])
+
+    # --- boot sources (generation 2): one per drive and network adapter,
+    # appended to the VM's BootSourceOrder when the device is added ---
+    def vssd_of(self, iid):
+        g = re.match(r"^Microsoft:([^\\]+)", iid).group(1)
+        return self.inst["Msvm_VirtualSystemSettingData"].get(("Microsoft:" + g,))
+
+    def add_boot_source(self, device, btype, desc):
+        vs = self.vssd_of(device["InstanceID"])
+        if vs is None or vs.get("VirtualSystemSubType") != "Microsoft:Hyper-V:SubType:2":
+            return
+        bs = self.add("Msvm_BootSourceSettingData", {
+            "InstanceID": device["InstanceID"] + "\\B", "BootSourceType": btype,
+            "BootSourceDescription": desc, "ElementName": desc, "OtherLocation": "",
+            "FirmwareDevicePath": "VMBus(%s)" % device["InstanceID"].rsplit("\\", 1)[-1]})
+        vs.setdefault("BootSourceOrder", []).append(
+            wmi_path(self.host, "Msvm_BootSourceSettingData", bs))
+
+    def drop_boot_source(self, device_iid):
+        bs = self.inst["Msvm_BootSourceSettingData"].pop((device_iid + "\\B",), None)
+        vs = self.vssd_of(device_iid)
+        if bs is not None and vs is not None:
+            path = wmi_path(self.host, "Msvm_BootSourceSettingData", bs)
+            vs["BootSourceOrder"] = [x for x in vs.get("BootSourceOrder", []) if x != path]
+
+    def check_host_file(self, path):
+        """Fails the job like Hyper-V when the file is not on the host (knob
+        host_files: the files the SP placed; None: every file exists)."""
+        files = self.knobs["host_files"]
+        if files is not None and path.lower() not in [f.lower() for f in files]:
+            raise SimError("", "", "Failed to add device 'Virtual CD/DVD Disk'. The system cannot "
+                           "find the file specified: '%s'." % path, wmi_code=32779)
 
     def seed_vm(self, name, switch):
         """A VM that is not ours (no marker), running, one vNIC on switch."""
@@ -498,7 +552,27 @@ class State:
             for x in kvp.get("HostExchangeItems", []):
                 _, pr = parse_embedded(x)
                 items[pr.get("Name")] = pr.get("Data")
+            ctrls, dvds = [], []
+            for r in self.children("Msvm_ResourceAllocationSettingData", "Microsoft:" + g + "\\"):
+                if r.get("ResourceSubType") in CONTROLLERS:
+                    ctrls.append(r["ResourceSubType"])
+                elif r.get("ResourceSubType") == SUB_DVD_DRIVE:
+                    pcls, pk = parse_wmi_path(r.get("Parent"))
+                    ctrl = self.inst["Msvm_ResourceAllocationSettingData"].get((pk.get("InstanceID"),), {})
+                    disk = [d for d in self.inst["Msvm_StorageAllocationSettingData"].values()
+                            if parse_wmi_path(d.get("Parent"))[1].get("InstanceID") == r["InstanceID"]]
+                    dvds.append({"controller": ctrl.get("ResourceSubType"),
+                                 "address": r.get("AddressOnParent"),
+                                 "path": (disk[0].get("HostResource") or [None])[0] if disk else None})
+            boot = []
+            for b in vssd.get("BootSourceOrder", []):
+                _, k = parse_wmi_path(b)
+                bs = self.inst["Msvm_BootSourceSettingData"].get((k.get("InstanceID"),), {})
+                boot.append(bs.get("BootSourceDescription"))
             out["vms"].append({
+                "controllers": ctrls, "dvd": dvds, "boot": boot,
+                "secure_boot": vssd.get("SecureBootEnabled"),
+                "secure_boot_template": vssd.get("SecureBootTemplateId"),
                 "guid": g, "name": vm.get("ElementName"), "state": vm.get("EnabledState"),
                 "notes": vssd.get("Notes"), "subtype": vssd.get("VirtualSystemSubType"),
                 "config_root": vssd.get("ConfigurationDataRoot"),
@@ -547,13 +621,26 @@ class Methods:
         cls, ss = parse_embedded(self.one(params, "SystemSettings"))
         if cls != "Msvm_VirtualSystemSettingData":
             raise fault_param("SystemSettings must be Msvm_VirtualSystemSettingData, not %s" % cls)
-        for r in params.get("ResourceSettings", []):
-            parse_embedded(r)  # validated; default devices only in this simulator
         name = ss.get("ElementName") or "New Virtual Machine"
         guid = new_guid()
         sub = ss.get("VirtualSystemSubType") or "Microsoft:Hyper-V:SubType:1"
         if sub not in ("Microsoft:Hyper-V:SubType:1", "Microsoft:Hyper-V:SubType:2"):
             raise fault_param("VirtualSystemSubType %s is not supported" % sub)
+        # resource settings of the new VM: controllers only in this simulator
+        # (a generation 1 VM also gets its two IDE controllers)
+        extra = []
+        for r in params.get("ResourceSettings", []):
+            rcls, rp = parse_embedded(r)
+            if rcls != "Msvm_ResourceAllocationSettingData" or \
+                    rp.get("ResourceSubType") not in CONTROLLERS:
+                raise fault_param("DefineSystem: resource %s %s is not supported here"
+                                  % (rcls, rp.get("ResourceSubType")))
+            if rp["ResourceSubType"] == SUB_IDE:
+                raise fault_param("IDE controllers cannot be added")
+            self._check_type(rp, CONTROLLERS[rp["ResourceSubType"]][0])
+            extra.append(rp["ResourceSubType"])
+        if sub == "Microsoft:Hyper-V:SubType:1":
+            extra = [SUB_IDE, SUB_IDE] + extra
         root = ss.get("ConfigurationDataRoot") or st.vm_root
         if not re.match(r"^[A-Za-z]:\\", root):
             return 32773, []  # invalid parameter
@@ -574,7 +661,15 @@ class Methods:
                 "SnapshotDataRoot": ss.get("SnapshotDataRoot") or root,
                 "SwapFileDataRoot": ss.get("SwapFileDataRoot") or root,
                 "SuspendDataRoot": ss.get("SuspendDataRoot") or root,
-                "LogDataRoot": ss.get("LogDataRoot") or root, "Notes": notes})
+                "LogDataRoot": ss.get("LogDataRoot") or root, "Notes": notes,
+                **({"BootSourceOrder": [], "SecureBootEnabled": True,
+                    "SecureBootTemplateId": SB_WINDOWS}
+                   if sub == "Microsoft:Hyper-V:SubType:2" else {})})
+            for i, ctrl in enumerate(extra):
+                st.add("Msvm_ResourceAllocationSettingData", {
+                    "InstanceID": "Microsoft:%s\\%s" % (guid, new_guid()), "ResourceSubType": ctrl,
+                    "ResourceType": CONTROLLERS[ctrl][0], "Address": str(i) if ctrl == SUB_IDE else "",
+                    "ElementName": "IDE Controller" if ctrl == SUB_IDE else "SCSI Controller"})
             st.add("Msvm_KvpExchangeComponent", {
                 "CreationClassName": "Msvm_KvpExchangeComponent",
                 "DeviceID": "Microsoft:" + guid + "\\KVP", "SystemCreationClassName": "Msvm_ComputerSystem",
@@ -617,8 +712,35 @@ class Methods:
         if cls != "Msvm_VirtualSystemSettingData" or not ss.get("InstanceID"):
             raise fault_param("SystemSettings must be a Msvm_VirtualSystemSettingData with InstanceID")
         vssd = st.find("Msvm_VirtualSystemSettingData", {"InstanceID": ss["InstanceID"]})
+        gen2 = vssd.get("VirtualSystemSubType") == "Microsoft:Hyper-V:SubType:2"
+        fw = {}
+        if "BootSourceOrder" in ss:
+            order = ss["BootSourceOrder"]
+            order = [order] if isinstance(order, str) else order
+            if not gen2:
+                raise fault_param("BootSourceOrder is for generation 2 virtual machines")
+            own = vssd.get("BootSourceOrder", [])
+            for b in order:
+                _, k = parse_wmi_path(b)
+                bs = st.inst["Msvm_BootSourceSettingData"].get((k.get("InstanceID"),))
+                if bs is None or not bs["InstanceID"].startswith(ss["InstanceID"] + "\\"):
+                    raise fault_param("BootSourceOrder entry %s is not a boot source of this "
+                                      "virtual machine" % b)
+            if len(set(order)) != len(order):
+                raise fault_param("BootSourceOrder names an entry twice")
+            fw["BootSourceOrder"] = order + [b for b in own if b not in order]
+        if "SecureBootEnabled" in ss:
+            if not gen2:
+                raise fault_param("Secure Boot can only be enabled for generation 2 VMs")
+            fw["SecureBootEnabled"] = str(ss["SecureBootEnabled"]).lower() == "true"
+        if "SecureBootTemplateId" in ss:
+            if str(ss["SecureBootTemplateId"]).lower() not in SB_TEMPLATES:
+                raise fault_param("SecureBootTemplateId %s is not a template of this host"
+                                  % ss["SecureBootTemplateId"])
+            fw["SecureBootTemplateId"] = ss["SecureBootTemplateId"].lower()
 
         def effect():
+            vssd.update(fw)
             for k in ("ElementName", "Notes"):
                 if k in ss:
                     v = ss[k]
@@ -667,6 +789,10 @@ class Methods:
                     "InstanceID": port["InstanceID"] + "\\C", "ElementName": "Dynamic Ethernet Switch Port",
                     "ResourceType": 33, "ResourceSubType": "Microsoft:Hyper-V:Ethernet Connection",
                     "Parent": p.get("Parent"), "HostResource": hr, "EnabledState": 2}))
+            elif cls == "Msvm_ResourceAllocationSettingData":
+                plans.append((cls, self._storage_rasd(g, p, plans)))
+            elif cls == "Msvm_StorageAllocationSettingData":
+                plans.append((cls, self._storage_sasd(g, p, plans)))
             else:
                 raise fault_param("AddResourceSettings: class %s is not supported here" % cls)
 
@@ -675,17 +801,139 @@ class Methods:
                 if props["InstanceID"] in [i["InstanceID"] for i in st.inst[cls].values()]:
                     raise SimError("", "", "A device with this identifier already exists.",
                                    wmi_code=32773)
+                if cls == "Msvm_StorageAllocationSettingData":
+                    st.check_host_file(props["HostResource"][0])
                 st.add(cls, props)
                 created.append(("EPR",) + st.epr_for(cls, props))
+                if cls == "Msvm_SyntheticEthernetPortSettingData":
+                    st.add_boot_source(props, 2, "Network Adapter (%s)" % props["Address"])
+                elif props.get("ResourceSubType") == SUB_DVD_DRIVE:
+                    st.add_boot_source(props, 1, "SCSI DVD (0,%s)" % props["AddressOnParent"])
         rv, out = self.job("AddResourceSettings", effect)
         if st.knobs["omit_results"]:  # only the job tells (Msvm_AffectedJobElement)
             return rv, out
         return rv, [("ResultingResourceSettings", e) for e in created] + out
 
+    def _check_type(self, p, rtype):
+        try:
+            got = int(p.get("ResourceType") or -1)
+        except ValueError:
+            got = -1
+        if got != rtype:
+            raise fault_param("ResourceType %s does not match ResourceSubType %s (expected %d)"
+                              % (p.get("ResourceType"), p.get("ResourceSubType"), rtype))
+
+    def _own(self, g, path, cls, what):
+        """The setting a Parent path names: of class cls, of VM g."""
+        pcls, pkeys = parse_wmi_path(path)
+        if pcls != cls or "InstanceID" not in pkeys:
+            raise fault_param("Parent must be the path of %s, not '%s'" % (what, path))
+        i = self.st.inst[cls].get((pkeys["InstanceID"],))
+        if i is None:
+            raise fault_param("Parent %s does not exist" % path)
+        if not i["InstanceID"].startswith("Microsoft:%s\\" % g):
+            raise fault_param("Parent belongs to another virtual machine")
+        return i
+
+    def _storage_rasd(self, g, p, plans):
+        """A controller or a DVD drive (Msvm_ResourceAllocationSettingData)."""
+        st = self.st
+        sub = p.get("ResourceSubType")
+        if sub == SUB_SCSI:
+            self._check_type(p, 6)
+            n = sum(1 for r in st.children("Msvm_ResourceAllocationSettingData", "Microsoft:%s\\" % g)
+                    if r.get("ResourceSubType") == SUB_SCSI)
+            if n >= 4:
+                raise fault_param("a virtual machine has at most 4 SCSI controllers")
+            return {"InstanceID": "Microsoft:%s\\%s" % (g, new_guid()), "ResourceType": 6,
+                    "ResourceSubType": SUB_SCSI, "ElementName": "SCSI Controller", "Address": ""}
+        if sub == SUB_DVD_DRIVE:
+            self._check_type(p, 16)
+            ctrl = self._own(g, p.get("Parent"), "Msvm_ResourceAllocationSettingData",
+                             "a SCSI or IDE controller")
+            if ctrl.get("ResourceSubType") not in CONTROLLERS:
+                raise fault_param("the Parent of a DVD drive must be a SCSI or IDE controller, not %s"
+                                  % ctrl.get("ResourceSubType"))
+            vs = st.vssd_of(ctrl["InstanceID"])
+            if ctrl["ResourceSubType"] == SUB_IDE and \
+                    vs.get("VirtualSystemSubType") == "Microsoft:Hyper-V:SubType:2":
+                raise fault_param("generation 2 virtual machines have no IDE controller")
+            try:
+                addr = int(p.get("AddressOnParent") or "0")
+            except ValueError:
+                raise fault_param("AddressOnParent must be a number")
+            if not 0 <= addr < CONTROLLERS[ctrl["ResourceSubType"]][1]:
+                raise fault_param("AddressOnParent %d is out of the controller's range" % addr)
+            taken = [r for r in st.inst["Msvm_ResourceAllocationSettingData"].values()
+                     if r.get("Parent") and parse_wmi_path(r["Parent"])[1].get("InstanceID") ==
+                     ctrl["InstanceID"] and str(r.get("AddressOnParent")) == str(addr)]
+            if taken:
+                raise fault_param("location %d of the controller is in use" % addr)
+            return {"InstanceID": "%s\\%d\\0\\D" % (ctrl["InstanceID"], addr), "ResourceType": 16,
+                    "ResourceSubType": SUB_DVD_DRIVE, "ElementName": "DVD Drive",
+                    "Parent": p["Parent"], "AddressOnParent": str(addr)}
+        raise fault_param("Msvm_ResourceAllocationSettingData %s is not supported here" % sub)
+
+    def _check_iso(self, hr):
+        hr = [hr] if isinstance(hr, str) else (hr or [])
+        if len(hr) != 1 or not re.match(r"^([A-Za-z]:\\|\\\\)[^\n]*\.iso$", hr[0], re.I):
+            raise fault_param("HostResource of a CD/DVD disk must be one absolute path of an .iso "
+                              "file, not %r" % (hr,))
+        return hr
+
+    def _storage_sasd(self, g, p, plans):
+        """A CD/DVD disk (Msvm_StorageAllocationSettingData) in a DVD drive."""
+        st = self.st
+        if p.get("ResourceSubType") != SUB_DVD_DISK:
+            raise fault_param("Msvm_StorageAllocationSettingData %s is not supported here"
+                              % p.get("ResourceSubType"))
+        self._check_type(p, 31)
+        drive = self._own(g, p.get("Parent"), "Msvm_ResourceAllocationSettingData", "a DVD drive")
+        if drive.get("ResourceSubType") != SUB_DVD_DRIVE:
+            raise fault_param("the Parent of a CD/DVD disk must be a DVD drive, not %s"
+                              % drive.get("ResourceSubType"))
+        if st.children("Msvm_StorageAllocationSettingData", drive["InstanceID"] + "\\"):
+            raise fault_param("the DVD drive holds a disk already: use ModifyResourceSettings")
+        return {"InstanceID": drive["InstanceID"] + "\\L", "ResourceType": 31,
+                "ResourceSubType": SUB_DVD_DISK, "ElementName": "DVD Disk",
+                "Parent": p["Parent"], "HostResource": self._check_iso(p.get("HostResource"))}
+
+    def ModifyResourceSettings(self, inst, params):
+        st = self.st
+        plans = []
+        for r in params.get("ResourceSettings", []):
+            cls, p = parse_embedded(r)
+            if cls != "Msvm_StorageAllocationSettingData" or not p.get("InstanceID"):
+                raise fault_param("ModifyResourceSettings: only CD/DVD disks "
+                                  "(Msvm_StorageAllocationSettingData with InstanceID) here")
+            cur = st.find(cls, {"InstanceID": p["InstanceID"]})
+            if cur.get("ResourceSubType") != SUB_DVD_DISK:
+                raise fault_param("ModifyResourceSettings: %s is not a CD/DVD disk" % p["InstanceID"])
+            for k in p:
+                if k not in ("InstanceID", "HostResource", "ResourceType", "ResourceSubType",
+                             "Parent", "ElementName"):
+                    raise fault_param("ModifyResourceSettings: %s cannot be changed here" % k)
+                if k in ("ResourceType", "ResourceSubType", "Parent") and str(p[k]) != str(cur[k]):
+                    raise fault_param("ModifyResourceSettings: %s is read-only" % k)
+            plans.append((cur, self._check_iso(p.get("HostResource"))))
+        if not plans:
+            raise fault_param("missing parameter ResourceSettings")
+        done = []
+
+        def effect():
+            for cur, hr in plans:
+                st.check_host_file(hr[0])
+                cur["HostResource"] = hr
+                done.append(("EPR",) + st.epr_for("Msvm_StorageAllocationSettingData", cur))
+        rv, out = self.job("ModifyResourceSettings", effect)
+        return rv, [("ResultingResourceSettings", e) for e in done] + out
+
     def RemoveResourceSettings(self, inst, params):
         st = self.st
         targets = [self.epr_instance(v, ["Msvm_SyntheticEthernetPortSettingData",
-                                         "Msvm_EthernetPortAllocationSettingData"])
+                                         "Msvm_EthernetPortAllocationSettingData",
+                                         "Msvm_ResourceAllocationSettingData",
+                                         "Msvm_StorageAllocationSettingData"])
                    for v in params.get("ResourceSettings", [])]
         if not targets:
             raise fault_param("missing parameter ResourceSettings")
@@ -695,6 +943,7 @@ class Methods:
                 if st.key(cls, i) in st.inst[cls]:
                     st.remove_prefix(i["InstanceID"] + "\\")
                     del st.inst[cls][st.key(cls, i)]
+                    st.drop_boot_source(i["InstanceID"])
         return self.job("RemoveResourceSettings", effect)
 
     def _feature(self, port, p, existing=None):
@@ -821,7 +1070,7 @@ class Methods:
 METHODS = {
     "Msvm_VirtualSystemManagementService": {
         "DefineSystem", "DestroySystem", "ModifySystemSettings", "AddResourceSettings",
-        "RemoveResourceSettings", "AddFeatureSettings", "ModifyFeatureSettings",
+        "ModifyResourceSettings", "RemoveResourceSettings", "AddFeatureSettings", "ModifyFeatureSettings",
         "AddKvpItems", "ModifyKvpItems", "RemoveKvpItems"},
     "Msvm_ComputerSystem": {"RequestStateChange"},
 }
@@ -1191,6 +1440,8 @@ class Service:
                 raise fault_param("parameter %s is not in the class namespace" % el.tag)
             params.setdefault(el.tag[len(uri) + 2:], []).append(self.param_value(el))
         self.st.counters["invokes"] += 1
+        by = self.st.counters["methods"]
+        by[method] = by.get(method, 0) + 1
         rv, outs = getattr(self.methods, method)(inst, params)
         o = ['<p:%s_OUTPUT xmlns:p="%s">' % (method, uri)]
         for name, v in outs:
