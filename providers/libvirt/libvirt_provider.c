@@ -136,6 +136,19 @@ static bool uri_is_remote(const char *uri)
     return *p && *p != '/';
 }
 
+/* whether the URI's path (between host and query) is `path` */
+static bool uri_path_is(const char *uri, const char *path)
+{
+    const char *p = strstr(uri, "://");
+    if (!p)
+        return false;
+    p = strchr(p + 3, '/');
+    if (!p)
+        return false;
+    size_t n = strcspn(p, "?#");
+    return n == strlen(path) && strncmp(p, path, n) == 0;
+}
+
 static int lv_open(const char *uri, const struct nx_conn_opts *opts, struct nx_conn **out)
 {
     virSetErrorFunc(NULL, silent);
@@ -159,8 +172,7 @@ static int lv_open(const char *uri, const struct nx_conn_opts *opts, struct nx_c
         char *caps = virConnectGetCapabilities(c->conn);
         c->domain_type = nx_strdup(caps && strstr(caps, "<domain type='kvm'") ? "kvm" : "qemu");
         free(caps);
-        size_t ul = strlen(uri);
-        c->privileged = ul >= 7 && strcmp(uri + ul - 7, "/system") == 0;
+        c->privileged = uri_path_is(uri, "/system");
     }
     c->base.uri = nx_strdup(uri);
     *out = &c->base;
