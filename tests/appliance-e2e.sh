@@ -92,7 +92,7 @@ done
 for n in sp-production tenant-vlans lan1 lan2; do
     lvd_virsh net-start "$n" >/dev/null || lvd_fail "net-start $n"
 done
-mkdir -p "$T/images" "$T/var/log/libvirt/qemu" # (libvirt-daemon-system makes the latter on a host)
+mkdir -p "$T/images"
 lvd_virsh pool-define-as images dir --target "$T/images" >/dev/null &&
     lvd_virsh pool-start images >/dev/null || lvd_fail "storage pool"
 

@@ -104,7 +104,7 @@ lvd_start() {
     LVD_TMP=$(mktemp -d "$base/netext-lvd.XXXXXX") || lvd_fail "mktemp"
     local T=$LVD_TMP
     mkdir -p "$T/run/openvswitch" "$T/run/libvirt" "$T/var/lib/libvirt" "$T/var/cache/libvirt" \
-        "$T/var/log/libvirt" "$T/var/tmp" "$T/var/lib/openvswitch" "$T/etc-libvirt" "$T/sock" \
+        "$T/var/log/libvirt/qemu" "$T/var/tmp" "$T/var/lib/openvswitch" "$T/etc-libvirt" "$T/sock" \
         "$T/pid" "$T/log" "$T/ovs" "$T/pool" "$T/plan"
     ln -s /run "$T/var/run"
     ln -s /run/lock "$T/var/lock"
