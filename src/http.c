@@ -9,12 +9,14 @@
 
 #include <ctype.h>
 #include <curl/curl.h>
+#include <errno.h>
 #include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* What clones of one endpoint share: the cookie jar (one session), DNS and,
  * unless a thumbprint is pinned, TLS sessions. */
@@ -338,6 +340,32 @@ void nx_http_response_release(struct nx_http_response *r)
     r->status = 0;
 }
 
+/* nx_error and h->transient/unsent for a failed curl_easy_perform */
+static void report_failure(struct nx_http *h, CURLcode rc)
+{
+    if (h->pin_mismatch)
+        nx_error_set(NX_EX_UNAVAILABLE,
+                     "%s: the server certificate's SHA-256 thumbprint %s does not match "
+                     "--thumbprint",
+                     h->url, h->seen);
+    else if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
+             rc == CURLE_SSL_CERTPROBLEM)
+        nx_error_set(NX_EX_UNAVAILABLE,
+                     "%s: TLS certificate not trusted: %s (use --cacert FILE or "
+                     "--thumbprint SHA256)",
+                     h->url, h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
+    else {
+        nx_error_set(NX_EX_UNAVAILABLE, "%s: %s", h->url,
+                     h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
+        /* connection refused, reset, dropped answer, timeout */
+        h->transient = rc != CURLE_UNSUPPORTED_PROTOCOL && rc != CURLE_URL_MALFORMAT &&
+                       rc != CURLE_SSL_CONNECT_ERROR && rc != CURLE_OUT_OF_MEMORY &&
+                       rc != CURLE_LOGIN_DENIED;
+        h->unsent = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
+                    rc == CURLE_COULDNT_RESOLVE_PROXY;
+    }
+}
+
 int nx_http_post(struct nx_http *h, const char *content_type, const char *const *headers,
                  const char *body, size_t len, struct nx_http_response *resp)
 {
@@ -377,27 +405,7 @@ int nx_http_post_ex(struct nx_http *h, const char *content_type, const char *con
     h->n_requests++;
     CURLcode rc = curl_easy_perform(c);
     if (rc != CURLE_OK) {
-        if (h->pin_mismatch)
-            nx_error_set(NX_EX_UNAVAILABLE,
-                         "%s: the server certificate's SHA-256 thumbprint %s does not match "
-                         "--thumbprint",
-                         h->url, h->seen);
-        else if (rc == CURLE_PEER_FAILED_VERIFICATION || rc == CURLE_SSL_CACERT_BADFILE ||
-                 rc == CURLE_SSL_CERTPROBLEM)
-            nx_error_set(NX_EX_UNAVAILABLE,
-                         "%s: TLS certificate not trusted: %s (use --cacert FILE or "
-                         "--thumbprint SHA256)",
-                         h->url, h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
-        else {
-            nx_error_set(NX_EX_UNAVAILABLE, "%s: %s", h->url,
-                         h->errbuf[0] ? h->errbuf : curl_easy_strerror(rc));
-            /* connection refused, reset, dropped answer, timeout */
-            h->transient = rc != CURLE_UNSUPPORTED_PROTOCOL && rc != CURLE_URL_MALFORMAT &&
-                           rc != CURLE_SSL_CONNECT_ERROR && rc != CURLE_OUT_OF_MEMORY &&
-                           rc != CURLE_LOGIN_DENIED;
-            h->unsent = rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST ||
-                        rc == CURLE_COULDNT_RESOLVE_PROXY;
-        }
+        report_failure(h, rc);
         strbuf_reset(&resp->body);
         goto cleanup;
     }
@@ -411,6 +419,146 @@ cleanup:
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
     curl_easy_setopt(c, CURLOPT_POSTFIELDS, NULL);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
+    curl_slist_free_all(hl);
+    return ret;
+}
+
+/* ---- other resources on the server --------------------------------------- */
+
+/* scheme://host[:port] of h's URL, then path */
+static char *resource_url(const struct nx_http *h, const char *path)
+{
+    const char *p = strstr(h->url, "://");
+    const char *slash = p ? strchr(p + 3, '/') : NULL;
+    size_t n = slash ? (size_t)(slash - h->url) : strlen(h->url);
+    return nx_asprintf("%.*s%s", (int)n, h->url, path);
+}
+
+/* One request to path with the options the caller set; h's URL again after. */
+static int perform_at(struct nx_http *h, const char *path, struct nx_http_response *resp)
+{
+    CURL *c = h->curl;
+    char *url = resource_url(h, path);
+    int ret = -1;
+    strbuf_reset(&resp->body);
+    NX_FREE(resp->content_type);
+    resp->status = 0;
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp->body);
+    curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 0L);
+    h->errbuf[0] = '\0';
+    h->pin_mismatch = false;
+    h->transient = false;
+    h->unsent = false;
+    h->n_requests++;
+    CURLcode rc = curl_easy_perform(c);
+    if (rc != CURLE_OK) {
+        report_failure(h, rc);
+        /* the message names the resource, not the endpoint */
+        char *msg = nx_strdup(nx_error_msg());
+        size_t ul = strlen(h->url);
+        if (!strncmp(msg, h->url, ul))
+            nx_error_set(nx_error_code(), "%s%s", url, msg + ul);
+        free(msg);
+        strbuf_reset(&resp->body);
+        goto cleanup;
+    }
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+    char *ctype = NULL;
+    if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK && ctype)
+        resp->content_type = nx_strdup(ctype);
+    ret = 0;
+cleanup:
+    curl_easy_setopt(c, CURLOPT_URL, h->url);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, NULL);
+    free(url);
+    return ret;
+}
+
+int nx_http_head(struct nx_http *h, const char *path, struct nx_http_response *resp,
+                 long long *length)
+{
+    CURL *c = h->curl;
+    *length = -1;
+    curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+    int ret = perform_at(h, path, resp);
+    curl_off_t cl = -1;
+    if (ret == 0 && curl_easy_getinfo(c, CURLINFO_CONTENT_LENGTH_DOWNLOAD_T, &cl) == CURLE_OK)
+        *length = cl;
+    curl_easy_setopt(c, CURLOPT_NOBODY, 0L);
+    return ret;
+}
+
+struct file_source {
+    int fd;
+    unsigned long long off, size;
+};
+
+static size_t file_read_cb(char *buf, size_t size, size_t nmemb, void *userp)
+{
+    struct file_source *f = userp;
+    size_t want = size * nmemb;
+    if (f->size - f->off < want)
+        want = (size_t)(f->size - f->off);
+    if (!want)
+        return 0;
+    ssize_t r;
+    do
+        r = pread(f->fd, buf, want, (off_t)f->off);
+    while (r < 0 && errno == EINTR);
+    if (r <= 0)
+        return CURL_READFUNC_ABORT; /* unreadable, or shorter than announced */
+    f->off += (unsigned long long)r;
+    return (size_t)r;
+}
+
+/* libcurl rewinds before sending the request again (a reused connection that
+ * died, an authentication round) */
+static int file_seek_cb(void *userp, curl_off_t offset, int origin)
+{
+    struct file_source *f = userp;
+    if (origin != SEEK_SET || offset < 0 || (unsigned long long)offset > f->size)
+        return CURL_SEEKFUNC_CANTSEEK;
+    f->off = (unsigned long long)offset;
+    return CURL_SEEKFUNC_OK;
+}
+
+int nx_http_put_file(struct nx_http *h, const char *path, const char *content_type, int fd,
+                     unsigned long long size, struct nx_http_response *resp)
+{
+    CURL *c = h->curl;
+    struct file_source src = {fd, 0, size};
+    struct curl_slist *hl = NULL;
+    char *ct =
+        nx_asprintf("Content-Type: %s", content_type ? content_type : "application/octet-stream");
+    hl = curl_slist_append(hl, ct);
+    hl = curl_slist_append(hl, "Expect:");
+    free(ct);
+    if (!hl)
+        return nx_error_set(NX_EX_SOFTWARE, "libcurl: out of memory");
+    long rto = h->opts.request_timeout_ms > 0 ? h->opts.request_timeout_ms : 60000;
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, file_read_cb);
+    curl_easy_setopt(c, CURLOPT_READDATA, &src);
+    curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, file_seek_cb);
+    curl_easy_setopt(c, CURLOPT_SEEKDATA, &src);
+    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
+    /* no limit on the whole transfer; a stalled one fails */
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 0L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1024L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, (rto + 999) / 1000);
+    int ret = perform_at(h, path, resp);
+    curl_easy_setopt(c, CURLOPT_UPLOAD, 0L);
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, NULL);
+    curl_easy_setopt(c, CURLOPT_READDATA, NULL);
+    curl_easy_setopt(c, CURLOPT_SEEKFUNCTION, NULL);
+    curl_easy_setopt(c, CURLOPT_SEEKDATA, NULL);
+    curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)-1);
+    curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, rto);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 0L);
+    curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 0L);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, NULL);
     curl_slist_free_all(hl);
     return ret;
 }

@@ -53,6 +53,19 @@ int nx_http_post(struct nx_http *h, const char *content_type, const char *const 
  * never is; use it for writes that must not run twice). */
 int nx_http_post_ex(struct nx_http *h, const char *content_type, const char *const *headers,
                     const char *body, size_t len, struct nx_http_response *resp, bool fresh);
+/* Other resources on h's server: path is an absolute path with its query
+ * ("/folder/x?dcPath=y"), sent to the scheme, host and port of h's URL
+ * through h's connection, cookies (session) and TLS settings. Like
+ * nx_http_post: transport failures -1, any HTTP status 0 with resp->status.
+ * HEAD: *length gets Content-Length (-1: none). PUT: streams size bytes of fd
+ * from offset 0 (never all in memory); libcurl may send it a second time by
+ * itself (see nx_http_post_ex), so use it for idempotent PUTs only; no limit
+ * on the whole transfer, but it fails when under 1 KiB/s for the request
+ * timeout. Both count as requests of h. */
+int nx_http_head(struct nx_http *h, const char *path, struct nx_http_response *resp,
+                 long long *length);
+int nx_http_put_file(struct nx_http *h, const char *path, const char *content_type, int fd,
+                     unsigned long long size, struct nx_http_response *resp);
 void nx_http_response_init(struct nx_http_response *r);
 void nx_http_response_release(struct nx_http_response *r);
 

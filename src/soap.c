@@ -301,6 +301,11 @@ unsigned long nx_soap_requests(const struct nx_soap *s)
     return n;
 }
 
+struct nx_http *nx_soap_http_clone(struct nx_soap *s)
+{
+    return s ? nx_http_clone(s->http) : NULL;
+}
+
 size_t nx_soap_connections(const struct nx_soap *s)
 {
     return s ? s->n_all : 0;

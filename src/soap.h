@@ -24,6 +24,7 @@
 #define NX_VIM_NS "urn:vim25"
 
 struct nx_soap;
+struct nx_http;
 
 struct nx_soap_fault {
     char *type; /* "NotAuthenticated", "DuplicateName", ...; "" if none given */
@@ -63,6 +64,11 @@ void nx_soap_free(struct nx_soap *s); /* accepts NULL */
 void nx_soap_set_action(struct nx_soap *s, const char *soap_action);
 void nx_soap_clear_cookies(struct nx_soap *s);
 unsigned long nx_soap_requests(const struct nx_soap *s);
+/* A new HTTP connection to the server in the session (shared cookies, same
+ * TLS settings), for requests other than SOAP (e.g. vSphere's datastore file
+ * access); not counted in nx_soap_requests. Free with nx_http_free (http.h). NULL with nx_error set
+ * on failure. */
+struct nx_http *nx_soap_http_clone(struct nx_soap *s);
 /* Connections opened so far (one per concurrent caller at most). */
 size_t nx_soap_connections(const struct nx_soap *s);
 

@@ -32,6 +32,16 @@ struct vs_vmnic {
     char *portgroup_key; /* DVS backing */
 };
 
+/* A VM's CD/DVD drive (the first one) and where another one could go. */
+struct vs_vmcd {
+    char *key; /* device key; NULL: the VM has no CD/DVD drive */
+    char *controller; /* controllerKey */
+    int unit; /* unitNumber */
+    char *file; /* ISO backing: fileName ("[DS] path"); NULL: another backing */
+    char *ide[2]; /* keys of the VM's (first two) IDE controllers */
+    unsigned ide_used; /* bit 2 * i + u: unit u of ide[i] is taken */
+};
+
 /* One managed object of the inventory; fields by type. */
 struct vs_obj {
     char *type, *id, *name, *parent;
@@ -54,6 +64,7 @@ struct vs_obj {
     char *vm_host; /* VM: runtime.host */
     struct vs_vmnic *nics; /* VM */
     size_t n_nics;
+    struct vs_vmcd cd; /* VM */
 };
 
 struct vs_inventory {
@@ -107,6 +118,14 @@ struct vs_pending {
     char *error; /* settle: why it failed */
 };
 
+/* A datastore the image was staged on in this run (or failed to be). */
+struct vs_staged {
+    char *ds; /* Datastore moref value */
+    char *image; /* nx_image.name */
+    char *error; /* NULL: it is there */
+    int code; /* nx_error code of error */
+};
+
 struct vs_conn {
     struct nx_conn base;
     pthread_mutex_t lock, load_lock, container_lock, session_lock;
@@ -141,11 +160,23 @@ struct vs_conn {
     struct vs_pending **pending;
     size_t n_pending, alloc_pending;
     struct nx_map pending_map;
+    /* the appliance image (stage_image): one check, at most one upload, per
+     * datastore and run; stage_lock serialises checks and uploads */
+    pthread_mutex_t stage_lock;
+    char *file_manager; /* ServiceContent.fileManager (MakeDirectory) */
+    struct nx_http *files; /* datastore file access (/folder), in the session */
+    struct vs_staged *staged; /* c->lock */
+    size_t n_staged, alloc_staged;
+    unsigned long n_image_checks, n_uploads; /* c->lock */
+    unsigned long long upload_bytes;
+    double upload_seconds;
 };
 
 #define VS_MARKER_KEY "netext-deploy.marker"
 #define VS_PAYLOAD_KEY "guestinfo.netext.payload"
 #define VS_ENCODING_KEY "guestinfo.netext.payload.encoding"
+/* the appliance image's directory on its datastore */
+#define VS_IMAGE_DIR "netext-deploy"
 
 /* vsphere_provider.c: one SOAP call with re-login on NotAuthenticated and,
  * for the reads listed in /work/notes/retries.md (vs_method_is_read), retries

@@ -21,7 +21,7 @@ static const char *const view_types[] = {
 
 /* type, then its properties */
 static const char *const prop_specs[][8] = {
-    {"Datacenter", "name", "vmFolder", NULL},
+    {"Datacenter", "name", "parent", "vmFolder", NULL},
     {"Folder", "name", "parent", NULL},
     {"StoragePod", "name", "parent", NULL},
     {"ComputeResource", "name", "parent", "resourcePool", NULL},
@@ -65,6 +65,16 @@ static void release_nics(struct vs_obj *o)
     o->n_nics = 0;
 }
 
+static void release_cd(struct vs_vmcd *cd)
+{
+    free(cd->key);
+    free(cd->controller);
+    free(cd->file);
+    free(cd->ide[0]);
+    free(cd->ide[1]);
+    memset(cd, 0, sizeof(*cd));
+}
+
 void vs_obj_free(struct vs_obj *o)
 {
     if (!o)
@@ -95,6 +105,7 @@ void vs_obj_free(struct vs_obj *o)
     free(o->vm_host);
     release_nics(o);
     free(o->nics);
+    release_cd(&o->cd);
     free(o);
 }
 
@@ -176,9 +187,46 @@ static void parse_extra_config(struct vs_obj *o, xmlNodePtr val)
     }
 }
 
+/* The CD/DVD drive, the IDE controllers and which of their units are taken. */
+static void parse_cd(struct vs_vmcd *cd, xmlNodePtr val)
+{
+    release_cd(cd);
+    for (xmlNodePtr d = nx_xml_first_elem(val); d; d = nx_xml_next_elem(d)) {
+        const char *t = nx_soap_xsi_type(d);
+        if (t && !strcmp(t, "VirtualIDEController")) {
+            for (int i = 0; i < 2; i++)
+                if (!cd->ide[i]) {
+                    cd->ide[i] = nx_soap_child_text(d, "key");
+                    break;
+                }
+        }
+    }
+    for (xmlNodePtr d = nx_xml_first_elem(val); d; d = nx_xml_next_elem(d)) {
+        const char *t = nx_soap_xsi_type(d);
+        const char *ctl = nx_soap_text(nx_soap_child(d, "controllerKey"));
+        unsigned long unit = 0;
+        bool has_unit = nx_parse_uint(nx_soap_text(nx_soap_child(d, "unitNumber")), 0, 1, &unit);
+        for (int i = 0; i < 2 && has_unit; i++)
+            if (cd->ide[i] && !strcmp(cd->ide[i], ctl))
+                cd->ide_used |= 1u << (2 * i + (int)unit);
+        if (!t || strcmp(t, "VirtualCdrom") != 0 || cd->key)
+            continue;
+        cd->key = nx_soap_child_text(d, "key");
+        cd->controller = *ctl ? nx_strdup(ctl) : NULL;
+        unsigned long u = 0;
+        nx_parse_uint(nx_soap_text(nx_soap_child(d, "unitNumber")), 0, 64, &u);
+        cd->unit = (int)u;
+        xmlNodePtr b = nx_soap_child(d, "backing");
+        const char *bt = nx_soap_xsi_type(b);
+        if (bt && !strcmp(bt, "VirtualCdromIsoBackingInfo"))
+            cd->file = nx_soap_child_text(b, "fileName");
+    }
+}
+
 void vs_parse_devices(struct vs_obj *o, xmlNodePtr val)
 {
     release_nics(o);
+    parse_cd(&o->cd, val);
     for (xmlNodePtr d = nx_xml_first_elem(val); d; d = nx_xml_next_elem(d)) {
         xmlNodePtr mac = nx_soap_child(d, "macAddress");
         xmlNodePtr backing = nx_soap_child(d, "backing");

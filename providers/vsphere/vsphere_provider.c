@@ -14,15 +14,26 @@
  *   standard or distributed portgroup carrying the VLAN on that host.
  * - Marker: extraConfig netext-deploy.marker (nx_marker_encode text).
  *   Payload: guestinfo.netext.payload (base64) + .encoding, as cloud-init's
- *   VMware datasource reads it. */
+ *   VMware datasource reads it.
+ * - Appliance image: the ISO at "[DS] netext-deploy/<image name>" on the
+ *   host's image-store datastore (default: the appliance's), uploaded through
+ *   the datastore file endpoint (/folder, in the SOAP session) when missing or
+ *   of another size: one HEAD, at most one MakeDirectory + PUT, per datastore
+ *   and run. A VirtualCdrom on the default IDE controller holds it, in the
+ *   CreateVM_Task spec, and the VM boots from it (bootOrder). */
 #include "config.h"
 
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "error.h"
+#include "http.h"
 #include "log.h"
 #include "strbuf.h"
 #include "util.h"
@@ -267,6 +278,17 @@ static void vs_close(struct nx_conn *base)
     }
     c->base.n_requests = nx_soap_requests(c->soap);
     nx_debug("vsphere: %s: %lu requests", c->url, c->base.n_requests);
+    if (c->n_image_checks)
+        nx_debug("vsphere: %s: appliance image: %lu datastore checks, %lu uploads (%llu bytes in "
+                 "%.2f s)",
+                 c->url, c->n_image_checks, c->n_uploads, c->upload_bytes, c->upload_seconds);
+    nx_http_free(c->files);
+    for (size_t i = 0; i < c->n_staged; i++) {
+        free(c->staged[i].ds);
+        free(c->staged[i].image);
+        free(c->staged[i].error);
+    }
+    free(c->staged);
     vs_tasks_release(c);
     vs_inventory_release(&c->inv);
     for (size_t i = 0; i < c->n_hosts; i++) {
@@ -286,6 +308,7 @@ static void vs_close(struct nx_conn *base)
     pthread_mutex_destroy(&c->load_lock);
     pthread_mutex_destroy(&c->container_lock);
     pthread_mutex_destroy(&c->session_lock);
+    pthread_mutex_destroy(&c->stage_lock);
     pthread_cond_destroy(&c->task_cond);
     free(c->url);
     free(c->user);
@@ -295,6 +318,7 @@ static void vs_close(struct nx_conn *base)
     free(c->view_manager);
     free(c->session_manager);
     free(c->task_manager);
+    free(c->file_manager);
     free(c->api_version);
     free(c->base.uri);
     free(c);
@@ -320,6 +344,7 @@ static int vs_open(const char *uri, const struct nx_conn_opts *opts, struct nx_c
     pthread_mutex_init(&c->load_lock, NULL);
     pthread_mutex_init(&c->container_lock, NULL);
     pthread_mutex_init(&c->session_lock, NULL);
+    pthread_mutex_init(&c->stage_lock, NULL);
     pthread_cond_init(&c->task_cond, NULL);
     c->url = url;
     c->base.uri = nx_strdup(uri);
@@ -342,6 +367,7 @@ static int vs_open(const char *uri, const struct nx_conn_opts *opts, struct nx_c
     c->view_manager = nx_soap_child_text(sc, "viewManager");
     c->session_manager = nx_soap_child_text(sc, "sessionManager");
     c->task_manager = nx_soap_child_text(sc, "taskManager");
+    c->file_manager = nx_soap_child_text(sc, "fileManager");
     c->api_version = nx_soap_child_text(nx_soap_child(sc, "about"), "apiVersion");
     nx_soap_resp_release(&r);
     if (!c->root_folder || !c->property_collector || !c->view_manager || !c->session_manager ||
@@ -374,6 +400,7 @@ struct backing {
 
 struct resolved {
     struct vs_obj *host, *dc, *cr, *ds;
+    struct vs_obj *image_ds; /* spec->image: where it is kept */
     struct backing *nics; /* one per spec vNIC */
 };
 
@@ -588,9 +615,9 @@ static bool datastore_ok(struct vs_conn *c, const struct vs_obj *ds, char **why)
     return true;
 }
 
-/* c->lock held */
-static int resolve_locked(struct vs_conn *c, const struct nx_appliance_spec *spec,
-                          struct resolved *r)
+/* c->lock held: host, compute resource, datacenter and datastore */
+static int resolve_place_locked(struct vs_conn *c, const struct nx_appliance_spec *spec,
+                                struct resolved *r)
 {
     r->host = find_host(c, host_target(spec));
     if (!r->host)
@@ -645,6 +672,52 @@ static int resolve_locked(struct vs_conn *c, const struct nx_appliance_spec *spe
                                 "are not supported); name one in the plan",
                                 r->host->name);
     }
+    return 0;
+}
+
+/* c->lock held: the datastore spec's image is kept on (r placed) */
+static int image_datastore_locked(struct vs_conn *c, const struct nx_appliance_spec *spec,
+                                  const struct resolved *r, struct vs_obj **out)
+{
+    const char *name = spec->host->image_store;
+    char *why = NULL;
+    *out = NULL;
+    if (!name) {
+        *out = r->ds;
+        return 0;
+    }
+    if (find_named(c, "StoragePod", name, NULL))
+        return nx_error_set(NX_EX_DATAERR,
+                            "image-store: datastore '%s' is a datastore cluster (StoragePod): "
+                            "not supported; name one datastore outside datastore clusters",
+                            name);
+    struct vs_obj *ds = NULL;
+    for (size_t i = 0; i < r->host->n_dss && !ds; i++) {
+        struct vs_obj *d = vs_inv_get(c, r->host->dss[i]);
+        if (d && nx_str_eq(d->name, name))
+            ds = d;
+    }
+    struct vs_obj *any = ds ? ds : find_named(c, "Datastore", name, NULL);
+    if (any && !datastore_ok(c, any, &why)) {
+        nx_error_set(NX_EX_DATAERR, "image-store: %s", why);
+        free(why);
+        return -1;
+    }
+    if (!ds)
+        return nx_error_set(NX_EX_DATAERR, "image-store: datastore '%s' not found on host '%s'",
+                            name, r->host->name);
+    *out = ds;
+    return 0;
+}
+
+/* c->lock held */
+static int resolve_locked(struct vs_conn *c, const struct nx_appliance_spec *spec,
+                          struct resolved *r)
+{
+    if (resolve_place_locked(c, spec, r) < 0)
+        return -1;
+    if (spec->image && image_datastore_locked(c, spec, r, &r->image_ds) < 0)
+        return -1;
     r->nics = nx_calloc(spec->n_vnics + 1, sizeof(*r->nics));
     for (size_t i = 0; i < spec->n_vnics; i++)
         if (resolve_vnic(c, r->host, spec, &spec->vnics[i], &r->nics[i]) < 0) {
@@ -774,6 +847,10 @@ static int vs_list_owned(struct nx_conn *base, struct nx_obs_list *out)
         struct nx_appliance_obs *o = nx_calloc(1, sizeof(*o));
         o->id = nx_strdup(vm->id);
         o->name = nx_strdup(vm->name ? vm->name : vm->id);
+        /* the marker's image counts only while the drive holds it (changed
+         * by hand: a set-image puts it back) */
+        if (m.image[0] && !(vm->cd.file && strstr(vm->cd.file, m.image)))
+            m.image[0] = '\0';
         o->marker = m;
         o->powered_on = vm->powered_on;
         const struct vs_hostinfo *hi = hostinfo(c, m.host);
@@ -943,19 +1020,30 @@ static void add_option(struct strbuf *sb, const char *key, const char *value)
     strbuf_addstr(sb, "</value></extraConfig>");
 }
 
-static void add_payload_options(struct strbuf *sb, const struct nx_appliance_spec *spec)
+/* The marker of spec with `image` (the id of the image the VM's drive holds
+ * after this change; "" none), not necessarily spec's: a payload change does
+ * not change the drive. */
+static char *marker_text(const struct nx_appliance_spec *spec, const char *image)
 {
     struct nx_marker m = {0};
-    struct strbuf b64 = STRBUF_INIT;
     nx_marker_from_spec(&m, spec);
+    nx_marker_set_image(&m, image);
     char *marker = nx_marker_encode(&m);
+    nx_marker_release(&m);
+    return marker;
+}
+
+static void add_payload_options(struct strbuf *sb, const struct nx_appliance_spec *spec,
+                                const char *image)
+{
+    struct strbuf b64 = STRBUF_INIT;
+    char *marker = marker_text(spec, image);
     strbuf_add_base64(&b64, spec->payload ? spec->payload : "", spec->payload_len);
     add_option(sb, VS_MARKER_KEY, marker);
     add_option(sb, VS_PAYLOAD_KEY, b64.buf);
     add_option(sb, VS_ENCODING_KEY, "base64");
     strbuf_release(&b64);
     free(marker);
-    nx_marker_release(&m);
 }
 
 static void add_nic(struct strbuf *sb, int key, const struct nx_vnic_spec *v,
@@ -1033,6 +1121,347 @@ static int run_task(struct vs_conn *c, const char *method, const char *body, con
                     const char *defer, char **result)
 {
     return run_task_ex(c, method, body, what, defer, result, false, NULL);
+}
+
+/* ---- the appliance image --------------------------------------------------- */
+
+/* "[DS] netext-deploy/<image name>" */
+static char *image_file(const struct vs_obj *ds, const struct nx_image *img)
+{
+    return nx_asprintf("[%s] " VS_IMAGE_DIR "/%s", ds->name ? ds->name : "", img->name);
+}
+
+static void url_escape(struct strbuf *sb, const char *s, bool keep_slash)
+{
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (isalnum(ch) || ch == '-' || ch == '.' || ch == '_' || ch == '~' ||
+            (keep_slash && ch == '/'))
+            strbuf_addch(sb, (char)ch);
+        else
+            strbuf_addf(sb, "%%%02X", ch);
+    }
+}
+
+/* c->lock held: the datacenter's inventory path ("DC0", "Folder/DC1") */
+static char *dc_path_locked(const struct vs_conn *c, const struct vs_obj *dc)
+{
+    const char *names[64];
+    size_t n = 0;
+    for (const struct vs_obj *o = dc; o && n < NX_ARRAY_SIZE(names);) {
+        names[n++] = o->name ? o->name : "";
+        const struct vs_obj *p = vs_inv_get(c, o->parent);
+        if (!is_type(p, "Folder") || nx_str_eq(p->id, c->root_folder))
+            break;
+        o = p;
+    }
+    struct strbuf sb = STRBUF_INIT;
+    while (n--)
+        strbuf_addf(&sb, "%s%s", sb.len ? "/" : "", names[n]);
+    return strbuf_detach(&sb, NULL);
+}
+
+/* /folder/netext-deploy/NAME?dcPath=DC&dsName=DS */
+static char *image_url_path(const char *dc_path, const char *ds_name, const struct nx_image *img)
+{
+    struct strbuf sb = STRBUF_INIT;
+    strbuf_addstr(&sb, "/folder/" VS_IMAGE_DIR "/");
+    url_escape(&sb, img->name, false);
+    strbuf_addstr(&sb, "?dcPath=");
+    url_escape(&sb, dc_path, false);
+    strbuf_addstr(&sb, "&dsName=");
+    url_escape(&sb, ds_name, false);
+    return strbuf_detach(&sb, NULL);
+}
+
+/* c->lock held: what staging img on ds gave earlier in this run */
+static const struct vs_staged *find_staged(const struct vs_conn *c, const char *ds,
+                                           const struct nx_image *img)
+{
+    for (size_t i = 0; i < c->n_staged; i++)
+        if (!strcmp(c->staged[i].ds, ds) && !strcmp(c->staged[i].image, img->name))
+            return &c->staged[i];
+    return NULL;
+}
+
+/* c->lock held: the answer of an earlier staging (0, or -1 with its error) */
+static int staged_result(const struct vs_staged *st)
+{
+    if (!st->error)
+        return 0;
+    return nx_error_set(st->code, "%s (failed earlier in this run; not tried again)", st->error);
+}
+
+/* [DS] netext-deploy, made when missing (an existing one is fine) */
+static int make_image_dir(struct vs_conn *c, const char *ds_name, const char *dc)
+{
+    if (!c->file_manager)
+        return 0; /* the PUT then has to make it */
+    struct strbuf sb = STRBUF_INIT;
+    struct nx_soap_resp r = {0};
+    struct nx_soap_fault f = {0};
+    nx_soap_begin(&sb, "MakeDirectory", "FileManager", c->file_manager);
+    nx_soap_addf(&sb, "name", "[%s] " VS_IMAGE_DIR, ds_name);
+    nx_soap_add_moref(&sb, "datacenter", "Datacenter", dc);
+    nx_soap_add(&sb, "createParentDirectories", "true");
+    nx_soap_end(&sb, "MakeDirectory");
+    /* making a directory again does no harm: repeated on transient failures */
+    int rc = vs_call_ex(c, "MakeDirectory", sb.buf, &r, &f, true, NULL, NULL);
+    if (rc == 1 && !strcmp(f.type, "FileAlreadyExists")) {
+        nx_error_clear();
+        rc = 0;
+    }
+    if (rc != 0) {
+        nx_error_prefix("making [%s] " VS_IMAGE_DIR ": ", ds_name);
+        rc = -1;
+    }
+    nx_soap_resp_release(&r);
+    nx_soap_fault_release(&f);
+    strbuf_release(&sb);
+    return rc;
+}
+
+/* A HEAD or PUT through c->files, repeated on transient failures (both are
+ * idempotent: a PUT sends the same bytes again). */
+static int files_request(struct vs_conn *c, const char *method, const char *path,
+                         const struct nx_image *img, int fd, struct nx_http_response *resp,
+                         long long *length)
+{
+    for (int k = 1;; k++) {
+        int rc =
+            !strcmp(method, "HEAD")
+                ? nx_http_head(c->files, path, resp, length)
+                : nx_http_put_file(c->files, path, "application/octet-stream", fd, img->size, resp);
+        bool again = rc < 0 ? nx_http_transient(c->files)
+                            : resp->status == 502 || resp->status == 503 || resp->status == 504;
+        if (!again || k >= RETRY_ATTEMPTS)
+            return rc;
+        if (rc == 0)
+            nx_error_set(NX_EX_UNAVAILABLE, "%s %s: HTTP %ld", method, path, resp->status);
+        vs_backoff(method, k);
+    }
+}
+
+/* c->stage_lock held: make img present on the datastore (one HEAD; when
+ * missing or of another size, MakeDirectory and one PUT) */
+static int stage_on(struct vs_conn *c, const struct nx_image *img, const char *ds_name,
+                    const char *dc, const char *dc_path)
+{
+    int ret = -1, fd = -1;
+    struct nx_http_response resp;
+    long long len = -1;
+    char *path = image_url_path(dc_path, ds_name, img);
+    nx_http_response_init(&resp);
+    if (!c->files && !(c->files = nx_soap_http_clone(c->soap)))
+        goto cleanup;
+    pthread_mutex_lock(&c->lock);
+    c->n_image_checks++;
+    pthread_mutex_unlock(&c->lock);
+    if (files_request(c, "HEAD", path, img, -1, &resp, &len) < 0)
+        goto cleanup;
+    if (resp.status == 200 && len >= 0 && (unsigned long long)len == img->size) {
+        nx_debug("vsphere: [%s] " VS_IMAGE_DIR "/%s is there (%lld bytes)", ds_name, img->name,
+                 len);
+        ret = 0;
+        goto cleanup;
+    }
+    if (resp.status == 401 || resp.status == 403) {
+        nx_error_set(NX_EX_NOPERM, "HEAD %s: HTTP %ld (datastore file access refused)", path,
+                     resp.status);
+        goto cleanup;
+    }
+    if (resp.status == 200)
+        nx_info("vsphere: [%s] " VS_IMAGE_DIR "/%s has %lld bytes, the image %llu: uploading it "
+                "again",
+                ds_name, img->name, len, (unsigned long long)img->size);
+    else if (resp.status != 404)
+        nx_info("vsphere: HEAD %s: HTTP %ld; uploading the image", path, resp.status);
+    if (make_image_dir(c, ds_name, dc) < 0)
+        goto cleanup;
+    fd = open(img->file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        nx_error_set(NX_EX_NOINPUT, "%s: %s", img->file, strerror(errno));
+        goto cleanup;
+    }
+    nx_info("vsphere: uploading %s to [%s] " VS_IMAGE_DIR "/ (%llu bytes)", img->name, ds_name,
+            (unsigned long long)img->size);
+    double t0 = nx_monotonic_s();
+    if (files_request(c, "PUT", path, img, fd, &resp, NULL) < 0)
+        goto cleanup;
+    double dt = nx_monotonic_s() - t0;
+    if (resp.status != 200 && resp.status != 201 && resp.status != 204) {
+        nx_error_set(resp.status == 401 || resp.status == 403 ? NX_EX_NOPERM : NX_EX_UNAVAILABLE,
+                     "PUT %s: HTTP %ld%s%.200s", path, resp.status, resp.body.len ? ": " : "",
+                     resp.body.len ? resp.body.buf : "");
+        goto cleanup;
+    }
+    pthread_mutex_lock(&c->lock);
+    c->n_uploads++;
+    c->upload_bytes += img->size;
+    c->upload_seconds += dt;
+    pthread_mutex_unlock(&c->lock);
+    nx_info("vsphere: uploaded %s to [%s] (%llu bytes in %.2f s)", img->name, ds_name,
+            (unsigned long long)img->size, dt);
+    ret = 0;
+cleanup:
+    if (fd >= 0)
+        close(fd);
+    nx_http_response_release(&resp);
+    free(path);
+    return ret;
+}
+
+static int vs_stage_image(struct nx_conn *base, const struct nx_appliance_spec *spec)
+{
+    struct vs_conn *c = (struct vs_conn *)base;
+    const struct nx_image *img = spec->image;
+    struct resolved r;
+    struct vs_obj *ds = NULL;
+    char *ds_id = NULL, *ds_name = NULL, *dc = NULL, *dc_path = NULL;
+    int ret = -1;
+    if (!img)
+        return 0;
+    memset(&r, 0, sizeof(r));
+    if (vs_inventory_load(c) < 0)
+        return -1;
+    pthread_mutex_lock(&c->lock);
+    if (resolve_place_locked(c, spec, &r) < 0 || image_datastore_locked(c, spec, &r, &ds) < 0) {
+        pthread_mutex_unlock(&c->lock);
+        return -1;
+    }
+    const struct vs_staged *st = find_staged(c, ds->id, img);
+    if (st) {
+        ret = staged_result(st);
+        pthread_mutex_unlock(&c->lock);
+        return ret;
+    }
+    ds_id = nx_strdup(ds->id);
+    ds_name = nx_strdup(ds->name ? ds->name : "");
+    dc = nx_strdup(r.dc->id);
+    dc_path = dc_path_locked(c, r.dc);
+    pthread_mutex_unlock(&c->lock);
+
+    /* one thread checks (and uploads); the others wait for its answer */
+    pthread_mutex_lock(&c->stage_lock);
+    pthread_mutex_lock(&c->lock);
+    st = find_staged(c, ds_id, img);
+    if (st)
+        ret = staged_result(st);
+    pthread_mutex_unlock(&c->lock);
+    if (!st) {
+        nx_error_clear();
+        ret = stage_on(c, img, ds_name, dc, dc_path);
+        pthread_mutex_lock(&c->lock);
+        NX_GROW(c->staged, c->alloc_staged, c->n_staged + 1);
+        struct vs_staged *n = &c->staged[c->n_staged++];
+        n->ds = nx_strdup(ds_id);
+        n->image = nx_strdup(img->name);
+        n->error = ret < 0 ? nx_strdup(nx_error_msg()) : NULL;
+        n->code = ret < 0 ? nx_error_code() : 0;
+        pthread_mutex_unlock(&c->lock);
+    }
+    pthread_mutex_unlock(&c->stage_lock);
+    free(ds_id);
+    free(ds_name);
+    free(dc);
+    free(dc_path);
+    return ret;
+}
+
+/* A VirtualCdrom holding img (op "add" or "edit"), connected at power-on. */
+static void add_cdrom(struct strbuf *sb, const char *op, const char *key, const char *controller,
+                      int unit, bool connected, const struct vs_obj *ds, const struct nx_image *img)
+{
+    char *file = image_file(ds, img);
+    strbuf_addstr(sb, "<deviceChange>");
+    nx_soap_add(sb, "operation", op);
+    strbuf_addstr(sb, "<device xsi:type=\"VirtualCdrom\">");
+    nx_soap_add(sb, "key", key);
+    /* (vcsim fails an edit without deviceInfo) */
+    strbuf_addstr(sb, "<deviceInfo><label>CD/DVD drive 1</label>");
+    nx_soap_add(sb, "summary", file);
+    strbuf_addstr(sb, "</deviceInfo><backing xsi:type=\"VirtualCdromIsoBackingInfo\">");
+    nx_soap_add(sb, "fileName", file);
+    nx_soap_add_moref(sb, "datastore", "Datastore", ds->id);
+    strbuf_addstr(sb, "</backing>");
+    strbuf_addf(sb,
+                "<connectable><startConnected>true</startConnected>"
+                "<allowGuestControl>false</allowGuestControl><connected>%s</connected>"
+                "</connectable>",
+                connected ? "true" : "false");
+    nx_soap_add(sb, "controllerKey", controller);
+    strbuf_addf(sb, "<unitNumber>%d</unitNumber>", unit);
+    strbuf_addstr(sb, "</device></deviceChange>");
+    free(file);
+}
+
+/* after extraConfig (the ConfigSpec's order): boot from the CD/DVD drive */
+static void add_boot_options(struct strbuf *sb)
+{
+    strbuf_addstr(
+        sb, "<bootOptions><bootOrder xsi:type=\"VirtualMachineBootOptionsBootableCdromDevice\"/>"
+            "</bootOptions>");
+}
+
+/* The key every new VM's first IDE controller has (ESXi and vCenter create
+ * IDE 0 and 1, keys 200 and 201, with every VM; vcsim does the same). */
+#define VS_DEFAULT_IDE "200"
+
+static int vs_set_image(struct nx_conn *base, const struct nx_appliance_obs *obs,
+                        const struct nx_appliance_spec *spec)
+{
+    struct vs_conn *c = (struct vs_conn *)base;
+    struct resolved r;
+    struct strbuf sb = STRBUF_INIT;
+    char *what = nx_asprintf("putting image %s in %s", spec->image->name, obs->name);
+    char *marker = NULL;
+    int ret = -1;
+    bool edit = false;
+    memset(&r, 0, sizeof(r));
+    if (vs_inventory_load(c) < 0)
+        goto cleanup;
+    pthread_mutex_lock(&c->lock);
+    const struct vs_obj *vm = vs_inv_get(c, obs->id);
+    if (resolve_place_locked(c, spec, &r) < 0 ||
+        image_datastore_locked(c, spec, &r, &r.image_ds) < 0) {
+        pthread_mutex_unlock(&c->lock);
+        nx_error_prefix("%s: ", what);
+        goto cleanup;
+    }
+    nx_soap_begin(&sb, "ReconfigVM_Task", "VirtualMachine", obs->id);
+    strbuf_addstr(&sb, "<spec>");
+    if (vm && vm->cd.key && vm->cd.controller) {
+        edit = true;
+        add_cdrom(&sb, "edit", vm->cd.key, vm->cd.controller, vm->cd.unit, obs->powered_on,
+                  r.image_ds, spec->image);
+    } else {
+        /* a drive on the first free IDE unit */
+        int slot = -1;
+        for (int i = 0; i < 4 && slot < 0; i++)
+            if (vm && vm->cd.ide[i / 2] && !(vm->cd.ide_used & (1u << i)))
+                slot = i;
+        if (vm && vm->cd.ide[0] && slot < 0) {
+            pthread_mutex_unlock(&c->lock);
+            nx_error_set(NX_EX_FAILED, "%s: no CD/DVD drive and no free IDE unit for one", what);
+            goto cleanup;
+        }
+        add_cdrom(&sb, "add", "-10", slot >= 0 ? vm->cd.ide[slot / 2] : VS_DEFAULT_IDE,
+                  slot >= 0 ? slot % 2 : 0, obs->powered_on, r.image_ds, spec->image);
+    }
+    pthread_mutex_unlock(&c->lock);
+    marker = marker_text(spec, spec->image->id);
+    add_option(&sb, VS_MARKER_KEY, marker);
+    add_boot_options(&sb);
+    strbuf_addstr(&sb, "</spec>");
+    nx_soap_end(&sb, "ReconfigVM_Task");
+    /* an edit is the same when repeated; an add is not (two drives): the next
+     * run sees what happened */
+    ret = run_task_ex(c, "ReconfigVM_Task", sb.buf, what, NULL, NULL, edit, NULL);
+cleanup:
+    free(marker);
+    free(what);
+    strbuf_release(&sb);
+    return ret;
 }
 
 /* CreateVM_Task after a transient failure (see /work/notes/retries.md):
@@ -1152,18 +1581,19 @@ static int vs_create(struct nx_conn *base, const struct nx_appliance_spec *spec,
     strbuf_addf(&sb, "<numCPUs>1</numCPUs><memoryMB>%d</memoryMB>", APPLIANCE_MEMORY_MIB);
     for (size_t i = 0; i < spec->n_vnics; i++)
         add_nic(&sb, -100 - (int)i, &spec->vnics[i], &r.nics[i]);
-    add_payload_options(&sb, spec);
+    if (spec->image)
+        add_cdrom(&sb, "add", "-10", VS_DEFAULT_IDE, 0, false, r.image_ds, spec->image);
+    add_payload_options(&sb, spec, spec->image ? spec->image->id : "");
+    if (spec->image)
+        add_boot_options(&sb);
     strbuf_addstr(&sb, "</config>");
     nx_soap_add_moref(&sb, "pool", "ResourcePool", pool);
     nx_soap_add_moref(&sb, "host", "HostSystem", r.host->id);
     nx_soap_end(&sb, "CreateVM_Task");
     what = nx_asprintf("creating %s", spec->name);
     {
-        struct nx_marker m = {0};
         char *task = NULL;
-        nx_marker_from_spec(&m, spec);
-        char *marker = nx_marker_encode(&m);
-        nx_marker_release(&m);
+        char *marker = marker_text(spec, spec->image ? spec->image->id : "");
         int rc = create_vm(c, sb.buf, folder, marker, what, &vm, &task);
         free(marker);
         if (rc < 0)
@@ -1268,7 +1698,7 @@ static int vs_set_payload(struct nx_conn *base, const struct nx_appliance_obs *o
     char *what = nx_asprintf("updating the payload of %s", obs->name);
     nx_soap_begin(&sb, "ReconfigVM_Task", "VirtualMachine", obs->id);
     strbuf_addstr(&sb, "<spec>");
-    add_payload_options(&sb, spec);
+    add_payload_options(&sb, spec, obs->marker.image);
     strbuf_addstr(&sb, "</spec>");
     nx_soap_end(&sb, "ReconfigVM_Task");
     /* setting extraConfig values again is harmless: repeated when lost */
@@ -1436,4 +1866,6 @@ const struct nx_provider_ops nx_vsphere_provider = {
     .set_power = vs_set_power,
     .settle = vs_settle,
     .remove = vs_remove,
+    .stage_image = vs_stage_image,
+    .set_image = vs_set_image,
 };
