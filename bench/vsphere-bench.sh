@@ -20,8 +20,12 @@
 # faster than govc at 20 ms.
 # VLAN ownership is per plan host, so every tenant gets its own plan host on
 # one of two ESXi hosts and the VLANs 101-103 (3 portgroups instead of 3,000).
+# With xorriso, the same batch at 20 ms again with an appliance image (an ISO
+# 9660 file of NX_BENCH_IMAGE_MIB, default 25, MiB), its re-run too: uploads
+# (from the -v log lines) apart from SOAP requests; targets: <= 3 requests per
+# appliance, one upload (every appliance is on LocalDS_0), none in the re-run.
 # Environment: NX_BENCH_TENANTS, NX_BENCH_GOVC_SUBSET, NX_BENCH_JOBS (extra -j
-# values, default "8 16"), NX_BENCH_JSON.
+# values, default "8 16"), NX_BENCH_IMAGE_MIB, NX_BENCH_JSON.
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 export top_srcdir
 . "$top_srcdir/bench/bench-lib.sh"
@@ -62,7 +66,7 @@ new_vcsim() {
 deploy() {
     dn=$1 delay=$2 j=$3
     new_vcsim "$dn" "$delay"
-    bench_time "$dn" $ND -q -j "$j" batch "$NX_TMP/plan-$dn.xml"
+    bench_time "$dn" $ND ${DEPLOY_OPTS:--q} -j "$j" batch "$NX_TMP/plan-$dn.xml"
     eval "rc=\$${dn}_rc s=\$${dn}_s"
     if [ "$rc" != 0 ]; then
         echo "vsphere-bench: batch of $N with -j $j failed (exit $rc):" >&2
@@ -144,6 +148,45 @@ for j in $JOBS; do
     vcsim_stop "$VCSIM_PID"
 done
 
+# the appliance image: uploads counted apart (log lines "vsphere: uploaded
+# NAME to [DS] (BYTES bytes in SECONDS s)")
+uploads() { # uploads NAME: sets <NAME>_up (count), _up_s (seconds), _up_mib
+    u=$(grep -c 'vsphere: uploaded ' "$NX_TMP/$1.out")
+    us=$(sed -n 's/.*vsphere: uploaded .* bytes in \([0-9.]*\) s).*/\1/p' "$NX_TMP/$1.out" |
+        awk '{t += $1} END {printf "%.2f", t}')
+    ub=$(sed -n 's/.*vsphere: uploaded .* (\([0-9]*\) bytes in .*/\1/p' "$NX_TMP/$1.out" |
+        awk '{t += $1} END {printf "%.1f", t / 1048576}')
+    eval "${1}_up=$u ${1}_up_s=$us ${1}_up_mib=$ub"
+}
+IMG_MIB=${NX_BENCH_IMAGE_MIB:-25}
+image_json=""
+if command -v xorriso >/dev/null 2>&1; then
+    mkdir -p "$NX_TMP/isodir/boot"
+    head -c $((IMG_MIB * 1048576)) /dev/urandom >"$NX_TMP/isodir/boot/filler"
+    xorriso -as mkisofs -quiet -o "$NX_TMP/bench.iso" "$NX_TMP/isodir" >/dev/null 2>&1 ||
+        { echo "vsphere-bench: xorriso failed" >&2; exit 1; }
+    DEPLOY_OPTS="-v --image $NX_TMP/bench.iso"
+    deploy d20img $DELAY_MS $DEFAULT_J
+    uploads d20img
+    echo "  image ($IMG_MIB MiB): $d20img_up upload(s), $d20img_up_mib MiB in $d20img_up_s s (not in the SOAP requests)"
+    : >"$NX_TMP/trace-d20img"
+    bench_time againimg $ND $DEPLOY_OPTS -j $DEFAULT_J batch "$NX_TMP/plan-d20img.xml"
+    uploads againimg
+    againimg_req=$(trace_total "$NX_TMP/trace-d20img")
+    againimg_changed=$(grep -c ' changed$' "$NX_TMP/againimg.out")
+    printf '%-34s %5s %8s %9s %8s %9s %7s %8s\n' "  its no-change re-run" $DEFAULT_J "$againimg_s" \
+        "$againimg_req" "-" "-" "-" "$((againimg_kib / 1024))"
+    echo "  re-run: $againimg_up upload(s), $againimg_changed tenants changed"
+    vcsim_stop "$VCSIM_PID"
+    DEPLOY_OPTS=
+    image_json=",
+ \"delay20_image\": {\"image_mib\": $IMG_MIB, \"wall_s\": $d20img_s, \"requests\": $d20img_req,
+   \"requests_per_appliance\": $d20img_rpa, \"uploads\": $d20img_up, \"upload_s\": $d20img_up_s,
+   \"rerun_wall_s\": $againimg_s, \"rerun_requests\": $againimg_req, \"rerun_uploads\": $againimg_up}"
+else
+    echo "  (no xorriso: the run with an appliance image is left out)"
+fi
+
 deploy d0 0 $DEFAULT_J
 govc_peer peer0
 peer0_full=$(awk "BEGIN{printf \"%.1f\", $peer0_s / $M * $N}")
@@ -169,6 +212,12 @@ bench_target "no-change re-run: $again_beyond requests beyond login (<= 3), $aga
     "$again_beyond <= 3 && $again_changed == 0"
 bench_target "no-change re-run: ${again_s} s < 2 s" "$again_s < 2"
 bench_target "vs govc at 20 ms: ${speedup20}x faster (>= 20)" "$speedup20 >= 20"
+if [ -n "$image_json" ]; then
+    bench_target "with an image: $d20img_made of $N tenants changed, $d20img_rpa requests per appliance (<= 3)" \
+        "$d20img_made == $N && $d20img_rpa <= 3"
+    bench_target "with an image: $d20img_up upload (1: one datastore), $againimg_up in the re-run, $againimg_changed changed" \
+        "$d20img_up == 1 && $againimg_up == 0 && $againimg_changed == 0"
+fi
 
 jobs_json=""
 for j in $JOBS; do
@@ -182,6 +231,6 @@ bench_json vsphere "{\"date\": \"$(date -u +%Y-%m-%dT%H:%MZ)\", \"tenants\": $N,
  \"rerun\": {\"wall_s\": $again_s, \"requests\": $again_req, \"beyond_login\": $again_beyond, \"peak_rss_kib\": $again_kib},
  \"govc\": {\"measured_tenants\": $M, \"delay20_measured_s\": $peer20_s, \"delay20_extrapolated_s\": $peer20_full,
    \"delay0_measured_s\": $peer0_s, \"delay0_extrapolated_s\": $peer0_full, \"requests_per_appliance\": $peer20_rpa,
-   \"speedup_delay20\": $speedup20, \"speedup_delay0\": $speedup0},
+   \"speedup_delay20\": $speedup20, \"speedup_delay0\": $speedup0}$image_json,
  \"targets_met\": $([ $BENCH_FAIL = 0 ] && echo true || echo false)}"
 exit $BENCH_FAIL
