@@ -1,6 +1,7 @@
 /* cli.c: what the command implementations share. */
 #include "cli.h"
 #include "log.h"
+#include "metrics.h"
 #include "plan.h"
 #include "strbuf.h"
 #include "tenant_side.h"
@@ -132,4 +133,10 @@ void nx_cli_report(const struct nx_cli *cli, const struct nx_run *run, bool stat
     } else {
         nx_run_report_text(run, cli->command, stdout);
     }
+}
+
+void nx_cli_metrics(const struct nx_cli *cli, const struct nx_run *run)
+{
+    if (cli->metrics_data)
+        nx_metrics_collect(cli->metrics_data, run);
 }

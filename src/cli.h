@@ -23,6 +23,8 @@ struct nx_cli {
     const char *host; /* payload --host (cmd_payload.c) */
     const char *image; /* --image FILE */
     bool no_image; /* --no-image */
+    const char *metrics; /* --metrics FILE */
+    struct nx_metrics *metrics_data; /* set with --metrics (main.c writes it) */
     unsigned jobs;
     unsigned lock_wait;
     struct nx_conn_opts conn;
@@ -49,6 +51,9 @@ int nx_cli_run_opts(const struct nx_cli *cli, struct nx_credentials *creds,
                     struct nx_run_opts *opts);
 /* Print the run's outcome in the chosen format. */
 void nx_cli_report(const struct nx_cli *cli, const struct nx_run *run, bool status_table);
+
+/* --metrics: take the run's figures (before nx_run_release); no-op without. */
+void nx_cli_metrics(const struct nx_cli *cli, const struct nx_run *run);
 
 int nx_cmd_validate(struct nx_cli *cli);
 int nx_cmd_reconcile(struct nx_cli *cli); /* subscribe, unsubscribe, status */

@@ -79,6 +79,7 @@ int nx_cmd_batch(struct nx_cli *cli)
     opts.progress_ud = &prog;
     struct nx_run run;
     code = nx_run_execute(m, &opts, &run);
+    nx_cli_metrics(cli, &run);
     if (prog.drawn)
         fputc('\n', stderr);
     double elapsed = nx_monotonic_s() - prog.start;

@@ -119,6 +119,7 @@ static int reconcile(struct nx_cli *cli, struct nx_model *m, bool status, bool r
     opts.state_dir = nx_state_dir(cli->state_dir_opt);
     struct nx_run run;
     code = nx_run_execute(m, &opts, &run);
+    nx_cli_metrics(cli, &run);
     if (!run.status && run.problems.n) {
         nx_cli_problems(cli, &run.problems, "refused", code);
     } else if (!run.status) {

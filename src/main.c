@@ -13,6 +13,7 @@
 #include "cmd_payload.h"
 #include "image.h"
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 #include "xml.h"
 
@@ -68,6 +69,10 @@ static const char usage_text[] =
     "                          image=>, else " NX_IMAGE_DEFAULT "\n"
     "                          when it exists\n"
     "      --no-image          attach no image and change none (appliances boot nothing)\n"
+    "      --metrics FILE      at the end, write the run's metrics to FILE in Prometheus\n"
+    "                          text format (atomically, mode 0644, for node_exporter's\n"
+    "                          textfile collector): tenants by result, changes,\n"
+    "                          failures, phase durations, requests per endpoint\n"
     "  -h, --help              this text\n"
     "  -V, --version           version and built-in providers\n"
     "\n"
@@ -92,6 +97,7 @@ enum {
     OPT_BUNDLE,
     OPT_ROLE,
     OPT_HOST,
+    OPT_METRICS,
 };
 
 static const struct option long_opts[] = {
@@ -115,6 +121,7 @@ static const struct option long_opts[] = {
     {"timeout", required_argument, NULL, OPT_TIMEOUT},
     {"role", required_argument, NULL, OPT_ROLE},
     {"host", required_argument, NULL, OPT_HOST},
+    {"metrics", required_argument, NULL, OPT_METRICS},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -232,6 +239,9 @@ static int parse_args(int argc, char **argv, struct nx_cli *cli)
         case OPT_HOST:
             cli->host = optarg;
             break;
+        case OPT_METRICS:
+            cli->metrics = optarg;
+            break;
         case 'h':
             fputs(usage_text, stdout);
             return -1;
@@ -276,7 +286,19 @@ int main(int argc, char **argv)
             continue;
         if (cli.n_args == 0)
             return usage_error("%s: no plan or configuration file given", cli.command);
-        return commands[i].run(&cli);
+        if (!cli.metrics)
+            return commands[i].run(&cli);
+        struct nx_metrics mt;
+        nx_metrics_init(&mt, cli.command, cli.dry_run);
+        cli.metrics_data = &mt;
+        rc = commands[i].run(&cli);
+        if (nx_metrics_write(cli.metrics, &mt, rc) < 0) {
+            fprintf(stderr, "netext-deploy: %s\n", nx_error_msg());
+            if (rc == NX_EX_OK)
+                rc = NX_EX_CANTCREAT;
+        }
+        nx_metrics_release(&mt);
+        return rc;
     }
     return usage_error("unknown command '%s'", cli.command);
 }

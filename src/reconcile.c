@@ -590,11 +590,27 @@ static int load_image(struct nx_run *run)
     return 0;
 }
 
-/* -vv: where a run's time goes, phase by phase */
-static void phase_done(double *t0, const char *phase)
+static const char *const phase_names[NX_PHASE_COUNT][2] = {
+    {"connect", "connect"},
+    {"desired", "desired state"},
+    {"inventory", "placement checks and inventory"},
+    {"credentials", "tunnel credentials"},
+    {"diff", "diff"},
+    {"changes", "changes"},
+    {"settle", "settle"},
+};
+
+const char *nx_run_phase_name(enum nx_run_phase p)
+{
+    return (size_t)p < NX_PHASE_COUNT ? phase_names[p][0] : "?";
+}
+
+/* where a run's time goes, phase by phase: run->phase_s, and -vv */
+static void phase_done(struct nx_run *run, double *t0, enum nx_run_phase phase)
 {
     double t = nx_monotonic_s();
-    nx_debug("phase %s: %.3f s", phase, t - *t0);
+    run->phase_s[phase] = t - *t0;
+    nx_debug("phase %s: %.3f s", phase_names[phase][1], t - *t0);
     *t0 = t;
 }
 
@@ -621,24 +637,24 @@ int nx_run_execute(struct nx_model *m, const struct nx_run_opts *opts, struct nx
     const struct nx_mac_range **ranges = nx_calloc(m->n_hosts + 1, sizeof(*ranges));
     for (size_t i = 0; i < m->n_hosts; i++)
         ranges[i] = run->host_conn[i]->ops->mac_range;
-    phase_done(&t0, "connect");
+    phase_done(run, &t0, NX_PHASE_CONNECT);
     run->desired = nx_desired_compute(m, ranges);
     free(ranges);
-    phase_done(&t0, "desired state");
+    phase_done(run, &t0, NX_PHASE_DESIRED);
     check_placements(run);
     if (list_all(run) < 0) {
         run->exit_code = nx_error_code();
         return run->exit_code;
     }
-    phase_done(&t0, "placement checks and inventory");
+    phase_done(run, &t0, NX_PHASE_INVENTORY);
     if (opts->tunnel_credentials && !opts->remove_all && attach_credentials(run) < 0) {
         run->exit_code = nx_error_code();
         return run->exit_code;
     }
-    phase_done(&t0, "tunnel credentials");
+    phase_done(run, &t0, NX_PHASE_CREDENTIALS);
     struct nx_scope scope = {opts->role, opts->tenants, m};
     nx_diff(opts->remove_all ? &run->empty : run->desired, &run->obs, &scope, &run->actions);
-    phase_done(&t0, "diff");
+    phase_done(run, &t0, NX_PHASE_DIFF);
     run->status = nx_calloc(run->actions.n + 1, sizeof(*run->status));
     run->errors = nx_calloc(run->actions.n + 1, sizeof(*run->errors));
     run->subjects = nx_calloc(run->actions.n + 1, sizeof(*run->subjects));
@@ -661,9 +677,9 @@ int nx_run_execute(struct nx_model *m, const struct nx_run_opts *opts, struct nx
             }
     } else {
         execute(run);
-        phase_done(&t0, "changes");
+        phase_done(run, &t0, NX_PHASE_CHANGES);
         settle(run);
-        phase_done(&t0, "settle");
+        phase_done(run, &t0, NX_PHASE_SETTLE);
     }
     compute_results(run);
     /* credentials issued during the run are made durable here, at once */

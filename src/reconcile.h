@@ -57,6 +57,21 @@ enum nx_tenant_result {
 };
 const char *nx_tenant_result_name(enum nx_tenant_result r);
 
+/* The phases of a run, in order (-vv prints each one's duration; --metrics
+ * writes them). */
+enum nx_run_phase {
+    NX_PHASE_CONNECT = 0,
+    NX_PHASE_DESIRED,
+    NX_PHASE_INVENTORY, /* placement checks and inventory */
+    NX_PHASE_CREDENTIALS,
+    NX_PHASE_DIFF,
+    NX_PHASE_CHANGES,
+    NX_PHASE_SETTLE,
+    NX_PHASE_COUNT,
+};
+/* A short name for labels: "connect", "desired", "inventory", ... */
+const char *nx_run_phase_name(enum nx_run_phase p);
+
 enum nx_action_status {
     NX_ST_PLANNED = 0,
     NX_ST_DONE,
@@ -86,6 +101,7 @@ struct nx_run {
     size_t tenants_done, tenants_failed, tenants_total;
     unsigned long n_changes;
     size_t n_failed;
+    double phase_s[NX_PHASE_COUNT]; /* seconds spent in each phase (0: not reached) */
     int exit_code;
     const struct nx_run_opts *opts;
 };
