@@ -21,6 +21,8 @@ struct nx_cli {
     const char *output; /* export-bundle -o */
     const char *role; /* payload --role (cmd_payload.c) */
     const char *host; /* payload --host (cmd_payload.c) */
+    const char *appliance; /* revoke --appliance NAME (cmd_payload.c) */
+    bool undo; /* revoke --undo */
     const char *image; /* --image FILE */
     bool no_image; /* --no-image */
     const char *metrics; /* --metrics FILE */

@@ -248,7 +248,10 @@ int nx_cmd_payload(struct nx_cli *cli)
     if (m->kind == NX_KIND_TENANT) {
         /* the bundle's credentials (no PKI on the tenant side) */
         struct nx_desired one = {&spec, 1, 1};
-        nx_payload_attach_pki(&one, m, NULL, NULL);
+        if (nx_payload_attach_pki(&one, m, NULL, NULL) < 0) {
+            code = nx_cli_fail(cli, nx_error_code());
+            goto cleanup;
+        }
     } else {
         const char *dir = nx_state_dir(cli->state_dir_opt);
         struct nx_pki_cred c;
@@ -310,6 +313,43 @@ int nx_cmd_rotate(struct nx_cli *cli)
             printf("%s: tenant %s: %d certificate%s re-issued%s; the next subscribe updates "
                    "the appliances' payloads\n",
                    cli->command, tenant, n, n == 1 ? "" : "s", ca ? " (with a new CA)" : "");
+    }
+    nx_pki_close(pki);
+    nx_model_free(m);
+    return code;
+}
+
+int nx_cmd_revoke(struct nx_cli *cli)
+{
+    struct nx_model *m;
+    int code = nx_cli_load_kind(cli, &m, false, NX_KIND_PROVIDER,
+                                "the revocation lists live on the provider side; give the "
+                                "provider plan");
+    if (code)
+        return code;
+    const char *tenant = cli->tenant;
+    if (!tenant && m->n_tenants == 1)
+        tenant = m->tenants[0]->name;
+    struct nx_pki *pki = NULL;
+    const char *verb = cli->undo ? "reinstated" : "revoked";
+    if (!tenant || !nx_model_tenant(m, tenant) || !cli->appliance || !*cli->appliance) {
+        nx_error_set(NX_EX_USAGE,
+                     "revoke: --tenant NAME of a tenant in the plan and --appliance NAME are "
+                     "required");
+        code = nx_cli_fail(cli, NX_EX_USAGE);
+    } else if (cli->dry_run) {
+        printf("revoke: dry run: tenant %s: appliance %s would be %s\n", tenant, cli->appliance,
+               verb);
+    } else if (nx_pki_open(nx_state_dir(cli->state_dir_opt), 0, &pki) < 0) {
+        code = nx_cli_fail(cli, nx_error_code());
+    } else {
+        int rc = nx_pki_revoke(pki, tenant, cli->appliance, cli->undo);
+        if (rc < 0)
+            code = nx_cli_fail(cli, nx_error_code());
+        else
+            printf("revoke: tenant %s: appliance %s %s%s; the next subscribe updates the SP "
+                   "appliances' payloads\n",
+                   tenant, cli->appliance, rc == 1 ? "was already " : "", verb);
     }
     nx_pki_close(pki);
     nx_model_free(m);

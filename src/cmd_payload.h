@@ -1,4 +1,4 @@
-/* cmd_payload.h: `netext-deploy payload`, `rotate` and `rotate-ca`.
+/* cmd_payload.h: `netext-deploy payload`, `rotate`, `rotate-ca`, `revoke`.
  *
  * payload: print the bootstrap document of one appliance exactly as the
  * providers carry it (same desired state, same MACs, same tunnel
@@ -13,5 +13,9 @@
 
 int nx_cmd_payload(struct nx_cli *cli);
 int nx_cmd_rotate(struct nx_cli *cli); /* "rotate" and "rotate-ca" */
+/* revoke: put --appliance NAME of --tenant on the tenant's revocation list
+ * (--undo: take it off); the next subscribe carries the list to the SP
+ * appliances. */
+int nx_cmd_revoke(struct nx_cli *cli);
 
 #endif

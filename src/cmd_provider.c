@@ -222,18 +222,19 @@ int nx_cmd_export_bundle(struct nx_cli *cli)
         code = nx_cli_fail(cli, NX_EX_DATAERR);
         goto cleanup;
     }
-    /* the tenant's tunnel credentials: one client certificate per bundle, from
-     * the tenant's CA in the state directory (pki.h; issued on first export) */
+    /* the tenant's tunnel credentials: the tenant CA and the tenant's client
+     * CA, from which the tenant side derives one certificate per appliance
+     * (pki.h; issued on first export) */
     struct nx_pki *pki = NULL;
     struct nx_pki_cred pc = {0};
     if (nx_pki_open(nx_state_dir(cli->state_dir_opt), 0, &pki) < 0 ||
-        nx_pki_get(pki, t->name, NX_PKI_CLIENT, "bundle", &pc) < 0 || nx_pki_sync(pki) < 0) {
+        nx_pki_get_clients_ca(pki, t->name, &pc) < 0 || nx_pki_sync(pki) < 0) {
         code = nx_cli_fail(cli, nx_error_code());
         nx_pki_close(pki);
         goto cleanup;
     }
     nx_pki_close(pki);
-    struct nx_bundle_creds bc = {pc.ca_pem, pc.cert_pem, pc.key_pem};
+    struct nx_bundle_creds bc = {pc.ca_pem, NULL, NULL, pc.cert_pem, pc.key_pem};
     struct strbuf sb = STRBUF_INIT;
     nx_bundle_render(&sb, m, t, &bc);
     nx_pki_cred_release(&pc);

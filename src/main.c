@@ -36,6 +36,8 @@ static const char usage_text[] =
     "                          the appliance's private key)\n"
     "  rotate PLAN...          new tunnel keys and certificates for --tenant\n"
     "  rotate-ca PLAN...       the same with a new tenant CA\n"
+    "  revoke PLAN...          refuse tenant-side appliance --appliance NAME of --tenant\n"
+    "                          from the next subscribe on (--undo: accept it again)\n"
     "Tenant side (CONFIG: a <netext-tenant> file, see netext-plan(5)):\n"
     "  rescan CONFIG...        reconcile the tenant-side appliances with the bundle\n"
     "                          (the hook to run after rescanning the provider)\n"
@@ -53,6 +55,9 @@ static const char usage_text[] =
     "  -j, --jobs N            batch: tenants worked on at once (default 4, 1-64)\n"
     "  -o, --output FILE       export-bundle: where to write the bundle ('-': stdout)\n"
     "      --bundle FILE       rescan: the bundle (default: the one the CONFIG names)\n"
+    "      --appliance NAME    revoke: the tenant-side appliance (as `status` on the\n"
+    "                          tenant side names it)\n"
+    "      --undo              revoke: take NAME off the revocation list\n"
     "      --state-dir DIR     locks and keys (default /var/lib/netext-deploy;\n"
     "                          also NETEXT_DEPLOY_STATE_DIR)\n"
     "      --lock-wait SEC     wait up to SEC seconds for a run on the same tenant to\n"
@@ -98,6 +103,8 @@ enum {
     OPT_ROLE,
     OPT_HOST,
     OPT_METRICS,
+    OPT_APPLIANCE,
+    OPT_UNDO,
 };
 
 static const struct option long_opts[] = {
@@ -122,6 +129,8 @@ static const struct option long_opts[] = {
     {"role", required_argument, NULL, OPT_ROLE},
     {"host", required_argument, NULL, OPT_HOST},
     {"metrics", required_argument, NULL, OPT_METRICS},
+    {"appliance", required_argument, NULL, OPT_APPLIANCE},
+    {"undo", no_argument, NULL, OPT_UNDO},
     {"help", no_argument, NULL, 'h'},
     {"version", no_argument, NULL, 'V'},
     {NULL, 0, NULL, 0},
@@ -138,6 +147,7 @@ static const struct command commands[] = {
     {"batch", nx_cmd_batch},         {"export-bundle", nx_cmd_export_bundle},
     {"rescan", nx_cmd_rescan},       {"payload", nx_cmd_payload},
     {"rotate", nx_cmd_rotate},       {"rotate-ca", nx_cmd_rotate},
+    {"revoke", nx_cmd_revoke},
 };
 
 static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -238,6 +248,12 @@ static int parse_args(int argc, char **argv, struct nx_cli *cli)
             break;
         case OPT_HOST:
             cli->host = optarg;
+            break;
+        case OPT_APPLIANCE:
+            cli->appliance = optarg;
+            break;
+        case OPT_UNDO:
+            cli->undo = true;
             break;
         case OPT_METRICS:
             cli->metrics = optarg;

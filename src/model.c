@@ -91,6 +91,8 @@ static void tside_release(struct nx_tenant_side *ts)
     free(ts->ca_pem);
     free(ts->cert_pem);
     nx_free_secret(ts->key_pem);
+    free(ts->clients_ca_pem);
+    nx_free_secret(ts->clients_key_pem);
     for (size_t i = 0; i < ts->n_res; i++)
         free(ts->res[i].network);
     free(ts->res);

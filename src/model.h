@@ -169,6 +169,9 @@ struct nx_tenant_side {
     struct nx_bundle_net *nets;
     size_t n_nets, alloc_nets;
     char *ca_pem, *cert_pem, *key_pem; /* tunnel credentials; key is secret */
+    /* the client CA (pki.h): each appliance's certificate is derived from it;
+     * NULL in bundles made before (one shared cert_pem/key_pem) */
+    char *clients_ca_pem, *clients_key_pem; /* key is secret */
     /* after nx_tside_resolve() */
     bool resolved;
     struct nx_tside_resolved *res;

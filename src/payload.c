@@ -169,8 +169,19 @@ int nx_payload_attach_spec(struct nx_appliance_spec *s, const struct nx_model *m
                            struct nx_pki *pki, bool lookup_only)
 {
     if (s->role == NX_ROLE_TENANT && m->kind == NX_KIND_TENANT) {
-        /* tenant side: the credentials the provider put in the bundle */
+        /* tenant side: this appliance's certificate, derived from the
+         * bundle's client CA (pki.h); a bundle made before carries one
+         * certificate for all */
         const struct nx_tenant_side *ts = &m->tside;
+        if (ts->ca_pem && ts->clients_ca_pem && ts->clients_key_pem) {
+            struct nx_pki_cred d;
+            if (nx_pki_derive_client(ts->ca_pem, ts->clients_ca_pem, ts->clients_key_pem,
+                                     s->tenant->name, s->name, &d) < 0)
+                return -1;
+            nx_payload_attach_cred(s, m, &d);
+            nx_pki_cred_release(&d);
+            return 0;
+        }
         struct nx_pki_cred b = {(char *)ts->ca_pem, (char *)ts->cert_pem, (char *)ts->key_pem,
                                 false, false};
         nx_payload_attach_cred(s, m, ts->ca_pem && ts->cert_pem && ts->key_pem ? &b : NULL);

@@ -769,6 +769,516 @@ cleanup:
     return ret;
 }
 
+/* Decode a %XX-encoded component back (names were encoded by add_component). */
+static char *decode_component(const char *s, size_t len)
+{
+    struct strbuf sb = STRBUF_INIT;
+    for (size_t i = 0; i < len; i++) {
+        unsigned v;
+        if (s[i] == '%' && i + 2 < len && sscanf(s + i + 1, "%2x", &v) == 1) {
+            strbuf_addch(&sb, (int)v);
+            i += 2;
+        } else {
+            strbuf_addch(&sb, s[i]);
+        }
+    }
+    return strbuf_detach(&sb, NULL);
+}
+
+/* ---- the client CA, derived tenant-side certificates, revocation -----------
+ * (pki.h). Files: clients-ca.crt/.key, revoked (one %XX-encoded name a line,
+ * sorted), ca.crl (tenant CA: client-NAME certificates of revoked names),
+ * clients-ca.crl (client CA: derived serials of revoked names). The lists
+ * are rewritten whenever what they cover changes: revoke, rotate, a new
+ * client CA, and (nx_pki_get, server) when one is missing or was not signed
+ * by the current CA. */
+#define CLIENTS_CA "clients-ca"
+#define DERIVE_KEY_LABEL "netext-deploy tenant-side key"
+#define DERIVE_SERIAL_LABEL "netext-deploy tenant-side serial"
+
+static int issue_clients_ca(const char *tenant, X509 **cert_out, EVP_PKEY **key_out)
+{
+    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
+    X509 *x = X509_new();
+    X509_NAME *name = make_name(tenant, "clients");
+    BIGNUM *bn = BN_new();
+    ASN1_INTEGER *serial = NULL;
+    int ret = -1;
+    if (!key || !x || !name || !bn) {
+        ssl_error("generating a key");
+        goto cleanup;
+    }
+    if (!BN_rand(bn, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) ||
+        !(serial = BN_to_ASN1_INTEGER(bn, NULL)) || !X509_set_serialNumber(x, serial) ||
+        !X509_set_version(x, 2) || !X509_set_subject_name(x, name) ||
+        !X509_set_issuer_name(x, name) || !X509_set_pubkey(x, key) ||
+        !X509_gmtime_adj(X509_getm_notBefore(x), -3600) ||
+        !X509_time_adj_ex(X509_getm_notAfter(x), NX_PKI_LEAF_DAYS, 0, NULL)) {
+        ssl_error("building a certificate");
+        goto cleanup;
+    }
+    if (add_ext(x, x, NID_subject_key_identifier, "hash") < 0 ||
+        add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") < 0 ||
+        add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") < 0 ||
+        add_ext(x, x, NID_ext_key_usage, "clientAuth") < 0)
+        goto cleanup;
+    if (!X509_sign(x, key, NULL)) {
+        ssl_error("signing a certificate");
+        goto cleanup;
+    }
+    *cert_out = x;
+    *key_out = key;
+    x = NULL;
+    key = NULL;
+    ret = 0;
+cleanup:
+    ASN1_INTEGER_free(serial);
+    BN_free(bn);
+    X509_NAME_free(name);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    return ret;
+}
+
+/* The serial number of name's derived certificate: 128 bits of SHA-256(label,
+ * the client CA's DER, name), positive, first byte 0x40-0x7f. */
+static ASN1_INTEGER *derived_serial(X509 *clients_ca, const char *name)
+{
+    unsigned char *der = NULL, md[EVP_MAX_MD_SIZE];
+    unsigned mdlen = 0;
+    int len = i2d_X509(clients_ca, &der);
+    ASN1_INTEGER *ret = NULL;
+    EVP_MD_CTX *c = EVP_MD_CTX_new();
+    if (len > 0 && c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
+        EVP_DigestUpdate(c, DERIVE_SERIAL_LABEL, sizeof(DERIVE_SERIAL_LABEL)) &&
+        EVP_DigestUpdate(c, der, (size_t)len) && EVP_DigestUpdate(c, name, strlen(name)) &&
+        EVP_DigestFinal_ex(c, md, &mdlen) && mdlen >= 16) {
+        md[0] = (unsigned char)((md[0] & 0x3f) | 0x40);
+        BIGNUM *bn = BN_bin2bn(md, 16, NULL);
+        ret = bn ? BN_to_ASN1_INTEGER(bn, NULL) : NULL;
+        BN_free(bn);
+    }
+    EVP_MD_CTX_free(c);
+    OPENSSL_free(der);
+    if (!ret)
+        ssl_error("deriving a serial number");
+    return ret;
+}
+
+/* name's key and certificate from the client CA: deterministic. */
+static int derive_leaf(X509 *cax, EVP_PKEY *cak, const char *tenant, const char *name,
+                       X509 **cert_out, EVP_PKEY **key_out)
+{
+    unsigned char raw[64], seed[32];
+    size_t rawlen = sizeof(raw), seedlen = 0;
+    struct strbuf msg = STRBUF_INIT;
+    EVP_PKEY *key = NULL;
+    X509 *x = NULL;
+    X509_NAME *subj = NULL;
+    ASN1_INTEGER *serial = NULL;
+    char *cn = nx_asprintf("tenant:%s", name);
+    int ret = -1;
+    if (EVP_PKEY_get_id(cak) != EVP_PKEY_ED25519 ||
+        !EVP_PKEY_get_raw_private_key(cak, raw, &rawlen)) {
+        nx_error_set(NX_EX_DATAERR, "the client CA's key is not an Ed25519 key");
+        ERR_clear_error();
+        goto cleanup;
+    }
+    strbuf_add(&msg, DERIVE_KEY_LABEL, sizeof(DERIVE_KEY_LABEL));
+    strbuf_add(&msg, tenant, strlen(tenant) + 1);
+    strbuf_addstr(&msg, name);
+    if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, raw, rawlen, (unsigned char *)msg.buf,
+                   msg.len, seed, sizeof(seed), &seedlen) ||
+        seedlen != sizeof(seed) ||
+        !(key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, sizeof(seed))) ||
+        !(x = X509_new()) || !(subj = make_name(tenant, cn)) ||
+        !(serial = derived_serial(cax, name)) || !X509_set_serialNumber(x, serial) ||
+        !X509_set_version(x, 2) || !X509_set_subject_name(x, subj) ||
+        !X509_set_issuer_name(x, X509_get_subject_name(cax)) || !X509_set_pubkey(x, key) ||
+        !X509_set1_notBefore(x, X509_get0_notBefore(cax)) ||
+        !X509_set1_notAfter(x, X509_get0_notAfter(cax))) {
+        ssl_error("deriving a tenant-side certificate");
+        goto cleanup;
+    }
+    if (add_ext(x, cax, NID_authority_key_identifier, "keyid:always") < 0 ||
+        add_ext(x, cax, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
+        add_ext(x, cax, NID_key_usage, "critical,digitalSignature") < 0 ||
+        add_ext(x, cax, NID_ext_key_usage, "clientAuth") < 0)
+        goto cleanup;
+    if (!X509_sign(x, cak, NULL)) {
+        ssl_error("signing a certificate");
+        goto cleanup;
+    }
+    *cert_out = x;
+    *key_out = key;
+    x = NULL;
+    key = NULL;
+    ret = 0;
+cleanup:
+    nx_memzero(raw, sizeof(raw));
+    nx_memzero(seed, sizeof(seed));
+    strbuf_release(&msg);
+    ASN1_INTEGER_free(serial);
+    X509_NAME_free(subj);
+    X509_free(x);
+    EVP_PKEY_free(key);
+    free(cn);
+    return ret;
+}
+
+int nx_pki_derive_client(const char *ca_pem, const char *clients_ca_pem,
+                         const char *clients_key_pem, const char *tenant, const char *name,
+                         struct nx_pki_cred *out)
+{
+    memset(out, 0, sizeof(*out));
+    X509 *cax = clients_ca_pem ? cert_of_pem(clients_ca_pem) : NULL, *x = NULL;
+    EVP_PKEY *cak = clients_key_pem ? key_of_pem(clients_key_pem) : NULL, *k = NULL;
+    int ret = -1;
+    if (!cax || !cak || !ca_pem) {
+        nx_error_set(NX_EX_DATAERR, "the bundle's client CA is not a PEM certificate and key");
+        goto cleanup;
+    }
+    if (X509_check_private_key(cax, cak) != 1) {
+        ERR_clear_error();
+        nx_error_set(NX_EX_DATAERR, "the bundle's client CA does not match its key");
+        goto cleanup;
+    }
+    if (derive_leaf(cax, cak, tenant, name, &x, &k) < 0)
+        goto cleanup;
+    out->cert_pem = pem_of_cert(x);
+    out->key_pem = pem_of_key(k);
+    out->ca_pem = nx_strdup(ca_pem);
+    if (!out->cert_pem || !out->key_pem) {
+        nx_pki_cred_release(out);
+        ssl_error("encoding PEM");
+        goto cleanup;
+    }
+    ret = 0;
+cleanup:
+    if (ret < 0)
+        nx_error_prefix("tenant-side appliance '%s': ", name);
+    X509_free(cax);
+    X509_free(x);
+    EVP_PKEY_free(cak);
+    EVP_PKEY_free(k);
+    return ret;
+}
+
+/* The revoked names (decoded), sorted as in the file. */
+static void read_revoked(const char *dir, char ***names, size_t *n)
+{
+    char *path = nx_asprintf("%s/revoked", dir), *text = NULL;
+    size_t alloc = 0;
+    *names = NULL;
+    *n = 0;
+    if (read_file(path, &text) == 0) {
+        for (char *line = text, *end; *line; line = end) {
+            end = strchr(line, '\n');
+            size_t len = end ? (size_t)(end - line) : strlen(line);
+            end = end ? end + 1 : line + len;
+            if (len == 0 || line[0] == '#')
+                continue;
+            NX_GROW(*names, alloc, *n + 1);
+            (*names)[(*n)++] = decode_component(line, len);
+        }
+    }
+    nx_error_clear();
+    free(text);
+    free(path);
+}
+
+static void free_names(char **names, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int make_crl(X509 *issuer, EVP_PKEY *ik, ASN1_INTEGER **serials, size_t n, char **pem)
+{
+    X509_CRL *crl = X509_CRL_new();
+    ASN1_TIME *now = ASN1_TIME_adj(NULL, time(NULL), 0, 0);
+    BIO *b = BIO_new(BIO_s_mem());
+    int ret = -1;
+    *pem = NULL;
+    if (!crl || !now || !b || !X509_CRL_set_version(crl, 1) ||
+        !X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)) ||
+        !X509_CRL_set1_lastUpdate(crl, now) ||
+        !X509_CRL_set1_nextUpdate(crl, X509_get0_notAfter(issuer))) /* lives with its CA */
+        goto fail;
+    for (size_t i = 0; i < n; i++) {
+        X509_REVOKED *r = X509_REVOKED_new();
+        if (!r || !X509_REVOKED_set_serialNumber(r, serials[i]) ||
+            !X509_REVOKED_set_revocationDate(r, now) || !X509_CRL_add0_revoked(crl, r)) {
+            X509_REVOKED_free(r);
+            goto fail;
+        }
+    }
+    X509_CRL_sort(crl);
+    if (!X509_CRL_sign(crl, ik, EVP_PKEY_get_id(ik) == EVP_PKEY_ED25519 ? NULL : EVP_sha256()) ||
+        !PEM_write_bio_X509_CRL(b, crl))
+        goto fail;
+    char *data;
+    long len = BIO_get_mem_data(b, &data);
+    *pem = nx_strndup(data, (size_t)len);
+    ret = 0;
+    goto cleanup;
+fail:
+    ssl_error("building a revocation list");
+cleanup:
+    BIO_free(b);
+    ASN1_TIME_free(now);
+    X509_CRL_free(crl);
+    return ret;
+}
+
+/* Rewrite ca.crl and clients-ca.crl from the revoked names (ca: the tenant's
+ * current CA). */
+static int write_crls(struct nx_pki *p, const char *dir, const struct pair *ca)
+{
+    char **names, *pem = NULL;
+    size_t n;
+    read_revoked(dir, &names, &n);
+    ASN1_INTEGER **serials = nx_calloc(n + 1, sizeof(*serials));
+    size_t ns = 0;
+    struct pair cc = {0};
+    int ret = -1;
+    for (size_t i = 0; i < n; i++) {
+        char *base = leaf_base(NX_PKI_CLIENT, names[i]);
+        struct pair leaf;
+        if (load(dir, base, &leaf) == 0)
+            serials[ns++] = ASN1_INTEGER_dup(X509_get0_serialNumber(leaf.x));
+        nx_error_clear();
+        pair_release(&leaf);
+        free(base);
+    }
+    __atomic_store_n(&p->dirty, 1, __ATOMIC_RELAXED);
+    if (make_crl(ca->x, ca->k, serials, ns, &pem) < 0 ||
+        write_atomic(dir, "ca.crl", pem, strlen(pem), 0644) < 0)
+        goto cleanup;
+    for (size_t i = 0; i < ns; i++)
+        ASN1_INTEGER_free(serials[i]);
+    ns = 0;
+    free(pem);
+    pem = NULL;
+    int rc = load(dir, CLIENTS_CA, &cc);
+    nx_error_clear();
+    if (rc != 0) {
+        char *path = nx_asprintf("%s/" CLIENTS_CA ".crl", dir);
+        unlink(path);
+        free(path);
+        ret = 0;
+        goto cleanup;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (!(serials[ns++] = derived_serial(cc.x, names[i])))
+            goto cleanup;
+    if (make_crl(cc.x, cc.k, serials, ns, &pem) < 0 ||
+        write_atomic(dir, CLIENTS_CA ".crl", pem, strlen(pem), 0644) < 0)
+        goto cleanup;
+    ret = 0;
+cleanup:
+    for (size_t i = 0; i < ns; i++)
+        ASN1_INTEGER_free(serials[i]);
+    free(serials);
+    free(pem);
+    pair_release(&cc);
+    free_names(names, n);
+    return ret;
+}
+
+/* Does dir/name hold a CRL that issuer signed? */
+static bool crl_ok(const char *dir, const char *name, X509 *issuer)
+{
+    char *path = nx_asprintf("%s/%s", dir, name), *text = NULL;
+    bool ok = false;
+    if (read_file(path, &text) == 0) {
+        BIO *b = BIO_new_mem_buf(text, -1);
+        X509_CRL *crl = b ? PEM_read_bio_X509_CRL(b, NULL, NULL, NULL) : NULL;
+        ok = crl && X509_CRL_verify(crl, X509_get0_pubkey(issuer)) == 1;
+        X509_CRL_free(crl);
+        BIO_free(b);
+    }
+    ERR_clear_error();
+    nx_error_clear();
+    free(text);
+    free(path);
+    return ok;
+}
+
+/* A server's ca_pem (pki.h): out->ca_pem (the tenant CA) followed by ca.crl,
+ * then the client CA and its list when there is one. ca: the decoded CA (full
+ * path: missing or stale lists are rewritten first) or NULL (stamp path: 1 if
+ * a list is missing). */
+static int add_crls(struct nx_pki *p, const char *dir, const struct pair *ca,
+                    struct nx_pki_cred *out)
+{
+    char *cpath = nx_asprintf("%s/" CLIENTS_CA ".crt", dir);
+    struct stat st;
+    bool have_cc = lstat(cpath, &st) == 0;
+    int ret = -1;
+    if (ca) {
+        bool stale = !crl_ok(dir, "ca.crl", ca->x);
+        if (!stale && have_cc) {
+            struct pair cc;
+            if (load(dir, CLIENTS_CA, &cc) == 0)
+                stale = !crl_ok(dir, CLIENTS_CA ".crl", cc.x);
+            pair_release(&cc);
+            nx_error_clear();
+        }
+        if (stale && (p->flags & NX_PKI_READONLY)) {
+            nx_pki_cred_release(out);
+            out->pending = true;
+            ret = 0;
+            goto cleanup;
+        }
+        if (stale && write_crls(p, dir, ca) < 0)
+            goto cleanup;
+    }
+    const char *parts[] = {"ca.crl", CLIENTS_CA ".crt", CLIENTS_CA ".crl"};
+    struct strbuf sb = STRBUF_INIT;
+    strbuf_addstr(&sb, out->ca_pem);
+    for (size_t i = 0; i < (have_cc ? 3u : 1u); i++) {
+        char *path = nx_asprintf("%s/%s", dir, parts[i]), *text = NULL;
+        int rc = read_file(path, &text);
+        free(path);
+        if (rc != 0) {
+            strbuf_release(&sb);
+            if (rc > 0 && !ca) {
+                ret = 1;
+                goto cleanup;
+            }
+            if (rc > 0)
+                nx_error_set(NX_EX_IOERR, "%s/%s: missing", dir, parts[i]);
+            goto cleanup;
+        }
+        strbuf_addstr(&sb, text);
+        free(text);
+    }
+    free(out->ca_pem);
+    out->ca_pem = strbuf_detach(&sb, NULL);
+    ret = 0;
+cleanup:
+    free(cpath);
+    return ret;
+}
+
+bool nx_pki_is_revoked(struct nx_pki *p, const char *tenant, const char *name)
+{
+    char *dir = tenant_dir(p, tenant), **names;
+    size_t n;
+    read_revoked(dir, &names, &n);
+    bool found = false;
+    for (size_t i = 0; i < n && !found; i++)
+        found = nx_str_eq(names[i], name);
+    free_names(names, n);
+    free(dir);
+    return found;
+}
+
+int nx_pki_get_clients_ca(struct nx_pki *p, const char *tenant, struct nx_pki_cred *out)
+{
+    memset(out, 0, sizeof(*out));
+    char *dir = tenant_dir(p, tenant);
+    struct pair ca = {0}, cc = {0};
+    int ret = -1;
+    pthread_mutex_lock(&p->mu);
+    int took = relock(p);
+    if (took < 0)
+        goto cleanup;
+    int rc = get_ca(p, dir, tenant, false, &ca);
+    if (rc != 0) {
+        if (rc > 0)
+            nx_error_set(NX_EX_USAGE, "the state directory is open read-only");
+        goto cleanup;
+    }
+    rc = load(dir, CLIENTS_CA, &cc);
+    nx_error_clear();
+    if (rc == 0 &&
+        (X509_check_private_key(cc.x, cc.k) != 1 || EVP_PKEY_get_id(cc.k) != EVP_PKEY_ED25519 ||
+         expires_soon(cc.x, NX_PKI_RENEW_DAYS)))
+        rc = 1;
+    ERR_clear_error();
+    if (rc != 0) {
+        pair_release(&cc);
+        nx_info("tenant '%s': issuing the client CA for tenant-side appliances", tenant);
+        if (issue_clients_ca(tenant, &cc.x, &cc.k) < 0 || store(p, dir, CLIENTS_CA, &cc) < 0 ||
+            write_crls(p, dir, &ca) < 0)
+            goto cleanup;
+    }
+    out->ca_pem = nx_strdup(ca.crt);
+    out->cert_pem = cc.crt;
+    out->key_pem = cc.key;
+    cc.crt = cc.key = NULL;
+    ret = 0;
+cleanup:
+    if (took == 1 && flock(p->lock_fd, LOCK_UN) == 0)
+        p->held = false;
+    pthread_mutex_unlock(&p->mu);
+    if (ret < 0)
+        nx_error_prefix("tenant '%s': tunnel PKI in %s: ", tenant, p->dir);
+    pair_release(&ca);
+    pair_release(&cc);
+    free(dir);
+    return ret;
+}
+
+int nx_pki_revoke(struct nx_pki *p, const char *tenant, const char *name, bool undo)
+{
+    if (p->flags & NX_PKI_READONLY)
+        return nx_error_set(NX_EX_USAGE, "revoke: the state directory is open read-only");
+    char *dir = tenant_dir(p, tenant), **names;
+    size_t n;
+    struct pair ca = {0};
+    int ret = -1;
+    pthread_mutex_lock(&p->mu);
+    int took = relock(p);
+    read_revoked(dir, &names, &n);
+    if (took < 0 || get_ca(p, dir, tenant, false, &ca) != 0)
+        goto cleanup;
+    size_t at = n;
+    for (size_t i = 0; i < n; i++)
+        if (nx_str_eq(names[i], name))
+            at = i;
+    if ((at < n) != undo) {
+        ret = 1; /* already so; the lists are rewritten anyway (cheap, and heals) */
+    } else if (undo) {
+        free(names[at]);
+        names[at] = names[--n];
+    } else {
+        names = nx_realloc(names, (n + 1) * sizeof(*names));
+        names[n++] = nx_strdup(name);
+    }
+    qsort(names, n, sizeof(*names), cmp_str);
+    struct strbuf sb = STRBUF_INIT;
+    strbuf_addstr(&sb, "# netext-deploy: revoked tenant-side appliances (netext-deploy revoke)\n");
+    for (size_t i = 0; i < n; i++) {
+        add_component(&sb, names[i]);
+        strbuf_addch(&sb, '\n');
+    }
+    int rc = write_atomic(dir, "revoked", sb.buf, sb.len, 0644);
+    strbuf_release(&sb);
+    if (rc < 0 || write_crls(p, dir, &ca) < 0 || nx_pki_sync(p) < 0)
+        ret = -1;
+    else if (ret != 1)
+        ret = 0;
+cleanup:
+    if (took == 1 && flock(p->lock_fd, LOCK_UN) == 0)
+        p->held = false;
+    pthread_mutex_unlock(&p->mu);
+    if (ret < 0)
+        nx_error_prefix("tenant '%s': revoking '%s': ", tenant, name);
+    free_names(names, n);
+    pair_release(&ca);
+    free(dir);
+    return ret;
+}
+
 int nx_pki_lookup(struct nx_pki *p, const char *tenant, enum nx_pki_kind kind, const char *name,
                   struct nx_pki_cred *out)
 {
@@ -777,7 +1287,14 @@ int nx_pki_lookup(struct nx_pki *p, const char *tenant, enum nx_pki_kind kind, c
         return 1;
     char *dir = tenant_dir(p, tenant);
     char *base = leaf_base(kind, name);
-    int rc = stamp_get(dir, base, out);
+    int rc = kind == NX_PKI_CLIENT && nx_pki_is_revoked(p, tenant, name)
+                 ? 1 /* the full path says so */
+                 : stamp_get(dir, base, out);
+    if (rc == 0 && kind == NX_PKI_SERVER && (rc = add_crls(p, dir, NULL, out)) != 0) {
+        nx_pki_cred_release(out);
+        nx_error_clear();
+        rc = 1;
+    }
     free(base);
     free(dir);
     return rc;
@@ -795,9 +1312,20 @@ int nx_pki_get(struct nx_pki *p, const char *tenant, enum nx_pki_kind kind, cons
     int took = relock(p);
     if (took < 0)
         goto cleanup;
-    if (!p->missing && stamp_get(dir, base, out) == 0) {
-        ret = 0;
+    if (kind == NX_PKI_CLIENT && !p->missing && nx_pki_is_revoked(p, tenant, name)) {
+        nx_error_set(NX_EX_DATAERR,
+                     "client certificate '%s': revoked (netext-deploy revoke --undo reinstates "
+                     "it)",
+                     name);
         goto cleanup;
+    }
+    if (!p->missing && stamp_get(dir, base, out) == 0) {
+        if (kind == NX_PKI_CLIENT || add_crls(p, dir, NULL, out) == 0) {
+            ret = 0;
+            goto cleanup;
+        }
+        nx_pki_cred_release(out);
+        nx_error_clear();
     }
     int rc = get_ca(p, dir, tenant, false, &ca);
     if (rc < 0)
@@ -808,6 +1336,8 @@ int nx_pki_get(struct nx_pki *p, const char *tenant, enum nx_pki_kind kind, cons
         goto cleanup;
     }
     ret = get_leaf(p, dir, tenant, kind, name, base, &ca, false, out);
+    if (ret == 0 && kind == NX_PKI_SERVER && !out->pending)
+        ret = add_crls(p, dir, &ca, out) < 0 ? -1 : 0;
 cleanup:
     if (took == 1 && flock(p->lock_fd, LOCK_UN) == 0)
         p->held = false;
@@ -834,22 +1364,6 @@ int nx_pki_sync(struct nx_pki *p)
     close(fd);
     __atomic_store_n(&p->dirty, 0, __ATOMIC_RELAXED);
     return 0;
-}
-
-/* Decode a %XX-encoded component back (names were encoded by add_component). */
-static char *decode_component(const char *s, size_t len)
-{
-    struct strbuf sb = STRBUF_INIT;
-    for (size_t i = 0; i < len; i++) {
-        unsigned v;
-        if (s[i] == '%' && i + 2 < len && sscanf(s + i + 1, "%2x", &v) == 1) {
-            strbuf_addch(&sb, (int)v);
-            i += 2;
-        } else {
-            strbuf_addch(&sb, s[i]);
-        }
-    }
-    return strbuf_detach(&sb, NULL);
 }
 
 int nx_pki_rotate(struct nx_pki *p, const char *tenant, bool ca)
@@ -897,6 +1411,20 @@ int nx_pki_rotate(struct nx_pki *p, const char *tenant, bool ca)
     for (size_t i = 0; i < n; i++)
         free(names[i]);
     free(names);
+    /* the client CA too (the tenant side needs a new bundle), then the lists */
+    struct pair cc;
+    int rc = load(dir, CLIENTS_CA, &cc);
+    pair_release(&cc);
+    nx_error_clear();
+    if (rc == 0 && count >= 0) {
+        if (issue_clients_ca(tenant, &cc.x, &cc.k) < 0 || store(p, dir, CLIENTS_CA, &cc) < 0)
+            count = -1;
+        else
+            count++;
+        pair_release(&cc);
+    }
+    if (count >= 0 && write_crls(p, dir, &cap) < 0)
+        count = -1;
 cleanup:
     if (d)
         closedir(d);

@@ -54,11 +54,13 @@ void nx_bundle_render(struct strbuf *sb, const struct nx_model *m, const struct 
             strbuf_addstr(sb, "\"/>\n");
         }
     }
-    if (creds && (creds->ca_pem || creds->cert_pem || creds->key_pem)) {
+    if (creds && (creds->ca_pem || creds->cert_pem || creds->key_pem || creds->clients_ca_pem)) {
         strbuf_addstr(sb, "  <credentials>\n");
         pem_elem(sb, "ca", creds->ca_pem);
         pem_elem(sb, "certificate", creds->cert_pem);
         pem_elem(sb, "key", creds->key_pem);
+        pem_elem(sb, "client-ca", creds->clients_ca_pem);
+        pem_elem(sb, "client-ca-key", creds->clients_key_pem);
         strbuf_addstr(sb, "  </credentials>\n");
     }
     strbuf_addstr(sb, "</netext-bundle>\n");
@@ -151,10 +153,12 @@ int nx_bundle_parse(struct nx_model *m, const char *data, size_t len, const char
             n->sp_host = nx_strdup(host);
         } else if (nx_xml_is(e, NX_BUNDLE_NS, "credentials")) {
             for (xmlNodePtr c = nx_xml_first_elem(e); c; c = nx_xml_next_elem(c)) {
-                char **slot = nx_xml_is(c, NX_BUNDLE_NS, "ca")            ? &ts->ca_pem
-                              : nx_xml_is(c, NX_BUNDLE_NS, "certificate") ? &ts->cert_pem
-                              : nx_xml_is(c, NX_BUNDLE_NS, "key")         ? &ts->key_pem
-                                                                          : NULL;
+                char **slot = nx_xml_is(c, NX_BUNDLE_NS, "ca")              ? &ts->ca_pem
+                              : nx_xml_is(c, NX_BUNDLE_NS, "certificate")   ? &ts->cert_pem
+                              : nx_xml_is(c, NX_BUNDLE_NS, "key")           ? &ts->key_pem
+                              : nx_xml_is(c, NX_BUNDLE_NS, "client-ca")     ? &ts->clients_ca_pem
+                              : nx_xml_is(c, NX_BUNDLE_NS, "client-ca-key") ? &ts->clients_key_pem
+                                                                            : NULL;
                 if (slot) {
                     nx_free_secret(*slot);
                     *slot = nx_xml_text(c);

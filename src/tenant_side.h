@@ -28,11 +28,16 @@
 
 #define NX_BUNDLE_NS "urn:netext-deploy:bundle:1"
 
-/* Tunnel credentials carried by a bundle (PEM; key is secret). May be NULL. */
+/* Tunnel credentials carried by a bundle (PEM; keys are secret). May be
+ * NULL. Bundles carry the tenant CA and the tenant's client CA (pki.h), from
+ * which each tenant-side appliance's certificate is derived; cert_pem/key_pem
+ * (one certificate shared by all, as bundles had before) are still read. */
 struct nx_bundle_creds {
     const char *ca_pem;
     const char *cert_pem;
     const char *key_pem;
+    const char *clients_ca_pem;
+    const char *clients_key_pem;
 };
 
 /* Render tenant t's bundle from a validated provider model. */

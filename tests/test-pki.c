@@ -57,6 +57,13 @@ static unsigned mode_of(const char *a, const char *b)
     return m;
 }
 
+/* the length of the tenant CA's certificate at the start of a CA file */
+static size_t ca_len(const char *pem)
+{
+    const char *end = strstr(pem, "-----END CERTIFICATE-----");
+    return end ? (size_t)(end - pem) : strlen(pem);
+}
+
 static void test_issue_and_verify(void)
 {
     struct nx_pki *p;
@@ -69,7 +76,10 @@ static void test_issue_and_verify(void)
     CU_ASSERT(srv.issued && cli.issued);
     CU_ASSERT_FALSE(srv.pending);
     CU_ASSERT(strstr(srv.key_pem, "BEGIN PRIVATE KEY") != NULL);
-    CU_ASSERT_STRING_EQUAL(srv.ca_pem, cli.ca_pem); /* one CA per tenant */
+    /* one CA per tenant; a server's CA file adds the revocation list */
+    CU_ASSERT_EQUAL(strncmp(srv.ca_pem, cli.ca_pem, strlen(cli.ca_pem)), 0);
+    CU_ASSERT(strstr(srv.ca_pem + strlen(cli.ca_pem), "-----BEGIN X509 CRL-----") != NULL);
+    CU_ASSERT_PTR_NULL(strstr(cli.ca_pem, "CRL"));
 
     /* chain and purpose */
     CU_ASSERT_EQUAL(nx_pki_verify(srv.ca_pem, srv.cert_pem, NX_PKI_SERVER, "acme"), 0);
@@ -165,7 +175,7 @@ static void test_rotation(void)
     CU_ASSERT_EQUAL(nx_pki_rotate(p, "acme", false), 2);
     CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "acme", NX_PKI_SERVER, "esx1", &after), 0);
     CU_ASSERT_FALSE(after.issued); /* rotate already wrote them */
-    CU_ASSERT_STRING_EQUAL(before.ca_pem, after.ca_pem);
+    CU_ASSERT_EQUAL(strncmp(before.ca_pem, after.ca_pem, ca_len(before.ca_pem)), 0);
     CU_ASSERT_STRING_NOT_EQUAL(before.cert_pem, after.cert_pem);
     CU_ASSERT_STRING_NOT_EQUAL(before.key_pem, after.key_pem);
     CU_ASSERT_EQUAL(mode_of(state, "pki/acme/server-esx1.key"), 0600);
@@ -374,6 +384,159 @@ static void test_check_stamp(void)
     nx_pki_close(p);
 }
 
+/* 0 if leaf_pem verifies for a client against the CA file ca_file (its
+ * certificates and revocation lists, as OpenVPN's crl-verify reads them),
+ * else the X509_V_ERR code. */
+static int verify_with_crls(const char *ca_file, const char *leaf_pem)
+{
+    BIO *b = BIO_new_mem_buf(ca_file, -1);
+    STACK_OF(X509_INFO) *infos = PEM_X509_INFO_read_bio(b, NULL, NULL, NULL);
+    X509_STORE *st = X509_STORE_new();
+    for (int i = 0; infos && i < sk_X509_INFO_num(infos); i++) {
+        X509_INFO *in = sk_X509_INFO_value(infos, i);
+        if (in->x509)
+            X509_STORE_add_cert(st, in->x509);
+        if (in->crl)
+            X509_STORE_add_crl(st, in->crl);
+    }
+    X509_STORE_set_flags(st, X509_V_FLAG_CRL_CHECK);
+    X509 *x = cert(leaf_pem);
+    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
+    X509_STORE_CTX_init(ctx, st, x, NULL);
+    X509_STORE_CTX_set_purpose(ctx, X509_PURPOSE_SSL_CLIENT);
+    int rc = X509_verify_cert(ctx) == 1 ? 0 : X509_STORE_CTX_get_error(ctx);
+    X509_STORE_CTX_free(ctx);
+    X509_free(x);
+    X509_STORE_free(st);
+    sk_X509_INFO_pop_free(infos, X509_INFO_free);
+    BIO_free(b);
+    return rc;
+}
+
+static unsigned count(const char *hay, const char *needle)
+{
+    unsigned n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)); p++)
+        n++;
+    return n;
+}
+
+static void test_tenant_side_certs(void)
+{
+    struct nx_pki *p;
+    struct nx_pki_cred cc, cc2, a, a2, b, srv, legacy;
+    CU_ASSERT_EQUAL_FATAL(nx_pki_open(state, 0, &p), 0);
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get_clients_ca(p, "initech", &cc), 0);
+    CU_ASSERT_EQUAL(mode_of(state, "pki/initech/clients-ca.key"), 0600);
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get_clients_ca(p, "initech", &cc2), 0);
+    CU_ASSERT_STRING_EQUAL(cc.cert_pem, cc2.cert_pem); /* kept, not re-issued */
+    CU_ASSERT_STRING_EQUAL(cc.key_pem, cc2.key_pem);
+    nx_pki_cred_release(&cc2);
+    X509 *cax = cert(cc.cert_pem);
+    CU_ASSERT_PTR_NOT_NULL_FATAL(cax);
+    CU_ASSERT_EQUAL(X509_check_ca(cax), 1);
+    CU_ASSERT(X509_get_extended_key_usage(cax) & XKU_SSL_CLIENT);
+    CU_ASSERT_FALSE(X509_get_extended_key_usage(cax) & XKU_SSL_SERVER);
+    CU_ASSERT(EVP_PKEY_is_a(X509_get0_pubkey(cax), "ED25519"));
+    X509_free(cax);
+
+    /* one certificate per appliance, a pure function of the client CA and the name */
+    CU_ASSERT_EQUAL_FATAL(
+        nx_pki_derive_client(cc.ca_pem, cc.cert_pem, cc.key_pem, "initech", "t-a", &a), 0);
+    CU_ASSERT_EQUAL_FATAL(
+        nx_pki_derive_client(cc.ca_pem, cc.cert_pem, cc.key_pem, "initech", "t-a", &a2), 0);
+    CU_ASSERT_EQUAL_FATAL(
+        nx_pki_derive_client(cc.ca_pem, cc.cert_pem, cc.key_pem, "initech", "t-b", &b), 0);
+    CU_ASSERT_STRING_EQUAL(a.cert_pem, a2.cert_pem);
+    CU_ASSERT_STRING_EQUAL(a.key_pem, a2.key_pem);
+    CU_ASSERT_STRING_EQUAL(a.ca_pem, cc.ca_pem);
+    CU_ASSERT_STRING_NOT_EQUAL(a.cert_pem, b.cert_pem);
+    CU_ASSERT_STRING_NOT_EQUAL(a.key_pem, b.key_pem);
+    X509 *xa = cert(a.cert_pem), *xb = cert(b.cert_pem);
+    CU_ASSERT_NOT_EQUAL(ASN1_INTEGER_cmp(X509_get0_serialNumber(xa), X509_get0_serialNumber(xb)),
+                        0);
+    X509_free(xa);
+    X509_free(xb);
+    CU_ASSERT_EQUAL(nx_pki_verify(cc.cert_pem, a.cert_pem, NX_PKI_CLIENT, "initech"), 0);
+    CU_ASSERT_EQUAL(nx_pki_verify(cc.cert_pem, a.cert_pem, NX_PKI_SERVER, "initech"), -1);
+    CU_ASSERT_EQUAL(nx_pki_verify(cc.ca_pem, a.cert_pem, NX_PKI_CLIENT, "initech"), -1);
+    /* a wrong key for the client CA is refused */
+    CU_ASSERT_EQUAL(nx_pki_derive_client(cc.ca_pem, cc.cert_pem, a.key_pem, "initech", "t-a", &a2),
+                    -1);
+    nx_pki_cred_release(&a2);
+
+    /* the SP side: tenant CA, its list, client CA, its list; both accepted */
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "initech", NX_PKI_SERVER, "esx1", &srv), 0);
+    CU_ASSERT_EQUAL(count(srv.ca_pem, "-----BEGIN X509 CRL-----"), 2);
+    CU_ASSERT_EQUAL(count(srv.ca_pem, "-----BEGIN CERTIFICATE-----"), 2);
+    CU_ASSERT(strstr(srv.ca_pem, cc.cert_pem) != NULL);
+    CU_ASSERT_EQUAL(verify_with_crls(srv.ca_pem, a.cert_pem), 0);
+    CU_ASSERT_EQUAL(verify_with_crls(srv.ca_pem, b.cert_pem), 0);
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "initech", NX_PKI_CLIENT, "bundle", &legacy), 0);
+    CU_ASSERT_EQUAL(verify_with_crls(srv.ca_pem, legacy.cert_pem), 0);
+    nx_pki_cred_release(&srv);
+
+    /* revoke one: only it is refused; the list travels in the server's CA file */
+    CU_ASSERT_EQUAL(nx_pki_revoke(p, "initech", "t-a", false), 0);
+    CU_ASSERT_EQUAL(nx_pki_revoke(p, "initech", "t-a", false), 1);
+    CU_ASSERT(nx_pki_is_revoked(p, "initech", "t-a"));
+    CU_ASSERT_FALSE(nx_pki_is_revoked(p, "initech", "t-b"));
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "initech", NX_PKI_SERVER, "esx1", &srv), 0);
+    CU_ASSERT_EQUAL(verify_with_crls(srv.ca_pem, a.cert_pem), X509_V_ERR_CERT_REVOKED);
+    CU_ASSERT_EQUAL(verify_with_crls(srv.ca_pem, b.cert_pem), 0);
+    CU_ASSERT_EQUAL(verify_with_crls(srv.ca_pem, legacy.cert_pem), 0);
+    /* the lookup path serves the same file */
+    struct nx_pki_cred fast;
+    CU_ASSERT_EQUAL(nx_pki_lookup(p, "initech", NX_PKI_SERVER, "esx1", &fast), 0);
+    CU_ASSERT_STRING_EQUAL(fast.ca_pem, srv.ca_pem);
+    nx_pki_cred_release(&fast);
+    nx_pki_cred_release(&srv);
+    /* the certificate bundles carried before: revoked by its name, on the CA's list */
+    CU_ASSERT_EQUAL(nx_pki_revoke(p, "initech", "bundle", false), 0);
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "initech", NX_PKI_SERVER, "esx1", &srv), 0);
+    CU_ASSERT_EQUAL(verify_with_crls(srv.ca_pem, legacy.cert_pem), X509_V_ERR_CERT_REVOKED);
+    CU_ASSERT_EQUAL(verify_with_crls(srv.ca_pem, b.cert_pem), 0);
+    nx_pki_cred_release(&srv);
+    struct nx_pki_cred none;
+    CU_ASSERT_EQUAL(nx_pki_get(p, "initech", NX_PKI_CLIENT, "bundle", &none), -1);
+    CU_ASSERT(strstr(nx_error_msg(), "revoked") != NULL);
+    CU_ASSERT_EQUAL(nx_pki_lookup(p, "initech", NX_PKI_CLIENT, "bundle", &none), 1);
+    nx_pki_cred_release(&none);
+    /* undo */
+    CU_ASSERT_EQUAL(nx_pki_revoke(p, "initech", "t-a", true), 0);
+    CU_ASSERT_EQUAL(nx_pki_revoke(p, "initech", "t-a", true), 1);
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "initech", NX_PKI_SERVER, "esx1", &srv), 0);
+    CU_ASSERT_EQUAL(verify_with_crls(srv.ca_pem, a.cert_pem), 0);
+    nx_pki_cred_release(&srv);
+
+    /* rotation: a new client CA; the old derived certificates are no longer
+     * trusted, the new ones are, and a revoked name stays revoked */
+    CU_ASSERT_EQUAL(nx_pki_revoke(p, "initech", "t-b", false), 0);
+    CU_ASSERT(nx_pki_rotate(p, "initech", false) >= 2);
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get_clients_ca(p, "initech", &cc2), 0);
+    CU_ASSERT_STRING_NOT_EQUAL(cc.cert_pem, cc2.cert_pem);
+    struct nx_pki_cred na, nb;
+    CU_ASSERT_EQUAL_FATAL(
+        nx_pki_derive_client(cc2.ca_pem, cc2.cert_pem, cc2.key_pem, "initech", "t-a", &na), 0);
+    CU_ASSERT_EQUAL_FATAL(
+        nx_pki_derive_client(cc2.ca_pem, cc2.cert_pem, cc2.key_pem, "initech", "t-b", &nb), 0);
+    CU_ASSERT_STRING_NOT_EQUAL(na.cert_pem, a.cert_pem);
+    CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "initech", NX_PKI_SERVER, "esx1", &srv), 0);
+    CU_ASSERT_PTR_NULL(strstr(srv.ca_pem, cc.cert_pem));
+    CU_ASSERT_EQUAL(verify_with_crls(srv.ca_pem, na.cert_pem), 0);
+    CU_ASSERT_EQUAL(verify_with_crls(srv.ca_pem, nb.cert_pem), X509_V_ERR_CERT_REVOKED);
+    CU_ASSERT_NOT_EQUAL(verify_with_crls(srv.ca_pem, a.cert_pem), 0);
+    nx_pki_cred_release(&srv);
+    nx_pki_cred_release(&na);
+    nx_pki_cred_release(&nb);
+    nx_pki_cred_release(&cc2);
+    nx_pki_cred_release(&legacy);
+    nx_pki_cred_release(&a);
+    nx_pki_cred_release(&b);
+    nx_pki_cred_release(&cc);
+    nx_pki_close(p);
+}
+
 static CU_TestInfo tests[] = {
     {"issue, verify, key usage, modes", test_issue_and_verify},
     {"another tenant's certificate is rejected", test_wrong_tenant},
@@ -382,6 +545,7 @@ static CU_TestInfo tests[] = {
     {"lock and read-only (dry run)", test_lock_and_readonly},
     {"state directory checks", test_dir_checks},
     {"the check stamp: served as is, re-checked on any change", test_check_stamp},
+    {"tenant side: one certificate per appliance, revocation, rotation", test_tenant_side_certs},
     CU_TEST_INFO_NULL,
 };
 
