@@ -8,7 +8,7 @@
 # the netext-bootstrap binary of the build tree:
 #
 #   OUTDIR/vmlinuz                Debian's signed kernel (linux-image-amd64's dependency)
-#   OUTDIR/initrd.img             xz cpio: busybox, openvpn, iproute2, nftables,
+#   OUTDIR/initrd.img             xz cpio: busybox, dash, openvpn, iproute2, nftables,
 #                                 vmware-rpctool, hv_kvp_daemon, netext-bootstrap,
 #                                 their shared libraries, the modules of modules.list
 #   OUTDIR/netext-appliance.iso   hybrid ISO: BIOS (isolinux) and UEFI (Debian's
@@ -105,6 +105,8 @@ copy_prog() { # copy_prog FILE-IN-PKGS DEST-IN-ROOT
     chmod 0755 "$R/$2"
 }
 copy_prog bin/busybox usr/bin/busybox
+copy_prog bin/dash usr/bin/dash
+ln -s dash "$R/usr/bin/sh"
 copy_prog usr/sbin/openvpn usr/sbin/openvpn
 copy_prog bin/ip usr/bin/ip
 copy_prog usr/sbin/nft usr/sbin/nft

@@ -498,6 +498,74 @@ static void test_write_modes(void)
     nx_payload_release(&p);
 }
 
+
+/* supervise: a tunnel's state from its OpenVPN log, the status line, VMware */
+static void test_supervise_state(void)
+{
+    static const char starting[] = "OpenVPN 2.6.14 x86_64-pc-linux-gnu\n"
+                                   "TCP/UDP: Preserving recently used remote address\n"
+                                   "Attempting to establish TCP connection with 192.0.2.10:6281\n";
+    static const char up[] = "TCP connection established with [AF_INET]192.0.2.10:6281\n"
+                             "Peer Connection Initiated with [AF_INET]192.0.2.10:6281\n"
+                             "Initialization Sequence Completed\n";
+    static const char lost[] = "[provider:esx1] Inactivity timeout (--ping-restart), restarting\n"
+                               "SIGUSR1[soft,ping-restart] received, process restarting\n";
+    static const char reset[] = "Connection reset, restarting [0]\n";
+    static const char listening[] = "Listening for incoming TCP connection on [AF_INET][undef]:6281\n";
+    struct strbuf log = STRBUF_INIT;
+    CU_ASSERT_EQUAL(nx_app_tunnel_log_state(NULL, 0), -1);
+    CU_ASSERT_EQUAL(nx_app_tunnel_log_state("", 0), -1);
+    CU_ASSERT_EQUAL(nx_app_tunnel_log_state("TUN/TAP device nxt101 opened\n", 29), -1);
+    strbuf_addstr(&log, starting);
+    CU_ASSERT_EQUAL(nx_app_tunnel_log_state(log.buf, log.len), 0);
+    strbuf_addstr(&log, up);
+    CU_ASSERT_EQUAL(nx_app_tunnel_log_state(log.buf, log.len), 1);
+    strbuf_addstr(&log, lost);
+    CU_ASSERT_EQUAL(nx_app_tunnel_log_state(log.buf, log.len), 0);
+    strbuf_addstr(&log, starting);
+    strbuf_addstr(&log, up);
+    CU_ASSERT_EQUAL(nx_app_tunnel_log_state(log.buf, log.len), 1);
+    /* a tail cut inside the marker is not "up" */
+    CU_ASSERT_EQUAL(nx_app_tunnel_log_state(log.buf, log.len - 5), 0);
+    strbuf_addstr(&log, reset);
+    CU_ASSERT_EQUAL(nx_app_tunnel_log_state(log.buf, log.len), 0);
+    strbuf_reset(&log);
+    strbuf_addstr(&log, listening);
+    CU_ASSERT_EQUAL(nx_app_tunnel_log_state(log.buf, log.len), 0);
+    strbuf_addstr(&log, up);
+    CU_ASSERT_EQUAL(nx_app_tunnel_log_state(log.buf, log.len), 1);
+    /* only the part given counts */
+    CU_ASSERT_EQUAL(nx_app_tunnel_log_state(log.buf, strlen(listening)), 0);
+
+    strbuf_reset(&log);
+    nx_app_status_format(&log, "waiting", "provider", "none", 1, 2, NULL, NULL);
+    CU_ASSERT_STRING_EQUAL(log.buf, "state=waiting role=provider failover=none tunnels=1/2");
+    strbuf_reset(&log);
+    nx_app_status_format(&log, "error", "unknown", "none", 0, 0, "uptime=3.2",
+                         "no payload:\nline two\x7f");
+    CU_ASSERT_STRING_EQUAL(log.buf, "state=error role=unknown failover=none tunnels=0/0 uptime=3.2 "
+                                    "reason=no payload: line two ");
+    strbuf_reset(&log);
+    char longer[400];
+    memset(longer, 'x', sizeof(longer) - 1);
+    longer[sizeof(longer) - 1] = '\0';
+    nx_app_status_format(&log, "error", "unknown", "none", 0, 0, "", longer);
+    CU_ASSERT_EQUAL(log.len, strlen("state=error role=unknown failover=none tunnels=0/0 reason=") + 300);
+
+    /* vmware-rpctool is tried on VMware only (DMI), or when there is no DMI */
+    char *vendor = nx_asprintf("%s/vm/sys/class/dmi/id/sys_vendor", tmp);
+    char *vm = nx_asprintf("%s/vm", tmp), *novm = nx_asprintf("%s/no-dmi", tmp);
+    CU_ASSERT(nx_app_on_vmware(novm));
+    write_text(vendor, "QEMU\n");
+    CU_ASSERT(!nx_app_on_vmware(vm));
+    write_text(vendor, "VMware, Inc.\n");
+    CU_ASSERT(nx_app_on_vmware(vm));
+    free(vendor);
+    free(vm);
+    free(novm);
+    strbuf_release(&log);
+}
+
 static CU_TestInfo tests[] = {
     {"provider side: OpenVPN server, bridges, firewall, units", test_provider_files},
     {"tenant side: OpenVPN client, one bridge, DHCP", test_tenant_files},
@@ -506,6 +574,7 @@ static CU_TestInfo tests[] = {
     {"no credentials, no tunnel", test_no_credentials},
     {"channels: fw_cfg, file, Hyper-V KVP, status", test_channels},
     {"written files and their modes", test_write_modes},
+    {"supervise: tunnel state from the OpenVPN log, status line, VMware", test_supervise_state},
     CU_TEST_INFO_NULL,
 };
 

@@ -275,6 +275,20 @@ static bool in_path(const char *prog)
     return found;
 }
 
+bool nx_app_on_vmware(const char *sysroot)
+{
+    char vendor[64] = "";
+    char *path = nx_asprintf("%s/sys/class/dmi/id/sys_vendor", sysroot ? sysroot : "");
+    FILE *f = fopen(path, "r");
+    free(path);
+    if (!f)
+        return true;
+    if (!fgets(vendor, sizeof(vendor), f))
+        vendor[0] = '\0';
+    fclose(f);
+    return strstr(vendor, "VMware") != NULL;
+}
+
 static int read_vmware(struct strbuf *out)
 {
     struct strbuf enc = STRBUF_INIT, b64 = STRBUF_INIT;
@@ -338,12 +352,13 @@ int nx_app_read_payload(enum nx_app_channel ch, const char *file, const char *sy
             ch = NX_CH_FWCFG;
         else if (access(kvp, R_OK) == 0)
             ch = NX_CH_HYPERV;
-        else if (in_path("vmware-rpctool"))
+        else if (in_path("vmware-rpctool") && nx_app_on_vmware(sysroot))
             ch = NX_CH_VMWARE;
         else {
             nx_error_set(NX_EX_NOINPUT,
                          "no payload: none of %s (libvirt fw_cfg), %s (Hyper-V KVP), "
-                         "vmware-rpctool (vSphere guestinfo) is available; use --payload FILE",
+                         "vmware-rpctool on VMware (vSphere guestinfo) is available; use "
+                         "--payload FILE",
                          fwcfg, kvp);
             goto cleanup;
         }
@@ -758,4 +773,61 @@ cleanup:
     nx_tctx_free(t);
     free(nft);
     return ret;
+}
+
+/* ---- supervision ------------------------------------------------------------------ */
+
+/* Start of the last occurrence of needle in [s, s + len), or NULL. */
+static const char *last_of(const char *s, size_t len, const char *needle)
+{
+    size_t n = strlen(needle);
+    const char *found = NULL;
+    for (size_t i = 0; n && i + n <= len; i++)
+        if (s[i] == needle[0] && !memcmp(s + i, needle, n))
+            found = s + i;
+    return found;
+}
+
+int nx_app_tunnel_log_state(const char *log, size_t len)
+{
+    /* what OpenVPN 2.6 logs at verb 3 when a tunnel is not (or no longer) up */
+    static const char *const down[] = {
+        "process restarting", /* SIGUSR1: ping-restart, connection reset, TLS error */
+        "Inactivity timeout",
+        "Connection reset",
+        "Listening for incoming TCP connection", /* server waiting for its client */
+        "Attempting to establish TCP connection", /* client (re)connecting */
+        "TCP: connect to", /* ... failed */
+        "process exiting",
+        "Exiting due to fatal error",
+    };
+    if (!log)
+        return -1;
+    const char *up = last_of(log, len, "Initialization Sequence Completed");
+    const char *last_down = NULL;
+    for (size_t i = 0; i < NX_ARRAY_SIZE(down); i++) {
+        const char *d = last_of(log, len, down[i]);
+        if (d && (!last_down || d > last_down))
+            last_down = d;
+    }
+    if (!up && !last_down)
+        return -1;
+    return up && (!last_down || up > last_down) ? 1 : 0;
+}
+
+void nx_app_status_format(struct strbuf *sb, const char *state, const char *role,
+                          const char *failover, size_t up, size_t total, const char *extra,
+                          const char *reason)
+{
+    strbuf_addf(sb, "state=%s role=%s failover=%s tunnels=%zu/%zu", state, role, failover, up,
+                total);
+    if (extra && *extra)
+        strbuf_addf(sb, " %s", extra);
+    if (!reason)
+        return;
+    strbuf_addstr(sb, " reason=");
+    for (size_t i = 0; reason[i] && i < 300; i++) {
+        unsigned char c = (unsigned char)reason[i];
+        strbuf_addch(sb, c < 0x20 || c == 0x7f ? ' ' : (char)c);
+    }
 }

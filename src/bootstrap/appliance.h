@@ -37,8 +37,12 @@ enum nx_app_channel {
 const char *nx_app_channel_name(enum nx_app_channel c);
 bool nx_app_channel_parse(const char *s, enum nx_app_channel *out);
 
+/* Whether this VM runs on VMware (DMI sys_vendor under sysroot; true when
+ * there is no DMI to tell): vmware-rpctool works only there. */
+bool nx_app_on_vmware(const char *sysroot);
 /* Read the payload document. FILE: `file` holds the XML itself or its
- * base64. sysroot prefixes the fw_cfg and KVP paths (tests); "" normally.
+ * base64. sysroot prefixes the fw_cfg, KVP and DMI paths (tests); "" normally.
+ * AUTO: file, else fw_cfg, else KVP, else guestinfo when on VMware.
  * *used is set to the channel that delivered it. */
 int nx_app_read_payload(enum nx_app_channel ch, const char *file, const char *sysroot,
                         struct strbuf *out, enum nx_app_channel *used);
@@ -89,5 +93,20 @@ int nx_app_render_failover(const struct nx_payload *p, const struct nx_app_confi
 /* Write files under root: parent directories 0755 (etc/netext 0700), each
  * file atomically with its mode from the start. */
 int nx_app_write_files(const char *root, const struct nx_app_files *f);
+
+/* Supervision (netext-bootstrap supervise). */
+#define NX_APP_LOG_TAIL 16384 /* bytes of an OpenVPN log read for its state */
+#define NX_APP_LOG_MAX (1UL << 20) /* an OpenVPN log is emptied beyond this size */
+/* The state of one tunnel from the tail of its OpenVPN log (verb 3): 1 when
+ * "Initialization Sequence Completed" comes after the last line that says it
+ * is (re)starting, waiting for its peer or gone; 0 when such a line comes
+ * last; -1 when the text has neither (keep what was known). */
+int nx_app_tunnel_log_state(const char *log, size_t len);
+/* The status line: "state=S role=R failover=F tunnels=UP/TOTAL", then extra
+ * (if not NULL or ""), then " reason=..." (if not NULL; last, so it may hold
+ * spaces; control characters become spaces, at most 300 bytes). */
+void nx_app_status_format(struct strbuf *sb, const char *state, const char *role,
+                          const char *failover, size_t up, size_t total, const char *extra,
+                          const char *reason);
 
 #endif

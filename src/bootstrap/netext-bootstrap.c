@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -45,6 +46,10 @@ static const char usage_text[] =
     "                     is refused until 'failover none'\n"
     "  status             print the failover mode and the state of each tunnel\n"
     "  stop               stop the tunnels this program started\n"
+    "  supervise          run in the appliance (its init starts it): apply (retried until\n"
+    "                     the payload is there and good), then restart every tunnel whose\n"
+    "                     OpenVPN died and write a 'netext-status:' line to --status-tty\n"
+    "                     whenever the state changes; SIGTERM stops the tunnels and ends it\n"
     "\n"
     "Options:\n"
     "  --payload FILE     read the payload from FILE (XML, or base64 as the channels carry it)\n"
@@ -56,13 +61,25 @@ static const char usage_text[] =
     "                     network NET (name or VLAN id); repeat for each network\n"
     "  --openvpn PATH     the OpenVPN program (default /usr/sbin/openvpn)\n"
     "  --no-systemd       start OpenVPN directly, even when systemd runs\n"
+    "  --status-tty PATH  supervise: where the status lines go (default /dev/ttyS0)\n"
+    "  --interval SEC     supervise: seconds between checks (default 2)\n"
     "  -v, --verbose      more log lines; -q, --quiet errors only\n"
     "  -h, --help, -V, --version\n"
     "\n"
     "Exit status: 0 done; 1 refused (e.g. the other failover mode is active); 64 usage;\n"
     "65 bad payload; 66 no payload; 70 internal error; 71 a command failed.\n";
 
-enum { OPT_PAYLOAD = 256, OPT_CHANNEL, OPT_ROOT, OPT_SYSROOT, OPT_GATEWAY, OPT_OPENVPN, OPT_NOSD };
+enum {
+    OPT_PAYLOAD = 256,
+    OPT_CHANNEL,
+    OPT_ROOT,
+    OPT_SYSROOT,
+    OPT_GATEWAY,
+    OPT_OPENVPN,
+    OPT_NOSD,
+    OPT_STATUS_TTY,
+    OPT_INTERVAL,
+};
 
 static const struct option long_opts[] = {
     {"payload", required_argument, NULL, OPT_PAYLOAD},
@@ -72,6 +89,8 @@ static const struct option long_opts[] = {
     {"gateway", required_argument, NULL, OPT_GATEWAY},
     {"openvpn", required_argument, NULL, OPT_OPENVPN},
     {"no-systemd", no_argument, NULL, OPT_NOSD},
+    {"status-tty", required_argument, NULL, OPT_STATUS_TTY},
+    {"interval", required_argument, NULL, OPT_INTERVAL},
     {"verbose", no_argument, NULL, 'v'},
     {"quiet", no_argument, NULL, 'q'},
     {"help", no_argument, NULL, 'h'},
@@ -91,6 +110,8 @@ struct opts {
     bool no_systemd;
     const char **gateways;
     size_t n_gateways;
+    const char *status_tty;
+    unsigned interval;
 };
 
 static struct nx_app_config config(const struct opts *o)
@@ -394,10 +415,10 @@ static void status_line(const struct opts *o, const struct nx_payload *p, const 
  * info-set), Hyper-V KVP (guest pool, which the host reads as
  * GuestExchangeItems). libvirt's fw_cfg is one-way: the status stays in the
  * guest (run/netext/status). */
-static void report(const struct opts *o, const struct nx_payload *p, const char *state)
+static void publish(const struct opts *o, const char *line)
 {
     struct strbuf sb = STRBUF_INIT;
-    status_line(o, p, state, &sb);
+    strbuf_addstr(&sb, line);
     struct nx_app_files f = {0};
     NX_GROW(f.items, f.alloc, 1);
     f.items[0].path = nx_strdup("run/netext/status");
@@ -417,7 +438,7 @@ static void report(const struct opts *o, const struct nx_payload *p, const char 
         if (nx_app_kvp_write(kvp, NX_APP_KVP_STATUS_KEY, sb.buf) < 0)
             nx_warn("status to Hyper-V KVP: %s", nx_error_msg());
     }
-    if (!*o->sysroot && access("/usr/bin/vmware-rpctool", X_OK) == 0) {
+    if (!*o->sysroot && nx_app_on_vmware("") && access("/usr/bin/vmware-rpctool", X_OK) == 0) {
         char *arg = nx_asprintf("info-set %s %s", NX_APP_VMWARE_STATUS_KEY, sb.buf);
         const char *argv[] = {"vmware-rpctool", arg, NULL};
         if (run(argv) < 0)
@@ -427,6 +448,14 @@ static void report(const struct opts *o, const struct nx_payload *p, const char 
     nx_info("status: %s", sb.buf);
     free(kvp);
     free(kvpdir);
+    strbuf_release(&sb);
+}
+
+static void report(const struct opts *o, const struct nx_payload *p, const char *state)
+{
+    struct strbuf sb = STRBUF_INIT;
+    status_line(o, p, state, &sb);
+    publish(o, sb.buf);
     strbuf_release(&sb);
 }
 
@@ -686,9 +715,194 @@ static int cmd_status(const struct opts *o, bool stop)
     return rc;
 }
 
+/* ---- supervise: the appliance's long-running part ------------------------------------ */
+
+static volatile sig_atomic_t stopping;
+
+static void on_term(int sig)
+{
+    (void)sig;
+    stopping = 1;
+}
+
+/* A tunnel's state from its OpenVPN log (prev when the log says nothing new);
+ * a log grown past NX_APP_LOG_MAX is emptied (OpenVPN appends: it goes on). */
+static int tunnel_connected(const struct opts *o, const char *tap, int prev)
+{
+    char *rel = nx_asprintf("var/log/netext/%s.log", tap), *path = path_in(o, rel);
+    int state = prev;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd >= 0 && fstat(fd, &st) == 0) {
+        static char buf[NX_APP_LOG_TAIL];
+        off_t off = st.st_size > (off_t)sizeof(buf) ? st.st_size - (off_t)sizeof(buf) : 0;
+        ssize_t r = pread(fd, buf, sizeof(buf), off);
+        int s = r > 0 ? nx_app_tunnel_log_state(buf, (size_t)r) : -1;
+        if (s >= 0)
+            state = s;
+        if ((unsigned long)st.st_size > NX_APP_LOG_MAX && truncate(path, 0) < 0)
+            nx_warn("%s: %s", path, strerror(errno));
+    }
+    if (fd >= 0)
+        close(fd);
+    free(rel);
+    free(path);
+    return state;
+}
+
+/* " uptime=SECONDS mem_used_kib=N" (MemTotal - MemAvailable), as far as known. */
+static void sys_figures(struct strbuf *sb)
+{
+    FILE *f = fopen("/proc/uptime", "r");
+    double up;
+    if (f && fscanf(f, "%lf", &up) == 1)
+        strbuf_addf(sb, "uptime=%.1f", up);
+    if (f)
+        fclose(f);
+    f = fopen("/proc/meminfo", "r");
+    unsigned long total = 0, avail = 0, v;
+    char line[128];
+    while (f && fgets(line, sizeof(line), f)) {
+        if (sscanf(line, "MemTotal: %lu kB", &v) == 1)
+            total = v;
+        else if (sscanf(line, "MemAvailable: %lu kB", &v) == 1)
+            avail = v;
+    }
+    if (f)
+        fclose(f);
+    if (total && avail <= total)
+        strbuf_addf(sb, "%smem_used_kib=%lu", sb->len ? " " : "", total - avail);
+}
+
+/* One "netext-status: ..." line, in one write (the kernel may share the port). */
+static void status_tty(const char *tty, const char *line)
+{
+    int fd = open(tty, O_WRONLY | O_NOCTTY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        nx_warn("%s: %s", tty, strerror(errno));
+        return;
+    }
+    char *out = nx_asprintf("netext-status: %s\r\n", line);
+    size_t n = strlen(out);
+    if (write(fd, out, n) != (ssize_t)n)
+        nx_warn("%s: %s", tty, strerror(errno));
+    free(out);
+    close(fd);
+}
+
+static void pause_for(unsigned seconds)
+{
+    struct timespec ts = {(time_t)seconds, 0};
+    while (!stopping && nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+static int cmd_supervise(const struct opts *o)
+{
+    struct nx_payload p;
+    struct strbuf raw = STRBUF_INIT;
+    bool have = false;
+    int *conn = NULL;
+    char *last = NULL;
+    int ret = 0;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_term;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    /* OpenVPN daemonizes: its processes become our children, reaped below */
+    if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0)
+        nx_warn("PR_SET_CHILD_SUBREAPER: %s", strerror(errno));
+    while (!stopping) {
+        while (waitpid(-1, NULL, WNOHANG) > 0)
+            ;
+        int lock = lock_state(o);
+        if (lock < 0) {
+            ret = -1;
+            break;
+        }
+        struct strbuf line = STRBUF_INIT, figures = STRBUF_INIT;
+        char *mode = read_mode(o, NULL);
+        if (!have) {
+            /* until the payload is there and good (Hyper-V fills its KVP pool late) */
+            if (cmd_apply(o, true) == 0 && load_payload(o, false, &p, &raw) == 0) {
+                have = true;
+                conn = nx_calloc(p.n_nets + 1, sizeof(*conn));
+            } else {
+                nx_app_status_format(&line, "error", "unknown", mode, 0, 0, NULL, nx_error_msg());
+            }
+            strbuf_release_secret(&raw);
+        }
+        if (have) {
+            bool full = p.role == NX_ROLE_PROVIDER && !strcmp(mode, "full");
+            size_t up = 0;
+            for (size_t i = 0; i < p.n_nets; i++) {
+                char tap[16];
+                nx_app_tap_name(p.nets[i].vlan, tap);
+                if (full) { /* the production site is gone: no tunnels, by design */
+                    conn[i] = 0;
+                    continue;
+                }
+                if (tunnel_pid(o, tap) <= 0) {
+                    nx_warn("tunnel %s: OpenVPN is not running: starting it again", tap);
+                    conn[i] = 0;
+                    if (start_tunnel(o, tap) < 0)
+                        nx_warn("%s", nx_error_msg());
+                }
+                conn[i] = tunnel_connected(o, tap, conn[i]);
+                up += conn[i] == 1;
+            }
+            nx_app_status_format(&line, full || up == p.n_nets ? "ok" : "waiting",
+                                 p.role == NX_ROLE_TENANT ? "tenant" : "provider", mode, up,
+                                 p.n_nets, NULL, NULL);
+        }
+        if (!last || strcmp(last, line.buf)) {
+            /* the figures are not part of the comparison: a change of state is */
+            struct strbuf out = STRBUF_INIT;
+            const char *reason = strstr(line.buf, " reason=");
+            size_t head = reason ? (size_t)(reason - line.buf) : line.len;
+            sys_figures(&figures);
+            strbuf_add(&out, line.buf, head);
+            if (have)
+                strbuf_addf(&out, " appliance=%s", p.appliance);
+            if (figures.len)
+                strbuf_addf(&out, " %s", figures.buf);
+            strbuf_addstr(&out, line.buf + head);
+            status_tty(o->status_tty, out.buf);
+            strbuf_addf(&out, " time=%ld", (long)time(NULL));
+            publish(o, out.buf);
+            strbuf_release(&out);
+            free(last);
+            last = strbuf_detach(&line, NULL);
+        }
+        free(mode);
+        strbuf_release(&line);
+        strbuf_release(&figures);
+        close(lock);
+        pause_for(o->interval);
+    }
+    if (have) {
+        int lock = lock_state(o);
+        if (for_each_tunnel(o, &p, false) < 0)
+            nx_warn("%s", nx_error_msg());
+        if (lock >= 0)
+            close(lock);
+        nx_payload_release(&p);
+    }
+    free(conn);
+    free(last);
+    return ret;
+}
+
 int main(int argc, char **argv)
 {
-    struct opts o = {.root = "/", .sysroot = "", .openvpn = "/usr/sbin/openvpn"};
+    struct opts o = {.root = "/",
+                     .sysroot = "",
+                     .openvpn = "/usr/sbin/openvpn",
+                     .status_tty = "/dev/ttyS0",
+                     .interval = 2};
     int c, level = NX_LOG_WARN;
     size_t alloc_gw = 0;
     opterr = 0;
@@ -722,6 +936,18 @@ int main(int argc, char **argv)
         case OPT_NOSD:
             o.no_systemd = true;
             break;
+        case OPT_STATUS_TTY:
+            o.status_tty = optarg;
+            break;
+        case OPT_INTERVAL: {
+            unsigned long v;
+            if (!nx_parse_uint(optarg, 1, 3600, &v)) {
+                fprintf(stderr, "netext-bootstrap: --interval '%s': 1 to 3600 seconds\n", optarg);
+                return NX_EX_USAGE;
+            }
+            o.interval = (unsigned)v;
+            break;
+        }
         case 'v':
             level++;
             break;
@@ -763,8 +989,11 @@ int main(int argc, char **argv)
         return NX_EX_USAGE;
     }
     int exit_code = 0, rc;
-    int lock = lock_state(&o);
-    if (lock < 0) {
+    int lock = strcmp(o.command, "supervise") ? lock_state(&o) : -2; /* it locks each round */
+    if (lock == -2) {
+        lock = -1;
+        rc = cmd_supervise(&o);
+    } else if (lock < 0) {
         rc = -1;
     } else if (!strcmp(o.command, "apply") || !strcmp(o.command, "render")) {
         rc = cmd_apply(&o, !strcmp(o.command, "apply"));
