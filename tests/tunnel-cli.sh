@@ -24,6 +24,8 @@ expect_exit() { # expect_exit CODE WHAT CMD...
     [ "$got" = "$want" ] && ok "$what (exit $got)" || { bad "$what: exit $got, expected $want"; cat "$T/err"; }
 }
 elem() { sed -n "s/.*<$2>\(.*\)<\/$2>.*/\1/p" "$1" | head -1; }
+# the tenant CA's certificate alone (an SP payload's CA file adds revocation lists)
+cacert() { elem "$1" ca-certificate | sed 's/-----END CERTIFICATE-----.*//'; }
 
 # a second host and tenant, so that --tenant and --host are needed
 sed -e 's|</netext-plan>|<host name="esx2" uri="test:///default" production-network="p" vlan-switch="v"/><hardware-plan name="B" host="esx2"><network name="x" vlan="300"/></hardware-plan><tenant name="globex"><subscribe plan="B"/></tenant></netext-plan>|' \
@@ -86,16 +88,16 @@ expect_exit 64 "bootstrap bad channel" "$BOOT" --channel carrier-pigeon render
 
 # --- rotation ----------------------------------------------------------------------------------
 c1=$(elem "$T/p1.xml" certificate)
-ca1=$(elem "$T/p1.xml" ca-certificate)
+ca1=$(cacert "$T/p1.xml")
 expect_exit 0 "rotate" "$ND" --tenant acme rotate "$T/two.xml"
 "$ND" --tenant acme --host esx1 -o "$T/p3.xml" payload "$T/two.xml"
-[ "$(elem "$T/p3.xml" certificate)" != "$c1" ] && [ "$(elem "$T/p3.xml" ca-certificate)" = "$ca1" ] &&
+[ "$(elem "$T/p3.xml" certificate)" != "$c1" ] && [ "$(cacert "$T/p3.xml")" = "$ca1" ] &&
     [ "$(elem "$T/p3.xml" private-key)" != "$k1" ] && ok "rotate: new certificate and key, same CA" ||
     bad "rotate"
 gca=$(elem "$T/g.xml" ca-certificate)
 expect_exit 0 "rotate-ca" "$ND" --tenant acme rotate-ca "$T/two.xml"
 "$ND" --tenant acme --host esx1 -o "$T/p4.xml" payload "$T/two.xml"
-[ "$(elem "$T/p4.xml" ca-certificate)" != "$ca1" ] && ok "rotate-ca: new CA" || bad "rotate-ca"
+[ "$(cacert "$T/p4.xml")" != "$ca1" ] && ok "rotate-ca: new CA" || bad "rotate-ca"
 "$ND" --tenant globex --host esx2 -o "$T/g2.xml" payload "$T/two.xml"
 [ -n "$gca" ] && [ "$(elem "$T/g2.xml" ca-certificate)" = "$gca" ] &&
     ok "another tenant's CA untouched" || bad "globex CA changed"
@@ -106,6 +108,27 @@ ca_line=$(elem "$T/p4.xml" ca-certificate | sed 's/&#10;/\n/g' | sed -n 2p)
 grep -q "BEGIN PRIVATE KEY" "$T/acme.bundle" && [ -n "$ca_line" ] &&
     grep -qF -e "$ca_line" "$T/acme.bundle" &&
     ok "bundle: client key and the tenant's current CA" || bad "bundle credentials"
+grep -q "<client-ca>" "$T/acme.bundle" && grep -q "<client-ca-key>" "$T/acme.bundle" &&
+    ! grep -q "<certificate>" "$T/acme.bundle" &&
+    ok "bundle: the tenant's client CA, no shared certificate" || bad "bundle: client CA"
+
+# --- revocation ------------------------------------------------------------------------------------
+expect_exit 64 "revoke needs --appliance" "$ND" --tenant acme revoke "$T/two.xml"
+"$ND" --tenant acme --host esx1 -o "$T/p5.xml" payload "$T/two.xml"
+n=$(elem "$T/p5.xml" ca-certificate | grep -o "BEGIN X509 CRL" | wc -l)
+[ "$n" = 2 ] && ok "SP payload: both CAs with their revocation lists" || bad "SP payload: $n lists"
+expect_exit 0 "revoke" "$ND" --tenant acme --appliance acme-src-lan revoke "$T/two.xml"
+out=$("$ND" --tenant acme --appliance acme-src-lan revoke "$T/two.xml")
+case $out in *"already revoked"*) ok "revoke again: $out" ;; *) bad "revoke again: $out" ;; esac
+"$ND" --tenant acme --host esx1 -o "$T/p6.xml" payload "$T/two.xml"
+[ "$(elem "$T/p6.xml" ca-certificate)" != "$(elem "$T/p5.xml" ca-certificate)" ] &&
+    [ "$(cacert "$T/p6.xml")" = "$(cacert "$T/p5.xml")" ] &&
+    [ "$(elem "$T/p6.xml" certificate)" = "$(elem "$T/p5.xml" certificate)" ] &&
+    ok "revoke: the SP payload carries new lists, same certificates" || bad "revoke: SP payload"
+grep -q "acme-src-lan" "$T/state/pki/acme/revoked" && ok "revoked list in the state directory" ||
+    bad "revoked list"
+expect_exit 0 "revoke --undo" "$ND" --tenant acme --appliance acme-src-lan --undo revoke "$T/two.xml"
+grep -q "acme-src-lan" "$T/state/pki/acme/revoked" && bad "undo left the name"
 
 [ $fail = 0 ] && echo "PASS: tunnel CLI" || echo "FAIL: tunnel CLI"
 exit $fail
