@@ -1115,13 +1115,32 @@ static bool crl_ok(const char *dir, const char *name, X509 *issuer)
  * then the client CA and its list when there is one. ca: the decoded CA (full
  * path: missing or stale lists are rewritten first) or NULL (stamp path: 1 if
  * a list is missing). */
-static int add_crls(struct nx_pki *p, const char *dir, const struct pair *ca,
+static int add_crls(struct nx_pki *p, const char *dir, const char *tenant, const struct pair *ca,
                     struct nx_pki_cred *out)
 {
     char *cpath = nx_asprintf("%s/" CLIENTS_CA ".crt", dir);
     struct stat st;
     bool have_cc = lstat(cpath, &st) == 0;
-    int ret = -1;
+    int ret = -1, rc;
+    if (ca && !have_cc) {
+        /* made with the server certificates, so that the SP appliances trust
+         * it before the first bundle is exported */
+        struct pair cc = {0};
+        if (p->flags & NX_PKI_READONLY) {
+            nx_pki_cred_release(out);
+            out->pending = true;
+            ret = 0;
+            goto cleanup;
+        }
+        nx_info("tenant '%s': issuing the client CA for tenant-side appliances", tenant);
+        rc = issue_clients_ca(tenant, &cc.x, &cc.k) < 0 || store(p, dir, CLIENTS_CA, &cc) < 0
+                 ? -1
+                 : write_crls(p, dir, ca);
+        pair_release(&cc);
+        if (rc < 0)
+            goto cleanup;
+        have_cc = true;
+    }
     if (ca) {
         bool stale = !crl_ok(dir, "ca.crl", ca->x);
         if (!stale && have_cc) {
@@ -1145,7 +1164,7 @@ static int add_crls(struct nx_pki *p, const char *dir, const struct pair *ca,
     strbuf_addstr(&sb, out->ca_pem);
     for (size_t i = 0; i < (have_cc ? 3u : 1u); i++) {
         char *path = nx_asprintf("%s/%s", dir, parts[i]), *text = NULL;
-        int rc = read_file(path, &text);
+        rc = read_file(path, &text);
         free(path);
         if (rc != 0) {
             strbuf_release(&sb);
@@ -1290,7 +1309,7 @@ int nx_pki_lookup(struct nx_pki *p, const char *tenant, enum nx_pki_kind kind, c
     int rc = kind == NX_PKI_CLIENT && nx_pki_is_revoked(p, tenant, name)
                  ? 1 /* the full path says so */
                  : stamp_get(dir, base, out);
-    if (rc == 0 && kind == NX_PKI_SERVER && (rc = add_crls(p, dir, NULL, out)) != 0) {
+    if (rc == 0 && kind == NX_PKI_SERVER && (rc = add_crls(p, dir, tenant, NULL, out)) != 0) {
         nx_pki_cred_release(out);
         nx_error_clear();
         rc = 1;
@@ -1320,7 +1339,7 @@ int nx_pki_get(struct nx_pki *p, const char *tenant, enum nx_pki_kind kind, cons
         goto cleanup;
     }
     if (!p->missing && stamp_get(dir, base, out) == 0) {
-        if (kind == NX_PKI_CLIENT || add_crls(p, dir, NULL, out) == 0) {
+        if (kind == NX_PKI_CLIENT || add_crls(p, dir, tenant, NULL, out) == 0) {
             ret = 0;
             goto cleanup;
         }
@@ -1337,7 +1356,7 @@ int nx_pki_get(struct nx_pki *p, const char *tenant, enum nx_pki_kind kind, cons
     }
     ret = get_leaf(p, dir, tenant, kind, name, base, &ca, false, out);
     if (ret == 0 && kind == NX_PKI_SERVER && !out->pending)
-        ret = add_crls(p, dir, &ca, out) < 0 ? -1 : 0;
+        ret = add_crls(p, dir, tenant, &ca, out) < 0 ? -1 : 0;
 cleanup:
     if (took == 1 && flock(p->lock_fd, LOCK_UN) == 0)
         p->held = false;
