@@ -35,7 +35,18 @@ fi
 check "the copy has debian/rules" test -x "$SRC/debian/rules"
 
 : "${NETEXT_APPLIANCE_ISO:=$top_builddir/appliance/netext-appliance.iso}"
-if [ -f "$NETEXT_APPLIANCE_ISO" ]; then have_iso=1; else have_iso=; fi
+# a copy (with its manifest): the build and the comparison see the same bytes
+# even when `make appliance` runs again meanwhile
+if [ -f "$NETEXT_APPLIANCE_ISO" ]; then
+    have_iso=1
+    mkdir -p "$NX_TMP/image"
+    cp "$NETEXT_APPLIANCE_ISO" "$NX_TMP/image/netext-appliance.iso"
+    manifest=$(dirname "$NETEXT_APPLIANCE_ISO")/manifest.txt
+    [ -f "$manifest" ] && cp "$manifest" "$NX_TMP/image/"
+    NETEXT_APPLIANCE_ISO=$NX_TMP/image/netext-appliance.iso
+else
+    have_iso=
+fi
 export NETEXT_APPLIANCE_ISO
 if [ -n "${NX_PACKAGE_CHECK:-}" ]; then opts="parallel=2"; else opts="nocheck parallel=2"; fi
 t0=$(date +%s)
@@ -129,6 +140,8 @@ expect_exit 65 "$where: dry run on test:///default (the brief's command): refuse
     run /usr/sbin/netext-deploy --state-dir /var/lib/netext-deploy --connect test:///default -n subscribe $EX/acme.xml
 check "$where: refused because test:///default lacks the plan's network" grep -q "network 'sp-production' does not exist" "$NX_TMP/err"
 if [ -n "$have_iso" ]; then
+    check "netext-appliance: the manifest in its documentation" \
+        test -s "$R/usr/share/doc/netext-appliance/manifest.txt"
     check "netext-appliance: the image at netext-deploy's default path" \
         cmp "$NETEXT_APPLIANCE_ISO" "$R/usr/share/netext-deploy/appliance/netext-appliance.iso"
     expect_exit 0 "$where: dry run uses the installed image by default" \
