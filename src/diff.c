@@ -100,11 +100,12 @@ static void diff_existing(struct nx_actions *out, const struct nx_appliance_spec
             push(out, NX_ACT_ADD_VNIC, s, o, "missing");
             out->items[out->n - 1].vnic = &s->vnics[i];
         }
-    if (strcmp(o->marker.digest, s->digest) != 0 || o->marker.revision != NX_MODEL_REVISION)
-        push(out, NX_ACT_SET_PAYLOAD, s, o, "payload changed");
-    /* no image configured: whatever the appliance has stays */
+    /* the image before the payload: a payload change rewrites the marker from
+     * the spec, image id included, which is then true */
     if (s->image && strcmp(o->marker.image, s->image->id) != 0)
         push(out, NX_ACT_SET_IMAGE, s, o, o->marker.image[0] ? "new image" : "no image");
+    if (strcmp(o->marker.digest, s->digest) != 0 || o->marker.revision != NX_MODEL_REVISION)
+        push(out, NX_ACT_SET_PAYLOAD, s, o, "payload changed");
     if (s->power_on && !o->powered_on)
         push(out, NX_ACT_POWER_ON, s, o, "powered off");
     else if (!s->power_on && o->powered_on)

@@ -45,7 +45,7 @@ struct nx_scope {
 };
 
 /* Actions are ordered by appliance key; per appliance: remove duplicates,
- * create, remove vNICs, add vNICs, payload, image, power. */
+ * create, remove vNICs, add vNICs, image, payload, power. */
 void nx_diff(const struct nx_desired *d, const struct nx_obs_list *obs,
              const struct nx_scope *scope, struct nx_actions *out);
 void nx_actions_release(struct nx_actions *a);

@@ -273,8 +273,9 @@ static void test_diff_drift(void)
 }
 
 /* The image: none configured changes nothing; a configured one that the
- * appliance does not carry is one set-image, after the payload and before
- * power; the desired state carries the model's image. */
+ * appliance does not carry is one set-image, before the payload (whose
+ * marker then names the image truly) and power; the desired state carries
+ * the model's image. */
 static void test_diff_image(void)
 {
     setup();
@@ -308,7 +309,7 @@ static void test_diff_image(void)
         else if (act.items[i].kind == NX_ACT_POWER_ON)
             pow = i;
     }
-    CU_ASSERT(pay < img_at && img_at < pow && pow < act.n);
+    CU_ASSERT(img_at < pay && pay < pow && pow < act.n);
     CU_ASSERT_STRING_EQUAL(nx_action_name(NX_ACT_SET_IMAGE), "set-image");
     nx_actions_release(&act);
     /* carrying it: nothing about the image */
