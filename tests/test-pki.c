@@ -171,8 +171,8 @@ static void test_rotation(void)
     CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "acme", NX_PKI_SERVER, "esx1", &before), 0);
     CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "acme", NX_PKI_CLIENT, "t-prod", &cl), 0);
     nx_pki_cred_release(&cl);
-    /* leaves only: 2 certificates (esx1, t-prod), same CA */
-    CU_ASSERT_EQUAL(nx_pki_rotate(p, "acme", false), 2);
+    /* leaves only: 3 certificates (esx1, t-prod, the client CA), same CA */
+    CU_ASSERT_EQUAL(nx_pki_rotate(p, "acme", false), 3);
     CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "acme", NX_PKI_SERVER, "esx1", &after), 0);
     CU_ASSERT_FALSE(after.issued); /* rotate already wrote them */
     CU_ASSERT_EQUAL(strncmp(before.ca_pem, after.ca_pem, ca_len(before.ca_pem)), 0);
@@ -181,7 +181,7 @@ static void test_rotation(void)
     CU_ASSERT_EQUAL(mode_of(state, "pki/acme/server-esx1.key"), 0600);
     nx_pki_cred_release(&before);
     /* with the CA: everything new, and the old leaf no longer verifies */
-    CU_ASSERT_EQUAL(nx_pki_rotate(p, "acme", true), 3);
+    CU_ASSERT_EQUAL(nx_pki_rotate(p, "acme", true), 4);
     struct nx_pki_cred third;
     CU_ASSERT_EQUAL_FATAL(nx_pki_get(p, "acme", NX_PKI_SERVER, "esx1", &third), 0);
     CU_ASSERT_STRING_NOT_EQUAL(third.ca_pem, after.ca_pem);
