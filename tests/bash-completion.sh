@@ -34,8 +34,8 @@ expect() {
 
 run_all() {
     tag=$1
-    expect "$tag: commands" "batch export-bundle payload rescan rotate rotate-ca status subscribe unsubscribe validate" netext-deploy ""
-    expect "$tag: commands starting with 'r'" "rescan rotate rotate-ca" netext-deploy r
+    expect "$tag: commands" "batch export-bundle payload rescan revoke rotate rotate-ca status subscribe unsubscribe validate" netext-deploy ""
+    expect "$tag: commands starting with 'ro'" "rotate rotate-ca" netext-deploy ro
     expect "$tag: command after options" "subscribe" netext-deploy -n --connect test:///default sub
     expect "$tag: plan files and directories after the command" "acme.xml plans state" netext-deploy subscribe ""
     expect "$tag: after an option's value" "acme.xml plans state" netext-deploy -t acme status ""
