@@ -1,10 +1,23 @@
-/* vsphere.h: internals shared by the vSphere provider's files.
+/* vsphere.h: the types shared by the vSphere provider's files (no functions).
  *
- *   vsphere_provider.c   the provider ops, session (login, re-login), placement,
- *                        ConfigSpec building
- *   vsphere_inventory.c  one RetrievePropertiesEx over a ContainerView and the
- *                        lookups on its result
- *   vsphere_tasks.c      waiting for tasks with one PropertyCollector filter */
+ * The provider is a stack of layers; each file includes only the headers of
+ * the layers below it and never calls upward (docs/internals/vsphere.md):
+ *
+ *   vsphere_provider.c   the ops table, open and close
+ *   vsphere_vm.c         create (confirmed in settle), vNICs, payload, power, remove
+ *   vsphere_image.c      staging the appliance image, set-image
+ *   vsphere_observed.c   owned appliances and network usage, in the core's terms
+ *   vsphere_spec.c       ConfigSpec XML: CreateVM config, vNIC and CD/DVD devices,
+ *                        extraConfig (marker, payload)
+ *   vsphere_placement.c  host, networks, datastores, folder and pool
+ *   vsphere_tasks.c      running tasks and waiting for them (one filter)
+ *   vsphere_inventory.c  the inventory in one RetrievePropertiesEx, lookups
+ *   vsphere_session.c    URI, ServiceContent, login and re-login, calls with
+ *                        retries and backoff, paged retrieval
+ *
+ * vsphere_session.h <- vsphere_inventory.h, vsphere_tasks.h <-
+ * vsphere_placement.h <- vsphere_spec.h <- vsphere_image.h, vsphere_vm.h,
+ * vsphere_observed.h <- vsphere_provider.c. */
 #ifndef NX_VSPHERE_H
 #define NX_VSPHERE_H
 
@@ -14,6 +27,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 /* A standard portgroup as a host sees it. */
 struct vs_pg {
@@ -88,24 +102,14 @@ struct vs_task {
     int state; /* 0 queued/running, 1 success, -1 error */
     char *result; /* moref value of info.result, if any */
     char *error; /* "Type: message" */
+    char *fault; /* state -1: the fault type ("" if the server gave none) */
+    char *done_fault; /* a fault that means "already done" (deferred tasks) */
     char *what; /* for messages and deferred waits */
     bool deferred; /* nobody waits for it now (power-on); checked later */
     char *subject; /* deferred: the VM it acts on, for vs_tasks_settle() */
     bool watched; /* deferred at some point and not yet reported by settle */
 };
 
-/* Concurrency (the provider sets .concurrent: the core calls it from -j N
- * worker threads at once):
- *   - nx_soap keeps one keep-alive connection per concurrent caller, all in
- *     one session (shared cookie jar): one Login per run;
- *   - `lock` guards everything in memory below (inventory, hosts, made, tasks,
- *     filter state); it is never held across a SOAP call;
- *   - `load_lock` makes the first inventory read happen once (others wait);
- *   - `container_lock` serialises creating the folder/pool (once per run);
- *   - `session_lock` serialises re-login: a thread that saw NotAuthenticated
- *     logs in again only if nobody did since its call began (n_logins);
- *   - tasks: one waiter at a time runs WaitForUpdatesEx on the one filter and
- *     records every task it reports; the others sleep on `task_cond`. */
 /* A CreateVM_Task sent but not waited for: create returns the task id as the
  * appliance id, set_power(on) only notes the wish, and settle waits for all
  * of them at once, then powers the new VMs on (see vs_settle). */
@@ -126,6 +130,18 @@ struct vs_staged {
     int code; /* nx_error code of error */
 };
 
+/* Concurrency (the provider sets .concurrent: the core calls it from -j N
+ * worker threads at once):
+ *   - nx_soap keeps one keep-alive connection per concurrent caller, all in
+ *     one session (shared cookie jar): one Login per run;
+ *   - `lock` guards everything in memory below (inventory, hosts, tasks,
+ *     filter state); it is never held across a SOAP call;
+ *   - `load_lock` makes the first inventory read happen once (others wait);
+ *   - `container_lock` serialises creating the folder/pool (once per run);
+ *   - `session_lock` serialises re-login: a thread that saw NotAuthenticated
+ *     logs in again only if nobody did since its call began (n_logins);
+ *   - tasks: one waiter at a time runs WaitForUpdatesEx on the one filter and
+ *     records every task it reports; the others sleep on `task_cond`. */
 struct vs_conn {
     struct nx_conn base;
     pthread_mutex_t lock, load_lock, container_lock, session_lock;
@@ -139,19 +155,17 @@ struct vs_conn {
     char *api_version;
     bool logged_in;
     unsigned long n_logins; /* successful logins, to notice a renewed session */
+    unsigned long session_gen; /* bumped when a session is given up (vs_relogin):
+                                * what lived in it (the task filter) is gone */
     /* inventory, loaded once per run and updated by our own changes */
     bool have_inventory;
     struct vs_inventory inv;
     struct vs_hostinfo *hosts;
     size_t n_hosts, alloc_hosts;
-    /* created folders and pools: "parent\nname" -> moref value (owned) */
-    struct nx_map made;
-    char **made_keys;
-    size_t n_made, alloc_made;
     /* tasks: every task the filter reported or we started, by id */
     char *task_filter;
     char *version;
-    unsigned long filter_gen; /* bumped when the filter goes with its session */
+    unsigned long filter_session; /* the session_gen the filter was made in */
     bool waiting; /* a thread is in WaitForUpdatesEx for everyone */
     struct vs_task **tasks;
     size_t n_tasks, alloc_tasks;
@@ -177,56 +191,5 @@ struct vs_conn {
 #define VS_ENCODING_KEY "guestinfo.netext.payload.encoding"
 /* the appliance image's directory on its datastore */
 #define VS_IMAGE_DIR "netext-deploy"
-
-/* vsphere_provider.c: one SOAP call with re-login on NotAuthenticated and,
- * for the reads listed in /work/notes/retries.md (vs_method_is_read), retries
- * with backoff on transient failures. Returns as nx_soap_call; fault may be
- * NULL. Thread-safe; never call it with c->lock held. */
-int vs_call(struct vs_conn *c, const char *method, const char *body, struct nx_soap_resp *out,
-            struct nx_soap_fault *fault);
-/* The same; retry: also retry this (write) method on transient failures;
- * *attempts (may be NULL) gets how many times it was sent; *transient (may be
- * NULL) whether a -1 was transient: an enum nx_soap_transient. */
-int vs_call_ex(struct vs_conn *c, const char *method, const char *body, struct nx_soap_resp *out,
-               struct nx_soap_fault *fault, bool retry, int *attempts, int *transient);
-/* Sleep before retry k (1, 2, ...) of method, and log it. */
-void vs_backoff(const char *method, int k);
-#define VS_RETRY_ATTEMPTS 4 /* in all: the first try and 3 retries */
-/* Log in again unless someone did since `seen` (an earlier c->n_logins). */
-int vs_relogin(struct vs_conn *c, unsigned long seen);
-unsigned long vs_logins(struct vs_conn *c);
-
-/* vsphere_inventory.c */
-int vs_inventory_load(struct vs_conn *c);
-/* Replace sb with the ContinueRetrievePropertiesEx request for a paged
- * RetrievePropertiesEx's token; returns the method name. */
-const char *vs_continue_request(struct vs_conn *c, struct strbuf *sb, const char *token);
-/* The VM in folder whose extraConfig marker is exactly `marker`: 1 and *vm
- * set (moref value), 0 if none, -1 on error. One RetrievePropertiesEx. */
-int vs_find_vm_by_marker(struct vs_conn *c, const char *folder, const char *marker, char **vm);
-void vs_inventory_release(struct vs_inventory *inv);
-struct vs_obj *vs_inv_get(const struct vs_conn *c, const char *id);
-struct vs_obj *vs_inv_add(struct vs_inventory *inv, const char *type, const char *id);
-/* parse one VM's config.hardware.device into o->nics (replacing them) */
-void vs_parse_devices(struct vs_obj *o, xmlNodePtr val);
-void vs_obj_free(struct vs_obj *o);
-
-/* vsphere_tasks.c */
-/* Wait for task (a moref value) to finish; *result gets info.result (may be
- * NULL). what names the operation in messages. */
-int vs_task_wait(struct vs_conn *c, const char *task, const char *what, char **result);
-/* Remember a task that nobody waits for now; vs_tasks_flush checks it. */
-void vs_task_defer(struct vs_conn *c, const char *task, const char *what, const char *subject);
-/* Read the state of these tasks now, in one request (those already known to
- * be finished are skipped); tasks still running are left to vs_task_wait. */
-int vs_tasks_collect(struct vs_conn *c, char *const *ids, size_t n);
-/* Wait for every deferred task and return those that failed, by VM (the
- * provider's settle op). */
-int vs_tasks_settle(struct vs_conn *c, struct nx_deferred_failure **out, size_t *n);
-/* Wait for every deferred task; -1 (errors logged) if one failed. */
-int vs_tasks_flush(struct vs_conn *c);
-void vs_tasks_release(struct vs_conn *c);
-/* The filter belonged to a session that is gone (vs_relogin). */
-void vs_tasks_session_lost(struct vs_conn *c);
 
 #endif

@@ -11,7 +11,8 @@
 #include "log.h"
 #include "strbuf.h"
 #include "util.h"
-#include "vsphere.h"
+#include "vsphere_inventory.h"
+#include "vsphere_session.h"
 #include "xml.h"
 
 static const char *const view_types[] = {
@@ -40,16 +41,6 @@ static const char *const prop_specs[][8] = {
      "runtime.host", NULL},
 };
 
-const char *vs_continue_request(struct vs_conn *c, struct strbuf *sb, const char *token)
-{
-    static const char method[] = "ContinueRetrievePropertiesEx";
-    strbuf_reset(sb);
-    nx_soap_begin(sb, method, "PropertyCollector", c->property_collector);
-    nx_soap_add(sb, "token", token);
-    nx_soap_end(sb, method);
-    return method;
-}
-
 /* Free every vNIC's strings and empty the list (the array stays). */
 static void release_nics(struct vs_obj *o)
 {
@@ -75,7 +66,7 @@ static void release_cd(struct vs_vmcd *cd)
     memset(cd, 0, sizeof(*cd));
 }
 
-void vs_obj_free(struct vs_obj *o)
+static void obj_free(struct vs_obj *o)
 {
     if (!o)
         return;
@@ -112,7 +103,7 @@ void vs_obj_free(struct vs_obj *o)
 void vs_inventory_release(struct vs_inventory *inv)
 {
     for (size_t i = 0; i < inv->n; i++)
-        vs_obj_free(inv->objs[i]);
+        obj_free(inv->objs[i]);
     free(inv->objs);
     nx_map_release(&inv->by_id);
     memset(inv, 0, sizeof(*inv));
@@ -138,6 +129,20 @@ struct vs_obj *vs_inv_add(struct vs_inventory *inv, const char *type, const char
     inv->objs[inv->n++] = o;
     nx_map_put(&inv->by_id, o->id, o);
     return o;
+}
+
+bool vs_is_type(const struct vs_obj *o, const char *t)
+{
+    return o && !strcmp(o->type, t);
+}
+
+struct vs_obj *vs_dvpg_by_key(const struct vs_conn *c, const char *key)
+{
+    for (size_t i = 0; key && i < c->inv.n; i++)
+        if (vs_is_type(c->inv.objs[i], "DistributedVirtualPortgroup") &&
+            nx_str_eq(c->inv.objs[i]->pg_key, key))
+            return c->inv.objs[i];
+    return NULL;
 }
 
 static void set_str(char **dst, const char *v)
@@ -223,7 +228,8 @@ static void parse_cd(struct vs_vmcd *cd, xmlNodePtr val)
     }
 }
 
-void vs_parse_devices(struct vs_obj *o, xmlNodePtr val)
+/* one VM's config.hardware.device into o->nics (replacing them) and o->cd */
+static void parse_devices(struct vs_obj *o, xmlNodePtr val)
 {
     release_nics(o);
     parse_cd(&o->cd, val);
@@ -288,25 +294,24 @@ static void parse_prop(struct vs_conn *c, struct vs_obj *o, const char *name, xm
     else if (!strcmp(name, "config.extraConfig"))
         parse_extra_config(o, val);
     else if (!strcmp(name, "config.hardware.device"))
-        vs_parse_devices(o, val);
+        parse_devices(o, val);
     else if (!strcmp(name, "runtime.powerState"))
         o->powered_on = !strcmp(text, "poweredOn");
     else if (!strcmp(name, "runtime.host"))
         set_str(&o->vm_host, text);
 }
 
-/* Parse a RetrieveResult (returnval); *token gets the continuation token.
- * Returns 1 if a missingSet carried NotAuthenticated (session dropped). */
-static int parse_result(struct vs_conn *c, xmlNodePtr rv, char **token)
+/* what parse_result returns when the session was dropped (a vs_retrieve stop) */
+#define SESSION_DROPPED 2
+
+/* Parse one page of a RetrieveResult (returnval), a vs_retrieve page().
+ * Returns SESSION_DROPPED if a missingSet carried NotAuthenticated. */
+static int parse_result(struct vs_conn *c, xmlNodePtr rv, void *ctx)
 {
-    *token = NULL;
+    (void)ctx;
     if (!rv)
         return 0; /* nothing matched */
     for (xmlNodePtr e = nx_xml_first_elem(rv); e; e = nx_xml_next_elem(e)) {
-        if (!strcmp((const char *)e->name, "token")) {
-            set_str(token, nx_soap_text(e));
-            continue;
-        }
         if (strcmp((const char *)e->name, "objects") != 0)
             continue;
         xmlNodePtr obj = nx_soap_child(e, "obj");
@@ -330,10 +335,8 @@ static int parse_result(struct vs_conn *c, xmlNodePtr rv, char **token)
                     nx_debug("vsphere: %s %s: property %s missing: %s", type, id,
                              nx_soap_text(nx_soap_child(p, "path")), f.type);
                 nx_soap_fault_release(&f);
-                if (noauth) {
-                    NX_FREE(*token);
-                    return 1;
-                }
+                if (noauth)
+                    return SESSION_DROPPED;
             }
         }
     }
@@ -370,7 +373,7 @@ static int load_once(struct vs_conn *c)
 {
     struct strbuf sb = STRBUF_INIT;
     struct nx_soap_resp r = {0};
-    char *view = NULL, *token = NULL;
+    char *view = NULL;
     int ret = -1;
 
     nx_soap_begin(&sb, "CreateContainerView", "ViewManager", c->view_manager);
@@ -393,37 +396,21 @@ static int load_once(struct vs_conn *c)
     build_spec(&sb, view);
     strbuf_addstr(&sb, "<options></options>");
     nx_soap_end(&sb, "RetrievePropertiesEx");
-    const char *method = "RetrievePropertiesEx";
-    for (;;) {
-        struct nx_soap_fault f = {0};
-        int crc = vs_call(c, method, sb.buf, &r, &f);
-        /* our view can only vanish with our session (vcsim says so this way) */
-        bool view_gone = crc == 1 && !strcmp(f.type, "ManagedObjectNotFound") &&
-                         (!f.object || !strcmp(f.object, view));
-        nx_soap_fault_release(&f);
-        if (view_gone) {
-            ret = 1;
-            goto cleanup;
-        }
-        if (crc != 0)
-            goto cleanup;
-        int rc = parse_result(c, nx_soap_child(r.body, "returnval"), &token);
-        nx_soap_resp_release(&r);
-        if (rc < 0)
-            goto cleanup;
-        if (rc == 1) {
-            ret = 1; /* session dropped under us: the caller logs in again */
-            goto cleanup;
-        }
-        if (!token)
-            break;
-        method = vs_continue_request(c, &sb, token);
-        NX_FREE(token);
+    struct nx_soap_fault f = {0};
+    int rc = vs_retrieve(c, sb.buf, &f, parse_result, NULL);
+    /* our view can only vanish with our session (vcsim says so this way) */
+    bool view_gone = rc == 1 && !strcmp(f.type, "ManagedObjectNotFound") &&
+                     (!f.object || !strcmp(f.object, view));
+    nx_soap_fault_release(&f);
+    if (view_gone || rc == SESSION_DROPPED) {
+        ret = 1; /* session dropped under us: the caller logs in again */
+        goto cleanup;
     }
+    if (rc != 0)
+        goto cleanup;
     ret = 0;
 cleanup:
     free(view);
-    free(token);
     nx_soap_resp_release(&r);
     strbuf_release(&sb);
     return ret;

@@ -13,7 +13,11 @@
  *
  * A batch's create and power-on tasks are not waited for through the filter:
  * vs_tasks_collect() reads them all in one RetrievePropertiesEx at settle
- * (recentTask keeps only 200, and vcsim's WaitForUpdatesEx takes >= 250 ms). */
+ * (recentTask keeps only 200, and vcsim's WaitForUpdatesEx takes >= 250 ms).
+ *
+ * The filter lives in a session: when the session layer gives one up
+ * (c->session_gen changes), the filter is made again at the next wait, and a
+ * wait that spanned the change is not trusted. */
 #include "config.h"
 
 #include <stdlib.h>
@@ -24,7 +28,8 @@
 #include "log.h"
 #include "strbuf.h"
 #include "util.h"
-#include "vsphere.h"
+#include "vsphere_session.h"
+#include "vsphere_tasks.h"
 #include "xml.h"
 
 #define WAIT_SECONDS 20
@@ -67,6 +72,8 @@ static void apply_info(struct vs_task *t, xmlNodePtr info)
         free(t->error);
         t->error = nx_asprintf("%s%s%s", *f.type ? f.type : "task failed", *f.message ? ": " : "",
                                f.message);
+        free(t->fault);
+        t->fault = nx_strdup(f.type);
         nx_soap_fault_release(&f);
     }
     if (t->state && t->deferred)
@@ -78,7 +85,6 @@ static void release_filter(struct vs_conn *c)
 {
     NX_FREE(c->task_filter);
     NX_FREE(c->version);
-    c->filter_gen++;
 }
 
 /* Called by the waiter only (c->waiting), without c->lock. */
@@ -105,6 +111,7 @@ static int create_filter(struct vs_conn *c)
     pthread_mutex_lock(&c->lock);
     release_filter(c);
     c->task_filter = filter;
+    c->filter_session = c->session_gen; /* as the old code: the session it was made in */
     pthread_mutex_unlock(&c->lock);
     return 0;
 }
@@ -140,12 +147,12 @@ static void apply_updates(struct vs_conn *c, xmlNodePtr rv)
     }
 }
 
-int vs_tasks_collect(struct vs_conn *c, char *const *ids, size_t n);
-
 /* One WaitForUpdatesEx round by the waiter (c->waiting), without c->lock. */
 static int wait_round(struct vs_conn *c)
 {
     pthread_mutex_lock(&c->lock);
+    if (c->task_filter && c->filter_session != c->session_gen)
+        release_filter(c); /* it went with its session */
     bool need_filter = !c->task_filter;
     pthread_mutex_unlock(&c->lock);
     if (need_filter && create_filter(c) < 0)
@@ -153,7 +160,7 @@ static int wait_round(struct vs_conn *c)
     struct strbuf sb = STRBUF_INIT;
     struct nx_soap_resp r = {0};
     pthread_mutex_lock(&c->lock);
-    unsigned long gen = c->filter_gen;
+    unsigned long gen = c->session_gen;
     nx_soap_begin(&sb, "WaitForUpdatesEx", "PropertyCollector", c->property_collector);
     nx_soap_add(&sb, "version", c->version ? c->version : "");
     pthread_mutex_unlock(&c->lock);
@@ -167,7 +174,7 @@ static int wait_round(struct vs_conn *c)
     bool resync = attempts > 1;
     pthread_mutex_lock(&c->lock);
     /* unless the session (and our filter with it) was renewed meanwhile */
-    if (gen == c->filter_gen && c->task_filter) {
+    if (gen == c->session_gen && c->filter_session == gen && c->task_filter) {
         xmlNodePtr rv = nx_soap_child(r.body, "returnval");
         if (rv)
             apply_updates(c, rv);
@@ -200,11 +207,13 @@ static int resync_tasks(struct vs_conn *c)
     return rc;
 }
 
-int vs_task_wait(struct vs_conn *c, const char *task, const char *what, char **result)
+int vs_task_wait(struct vs_conn *c, const char *task, const char *what, char **result, char **fault)
 {
     int ret = 0;
     if (result)
         *result = NULL;
+    if (fault)
+        *fault = NULL;
     time_t deadline = time(NULL) + TASK_DEADLINE_SECONDS;
     pthread_mutex_lock(&c->lock);
     struct vs_task *t = get_task(c, task);
@@ -236,16 +245,19 @@ int vs_task_wait(struct vs_conn *c, const char *task, const char *what, char **r
             goto out;
         }
     }
-    if (t->state < 0)
+    if (t->state < 0) {
         ret = nx_error_set(NX_EX_FAILED, "%s: %s", what, t->error);
-    else if (result && t->result)
+        if (fault)
+            *fault = nx_strdup(t->fault ? t->fault : "");
+    } else if (result && t->result)
         *result = nx_strdup(t->result);
 out:
     pthread_mutex_unlock(&c->lock);
     return ret;
 }
 
-void vs_task_defer(struct vs_conn *c, const char *task, const char *what, const char *subject)
+void vs_task_defer(struct vs_conn *c, const char *task, const char *what, const char *subject,
+                   const char *done_fault)
 {
     pthread_mutex_lock(&c->lock);
     struct vs_task *t = get_task(c, task);
@@ -253,9 +265,43 @@ void vs_task_defer(struct vs_conn *c, const char *task, const char *what, const 
     t->what = nx_strdup(what);
     free(t->subject);
     t->subject = nx_strdup(subject);
+    free(t->done_fault);
+    t->done_fault = done_fault ? nx_strdup(done_fault) : NULL;
     t->deferred = t->state == 0;
     t->watched = true;
     pthread_mutex_unlock(&c->lock);
+}
+
+/* c->lock taken: record one page of Task infos (a vs_retrieve page()). */
+static int collect_page(struct vs_conn *c, xmlNodePtr rv, void *ctx)
+{
+    (void)ctx;
+    pthread_mutex_lock(&c->lock);
+    for (xmlNodePtr e = nx_xml_first_elem(rv); e; e = nx_xml_next_elem(e)) {
+        if (strcmp((const char *)e->name, "objects") != 0)
+            continue;
+        const char *id = nx_soap_text(nx_soap_child(e, "obj"));
+        if (!*id)
+            continue;
+        struct vs_task *t = get_task(c, id);
+        for (xmlNodePtr p = nx_xml_first_elem(e); p; p = nx_xml_next_elem(p)) {
+            if (!strcmp((const char *)p->name, "propSet") && nx_soap_child(p, "val")) {
+                apply_info(t, nx_soap_child(p, "val"));
+            } else if (!strcmp((const char *)p->name, "missingSet") && t->state == 0) {
+                struct nx_soap_fault f = {0};
+                nx_soap_fault_from_node(nx_soap_child(p, "fault"), &f);
+                t->state = -1;
+                free(t->error);
+                t->error = nx_asprintf("the task's result is no longer available (%s)",
+                                       *f.type ? f.type : "missing");
+                free(t->fault);
+                t->fault = nx_strdup(f.type);
+                nx_soap_fault_release(&f);
+            }
+        }
+    }
+    pthread_mutex_unlock(&c->lock);
+    return 0;
 }
 
 /* One RetrievePropertiesEx (plus continuations) for the info of up to `n`
@@ -264,9 +310,6 @@ void vs_task_defer(struct vs_conn *c, const char *task, const char *what, const 
 static int collect_some(struct vs_conn *c, char *const *ids, size_t n)
 {
     struct strbuf sb = STRBUF_INIT;
-    struct nx_soap_resp r = {0};
-    char *token = NULL;
-    int ret = -1;
     nx_soap_begin(&sb, "RetrievePropertiesEx", "PropertyCollector", c->property_collector);
     strbuf_addstr(&sb, "<specSet><propSet><type>Task</type><pathSet>info</pathSet></propSet>");
     for (size_t i = 0; i < n; i++) {
@@ -276,51 +319,9 @@ static int collect_some(struct vs_conn *c, char *const *ids, size_t n)
     }
     strbuf_addstr(&sb, "</specSet><options></options>");
     nx_soap_end(&sb, "RetrievePropertiesEx");
-    const char *method = "RetrievePropertiesEx";
-    for (;;) {
-        if (vs_call(c, method, sb.buf, &r, NULL) != 0)
-            goto cleanup;
-        xmlNodePtr rv = nx_soap_child(r.body, "returnval");
-        pthread_mutex_lock(&c->lock);
-        for (xmlNodePtr e = nx_xml_first_elem(rv); e; e = nx_xml_next_elem(e)) {
-            if (!strcmp((const char *)e->name, "token")) {
-                free(token);
-                token = nx_xml_text(e);
-                continue;
-            }
-            if (strcmp((const char *)e->name, "objects") != 0)
-                continue;
-            const char *id = nx_soap_text(nx_soap_child(e, "obj"));
-            if (!*id)
-                continue;
-            struct vs_task *t = get_task(c, id);
-            for (xmlNodePtr p = nx_xml_first_elem(e); p; p = nx_xml_next_elem(p)) {
-                if (!strcmp((const char *)p->name, "propSet") && nx_soap_child(p, "val")) {
-                    apply_info(t, nx_soap_child(p, "val"));
-                } else if (!strcmp((const char *)p->name, "missingSet") && t->state == 0) {
-                    struct nx_soap_fault f = {0};
-                    nx_soap_fault_from_node(nx_soap_child(p, "fault"), &f);
-                    t->state = -1;
-                    free(t->error);
-                    t->error = nx_asprintf("the task's result is no longer available (%s)",
-                                           *f.type ? f.type : "missing");
-                    nx_soap_fault_release(&f);
-                }
-            }
-        }
-        pthread_mutex_unlock(&c->lock);
-        nx_soap_resp_release(&r);
-        if (!token)
-            break;
-        method = vs_continue_request(c, &sb, token);
-        NX_FREE(token);
-    }
-    ret = 0;
-cleanup:
-    free(token);
-    nx_soap_resp_release(&r);
+    int rc = vs_retrieve(c, sb.buf, NULL, collect_page, NULL);
     strbuf_release(&sb);
-    return ret;
+    return rc == 0 ? 0 : -1;
 }
 
 #define COLLECT_CHUNK 2000
@@ -357,10 +358,10 @@ int vs_tasks_settle(struct vs_conn *c, struct nx_deferred_failure **out, size_t 
         t->watched = false;
         if (t->state > 0)
             continue;
-        /* a power-on (-off) refused because the VM already is in that state:
-         * done (a request repeated after a lost answer, or someone else) */
-        if (t->error && nx_str_has_prefix(t->error, "InvalidPowerState") && t->what &&
-            nx_str_has_prefix(t->what, "powering ")) {
+        /* e.g. a power-on (-off) refused because the VM already is in that
+         * state: done (a request repeated after a lost answer, or someone
+         * else) */
+        if (t->fault && t->done_fault && !strcmp(t->fault, t->done_fault)) {
             nx_info("vsphere: %s: %s: already done", t->what, t->error);
             continue;
         }
@@ -374,9 +375,19 @@ int vs_tasks_settle(struct vs_conn *c, struct nx_deferred_failure **out, size_t 
     return ret;
 }
 
+/* Add the current error to errs ("; "-separated) and clear it. */
+static void keep_error(struct strbuf *errs, int *code)
+{
+    strbuf_addf(errs, "%s%s", errs->len ? "; " : "", nx_error_msg());
+    if (!*code)
+        *code = nx_error_code();
+    nx_error_clear();
+}
+
 int vs_tasks_flush(struct vs_conn *c)
 {
-    int ret = 0;
+    struct strbuf errs = STRBUF_INIT;
+    int code = 0;
     /* everything deferred in one read first; wait rounds for what still runs */
     char **ids = NULL;
     size_t nids = 0, alloc = 0;
@@ -387,10 +398,8 @@ int vs_tasks_flush(struct vs_conn *c)
             ids[nids++] = nx_strdup(c->tasks[i]->id);
         }
     pthread_mutex_unlock(&c->lock);
-    if (nids && vs_tasks_collect(c, ids, nids) < 0) {
-        nx_log(NX_LOG_ERROR, "%s", nx_error_msg());
-        ret = -1;
-    }
+    if (nids && vs_tasks_collect(c, ids, nids) < 0)
+        keep_error(&errs, &code);
     for (size_t i = 0; i < nids; i++)
         free(ids[i]);
     free(ids);
@@ -404,16 +413,22 @@ int vs_tasks_flush(struct vs_conn *c)
         char *id = t->deferred ? nx_strdup(t->id) : NULL;
         char *what = t->deferred ? nx_strdup(t->what ? t->what : t->id) : NULL;
         pthread_mutex_unlock(&c->lock);
-        if (id && vs_task_wait(c, id, what, NULL) < 0) {
+        char *fault = NULL;
+        if (id && vs_task_wait(c, id, what, NULL, &fault) < 0) {
             /* a failed task is reported by vs_tasks_settle; only a failure
-             * to learn its state is worth a message here */
-            if (!strstr(nx_error_msg(), what) || strstr(nx_error_msg(), "waiting for task"))
-                nx_log(NX_LOG_ERROR, "%s", nx_error_msg());
-            ret = -1;
+             * to learn its state is an error of this call */
+            if (!fault)
+                keep_error(&errs, &code);
+            nx_error_clear();
         }
+        free(fault);
         free(id);
         free(what);
     }
+    int ret = 0;
+    if (errs.len)
+        ret = nx_error_set(code ? code : NX_EX_FAILED, "%s", errs.buf);
+    strbuf_release(&errs);
     return ret;
 }
 
@@ -425,6 +440,8 @@ void vs_tasks_release(struct vs_conn *c)
         free(c->tasks[i]->error);
         free(c->tasks[i]->what);
         free(c->tasks[i]->subject);
+        free(c->tasks[i]->fault);
+        free(c->tasks[i]->done_fault);
         free(c->tasks[i]);
     }
     free(c->tasks);
@@ -434,9 +451,39 @@ void vs_tasks_release(struct vs_conn *c)
     release_filter(c);
 }
 
-void vs_tasks_session_lost(struct vs_conn *c)
+int vs_run_task(struct vs_conn *c, const char *method, const char *body, const char *what,
+                const struct vs_task_opts *opts, char **fault)
 {
-    pthread_mutex_lock(&c->lock);
-    release_filter(c);
-    pthread_mutex_unlock(&c->lock);
+    static const struct vs_task_opts none = {0};
+    const struct vs_task_opts *o = opts ? opts : &none;
+    struct nx_soap_resp r = {0};
+    struct nx_soap_fault f = {0};
+    if (fault)
+        *fault = NULL;
+    int crc = vs_call_ex(c, method, body, &r, &f, o->retry, NULL, NULL);
+    /* also on the first attempt: libcurl itself may have sent it twice */
+    if (crc == 1 && o->done_fault && !strcmp(f.type, o->done_fault)) {
+        nx_info("vsphere: %s: %s: already done (a lost answer, or someone else)", what, f.type);
+        nx_soap_fault_release(&f);
+        nx_error_clear();
+        return 0;
+    }
+    if (crc == 1 && fault)
+        *fault = nx_strdup(f.type);
+    nx_soap_fault_release(&f);
+    if (crc != 0) {
+        nx_error_prefix("%s: ", what);
+        return -1;
+    }
+    char *task = nx_soap_child_text(r.body, "returnval");
+    nx_soap_resp_release(&r);
+    if (!task)
+        return nx_error_set(NX_EX_PROTOCOL, "%s: %s: no task in the answer", what, method);
+    int rc = 0;
+    if (o->defer)
+        vs_task_defer(c, task, what, o->defer, o->done_fault);
+    else
+        rc = vs_task_wait(c, task, what, NULL, fault);
+    free(task);
+    return rc;
 }
