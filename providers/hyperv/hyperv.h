@@ -1,9 +1,17 @@
-/* hyperv.h: shared parts of the Hyper-V provider (WMI v2 over WS-Management).
+/* hyperv.h: the bottom layer of the Hyper-V provider (WMI v2 over
+ * WS-Management): what does not depend on a live connection, implemented in
+ * hyperv_wmi.c and unit tested on its own (URI parsing, WMI object paths,
+ * WQL, KVP payload items, MAC formats, reading settings out of instances).
  *
- * hyperv_wmi.c holds what does not depend on a live connection and is unit
- * tested on its own (URI parsing, WMI object paths, KVP payload items, MAC
- * formats) plus the Msvm_ConcreteJob wait loop; hyperv_provider.c holds the
- * nx_provider_ops. */
+ * The provider's files, each calling only the ones below it (the design and
+ * the call graph: docs/internals/hyperv.md):
+ *   hyperv_ops.c        the nx_provider_ops: open, create, set-*, remove
+ *   hyperv_vnic.c       adapters, their switch connection and VLAN (read back)
+ *   hyperv_kvp.c        the payload as host-to-guest KVP items
+ *   hyperv_dvd.c        the image: SCSI controller, DVD drive, disk, boot order
+ *   hyperv_inventory.c  switches, discovery (list_owned), network usage
+ *   hyperv_jobs.c       the connection's calls: enumerate, get, invoke, jobs
+ *   hyperv_wmi.c        this header: no connection */
 #ifndef NX_HYPERV_H
 #define NX_HYPERV_H
 
@@ -77,5 +85,23 @@ bool hv_path_has_name(const char *path, const char *name);
 
 /* Text of a CIM return value (0, 4096, 32768..). */
 const char *hv_return_text(long rv);
+
+/* A WQL string literal's content: backslash and quote escaped. */
+void hv_wql_quote(struct strbuf *sb, const char *s);
+/* SELECT * FROM cls WHERE prop op 'value' (value quoted; suffix appended raw,
+ * e.g. "%" after a LIKE prefix). */
+char *hv_wql(const char *cls, const char *prop, const char *op, const char *value,
+             const char *suffix);
+
+/* Whether s starts with prefix, ignoring case (InstanceIDs: GUIDs in any case). */
+bool hv_has_prefix_ci(const char *s, const char *prefix);
+/* Whether the WMI object path (Parent, HostResource) names InstanceID iid. */
+bool hv_path_names(const char *path, const char *iid);
+/* The access VLAN of a Msvm_EthernetSwitchPortVlanSettingData: AccessVlanId
+ * when OperationMode is 1 (access) and the id is 1..4094; 0 otherwise. */
+unsigned hv_access_vlan(const struct nx_wsman_instance *vl);
+/* Whether a Msvm_VirtualSystemSettingData's Notes hold our marker; *m (may
+ * be NULL) receives it. */
+bool hv_vssd_marker(const struct nx_wsman_instance *vssd, struct nx_marker *m);
 
 #endif

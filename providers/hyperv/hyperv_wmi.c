@@ -327,3 +327,60 @@ const char *hv_return_text(long rv)
         return "unknown error";
     }
 }
+
+void hv_wql_quote(struct strbuf *sb, const char *s)
+{
+    for (; s && *s; s++) {
+        if (*s == '\\' || *s == '\'')
+            strbuf_addch(sb, '\\');
+        strbuf_addch(sb, *s);
+    }
+}
+
+char *hv_wql(const char *cls, const char *prop, const char *op, const char *value,
+             const char *suffix)
+{
+    struct strbuf sb = STRBUF_INIT;
+    strbuf_addf(&sb, "SELECT * FROM %s WHERE %s %s '", cls, prop, op);
+    hv_wql_quote(&sb, value);
+    strbuf_addf(&sb, "%s'", suffix ? suffix : "");
+    return strbuf_detach(&sb, NULL);
+}
+
+bool hv_has_prefix_ci(const char *s, const char *prefix)
+{
+    return s && strncasecmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool hv_path_names(const char *path, const char *iid)
+{
+    char *k = hv_wmi_path_key(path, "InstanceID");
+    bool r = k && iid && strcasecmp(k, iid) == 0;
+    free(k);
+    return r;
+}
+
+unsigned hv_access_vlan(const struct nx_wsman_instance *vl)
+{
+    unsigned long id = 0, mode = 0;
+    if (nx_parse_uint(nx_wsman_prop(vl, "OperationMode"), 0, 65535, &mode) && mode == 1 &&
+        nx_parse_uint(nx_wsman_prop(vl, "AccessVlanId"), 1, 4094, &id))
+        return (unsigned)id;
+    return 0;
+}
+
+bool hv_vssd_marker(const struct nx_wsman_instance *vssd, struct nx_marker *m)
+{
+    for (size_t k = 0; k < vssd->n; k++) {
+        struct nx_marker tmp = {0};
+        if (strcmp(vssd->props[k].name, "Notes") != 0 || !vssd->props[k].value ||
+            nx_marker_decode(vssd->props[k].value, &tmp) != 0)
+            continue;
+        if (m)
+            *m = tmp;
+        else
+            nx_marker_release(&tmp);
+        return true;
+    }
+    return false;
+}
