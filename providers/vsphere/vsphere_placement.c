@@ -389,36 +389,25 @@ const struct vs_hostinfo *vs_hostinfo(const struct vs_conn *c, const char *plan_
 
 /* ---- folder and resource pool ------------------------------------------- */
 
-/* The folder or pool `name` under `parent`, created when missing; a
- * DuplicateName fault (someone created it meanwhile) counts as success. */
-static int ensure_container_locked(struct vs_conn *c, const char *kind, const char *parent_type,
-                                   const char *parent, const char *name, char **out);
-
-/* Threads that need the same folder wait for the first one to create it. */
-int vs_ensure_container(struct vs_conn *c, const char *kind, const char *parent_type,
-                        const char *parent, const char *name, char **out)
+/* The moref value (copied) of the folder or pool `name` under `parent` the
+ * inventory knows; NULL if none. */
+static char *known_container(struct vs_conn *c, const char *kind, const char *parent,
+                             const char *name)
 {
     pthread_mutex_lock(&c->lock);
     struct vs_obj *o = vs_find_named(c, kind, name, parent);
-    *out = o ? nx_strdup(o->id) : NULL;
+    char *id = o ? nx_strdup(o->id) : NULL;
     pthread_mutex_unlock(&c->lock);
-    if (*out)
-        return 0;
-    pthread_mutex_lock(&c->container_lock);
-    int rc = ensure_container_locked(c, kind, parent_type, parent, name, out);
-    pthread_mutex_unlock(&c->container_lock);
-    return rc;
+    return id;
 }
 
-/* c->container_lock held */
+/* c->container_lock held: the folder or pool `name` under `parent`, created
+ * when missing; a DuplicateName fault (someone created it meanwhile) counts
+ * as success. */
 static int ensure_container_locked(struct vs_conn *c, const char *kind, const char *parent_type,
                                    const char *parent, const char *name, char **out)
 {
-    pthread_mutex_lock(&c->lock);
-    struct vs_obj *o = vs_find_named(c, kind, name, parent);
-    *out = o ? nx_strdup(o->id) : NULL;
-    pthread_mutex_unlock(&c->lock);
-    if (*out)
+    if ((*out = known_container(c, kind, parent, name)))
         return 0;
     struct strbuf sb = STRBUF_INIT;
     struct nx_soap_resp r = {0};
@@ -466,6 +455,18 @@ static int ensure_container_locked(struct vs_conn *c, const char *kind, const ch
         n->parent = nx_strdup(parent);
         pthread_mutex_unlock(&c->lock);
     }
+    return rc;
+}
+
+/* Threads that need the same folder wait for the first one to create it. */
+int vs_ensure_container(struct vs_conn *c, const char *kind, const char *parent_type,
+                        const char *parent, const char *name, char **out)
+{
+    if ((*out = known_container(c, kind, parent, name)))
+        return 0;
+    pthread_mutex_lock(&c->container_lock);
+    int rc = ensure_container_locked(c, kind, parent_type, parent, name, out);
+    pthread_mutex_unlock(&c->container_lock);
     return rc;
 }
 
