@@ -5,7 +5,8 @@
 #
 # Makes, from Debian packages only (fetched with `apt-get download` into
 # OUTDIR/cache, reused when present; APPLIANCE_REFRESH=1 fetches again) plus
-# the netext-bootstrap binary of the build tree:
+# the netext-bootstrap binary of the build tree (APPLIANCE_CACHE: another
+# cache directory):
 #
 #   OUTDIR/vmlinuz                Debian's signed kernel (linux-image-amd64's dependency)
 #   OUTDIR/initrd.img             xz cpio: busybox, dash, openvpn, iproute2, nftables,
@@ -46,9 +47,10 @@ for t in apt-get dpkg-deb cpio xz xorriso mformat mcopy mmd readelf modinfo depm
 done
 [ -x "$BOOT" ] || { echo "$0: $BOOT: no netext-bootstrap (run make first)" >&2; exit 66; }
 
-mkdir -p "$OUT/cache"
+CACHE=${APPLIANCE_CACHE:-$OUT/cache}
+mkdir -p "$OUT" "$CACHE"
 OUT=$(cd "$OUT" && pwd)
-CACHE=$OUT/cache
+CACHE=$(cd "$CACHE" && pwd)
 W=$OUT/work
 rm -rf "$W"
 mkdir -p "$W"
@@ -149,13 +151,9 @@ ln -s ../lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$R/usr/lib64/ld-linux-x86-64
 
 # kernel modules of modules.list and their dependencies
 M=$P/lib/modules/$kver
-modfile() { # module name -> path relative to $M (names with - or _)
-    n=$(echo "$1" | tr - _)
-    (cd "$M" && find kernel -name '*.ko' | while read -r k; do
-        b=${k##*/}
-        [ "$(echo "${b%.ko}" | tr - _)" = "$n" ] && { echo "$k"; break; }
-    done)
-}
+# index: module name (with _) and path relative to $M
+(cd "$M" && find kernel -name '*.ko' | sort) | awk '{ n = $0; sub(/.*\//, "", n); sub(/\.ko$/, "", n); gsub(/-/, "_", n); print n, $0 }' >"$W/modindex"
+modfile() { awk -v n="$(echo "$1" | tr - _)" '$1 == n { print $2; exit }' "$W/modindex"; }
 mods=$(sed -e 's/#.*//' -e '/^[[:space:]]*$/d' "$HERE/modules.list")
 todo=$mods
 done_mods=" "
@@ -188,6 +186,7 @@ chmod 0755 "$R/usr/share/udhcpc/default.script"
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' >"$R/etc/passwd"
 printf 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n' >"$R/etc/group"
 printf 'passwd: files\ngroup: files\nhosts: files dns\n' >"$R/etc/nsswitch.conf"
+cp "$P/etc/protocols" "$P/etc/services" "$R/etc/"
 printf '127.0.0.1 localhost netext-appliance\n::1 localhost\n' >"$R/etc/hosts"
 echo netext-appliance >"$R/etc/hostname"
 mkdir -p "$R/etc/netext"

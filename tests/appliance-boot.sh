@@ -7,7 +7,7 @@
 #      in fw_cfg as libvirt passes it (opt/org.netext-deploy/payload, base64):
 #      role=provider, state=waiting, tunnels=0/2 (no peer yet); boot time to
 #      that first line and the guest's memory use are printed;
-#   2. the tenant appliance (UEFI, OVMF, shim + signed GRUB; with Secure Boot
+#   2. the tenant appliance (UEFI, OVMF, shim + signed GRUB, 512 MiB (see below); with Secure Boot
 #      on when NX_APPLIANCE_SECUREBOOT=1) on the same wire (a QEMU stream
 #      netdev over a unix socket: nothing binds an IP port): its tunnel comes
 #      up, the tenant reports state=ok tunnels=1/1 and the SP appliance
@@ -85,7 +85,7 @@ boot() {
     name=$1 log=$2
     shift 2
     : >"$log"
-    "$QEMU" -name "nx-$name" -machine q35 -accel tcg -m 256 -smp 1 -nographic -no-reboot \
+    "$QEMU" -name "nx-$name" -machine q35 -accel tcg -m "${MEM:-256}" -smp 1 -nographic -no-reboot \
         -monitor none -serial "file:$log" -nodefaults -vga none "$@" \
         >"$T/$name.qemu.out" 2>&1 </dev/null &
     QPID=$!
@@ -139,6 +139,9 @@ sbargs=
 [ -n "${NX_APPLIANCE_SECUREBOOT:-}" ] && sbargs="-global driver=cfi.pflash01,property=secure,value=on"
 t2=$(now)
 # shellcheck disable=SC2086
+# UEFI: GRUB 2.06 (Debian 12's signed build) reports "out of memory" loading
+# kernel and initrd under OVMF with 256 MiB; the tenant VM gets 512 MiB
+MEM=${APPLIANCE_UEFI_MEM:-512}
 boot tenant "$T/tenant.log" -cdrom "$ISO" \
     -machine q35,smm=on $sbargs \
     -drive "if=pflash,format=raw,unit=0,readonly=on,file=$OVMF_CODE" \
@@ -147,6 +150,7 @@ boot tenant "$T/tenant.log" -cdrom "$ISO" \
     -netdev "stream,id=prod,server=off,addr.type=unix,addr.path=$SOCK" \
     -device "virtio-net-pci,netdev=prod,mac=$T_PROD"
 TEN=$QPID
+MEM=256
 if line=$(wait_line "$T/tenant.log" .); then
     echo "# tenant: boot to first status (UEFI, TCG): $(elapsed "$t2" "$(now)") s: $line"
     grep -aq 'firmware=uefi' "$T/tenant.log" && ok "booted by UEFI (shim, GRUB)" || not_ok "no firmware=uefi line"

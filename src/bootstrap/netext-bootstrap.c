@@ -881,7 +881,7 @@ static int cmd_supervise(const struct opts *o)
         strbuf_release(&line);
         strbuf_release(&figures);
         close(lock);
-        pause_for(o->interval);
+        pause_for(have ? o->interval : 3 * o->interval); /* errors: less often */
     }
     if (have) {
         int lock = lock_state(o);
