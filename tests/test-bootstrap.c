@@ -498,7 +498,6 @@ static void test_write_modes(void)
     nx_payload_release(&p);
 }
 
-
 /* supervise: a tunnel's state from its OpenVPN log, the status line, VMware */
 static void test_supervise_state(void)
 {
@@ -511,7 +510,8 @@ static void test_supervise_state(void)
     static const char lost[] = "[provider:esx1] Inactivity timeout (--ping-restart), restarting\n"
                                "SIGUSR1[soft,ping-restart] received, process restarting\n";
     static const char reset[] = "Connection reset, restarting [0]\n";
-    static const char listening[] = "Listening for incoming TCP connection on [AF_INET][undef]:6281\n";
+    static const char listening[] =
+        "Listening for incoming TCP connection on [AF_INET][undef]:6281\n";
     struct strbuf log = STRBUF_INIT;
     CU_ASSERT_EQUAL(nx_app_tunnel_log_state(NULL, 0), -1);
     CU_ASSERT_EQUAL(nx_app_tunnel_log_state("", 0), -1);
@@ -550,7 +550,8 @@ static void test_supervise_state(void)
     memset(longer, 'x', sizeof(longer) - 1);
     longer[sizeof(longer) - 1] = '\0';
     nx_app_status_format(&log, "error", "unknown", "none", 0, 0, "", longer);
-    CU_ASSERT_EQUAL(log.len, strlen("state=error role=unknown failover=none tunnels=0/0 reason=") + 300);
+    CU_ASSERT_EQUAL(log.len,
+                    strlen("state=error role=unknown failover=none tunnels=0/0 reason=") + 300);
 
     /* vmware-rpctool is tried on VMware only (DMI), or when there is no DMI */
     char *vendor = nx_asprintf("%s/vm/sys/class/dmi/id/sys_vendor", tmp);
