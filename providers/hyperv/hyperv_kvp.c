@@ -122,6 +122,6 @@ cleanup:
     free(have);
     hv_kvp_items_release(&k);
     if (ret < 0)
-        nx_error_prefix("payload of %s: ", s->name);
+        nx_error_prefix("payload: "); /* the caller names the appliance */
     return ret;
 }

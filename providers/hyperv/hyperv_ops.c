@@ -55,9 +55,11 @@ static int hv_open(const char *uri, const struct nx_conn_opts *opts, struct nx_c
 {
     struct hv_conn *c = nx_calloc(1, sizeof(*c));
     struct nx_wsman_list l = {0};
+    bool parsed = false; /* hv_parse_uri's messages name uri, the others do not */
     *out = NULL;
     if (hv_parse_uri(uri, &c->ep) < 0)
         goto fail;
+    parsed = true;
     if (c->ep.plain_http)
         nx_warn("%s: plain HTTP: the WS-Man messages%s travel unencrypted; real Hyper-V hosts "
                 "refuse this unless WinRM's AllowUnencrypted is true. Use hyperv:// (HTTPS, "
@@ -79,8 +81,7 @@ static int hv_open(const char *uri, const struct nx_conn_opts *opts, struct nx_c
         goto fail;
     if (l.n != 1 || !l.items[0]->epr || !nx_wsman_prop(l.items[0], "SystemName")) {
         nx_error_set(NX_EX_PROTOCOL,
-                     "%s: expected one Msvm_VirtualSystemManagementService with its EPR, got %zu",
-                     uri, l.n);
+                     "expected one Msvm_VirtualSystemManagementService with its EPR, got %zu", l.n);
         goto fail;
     }
     c->vsms = nx_wsman_epr_dup(l.items[0]->epr);
@@ -90,7 +91,7 @@ static int hv_open(const char *uri, const struct nx_conn_opts *opts, struct nx_c
         goto fail;
     const char *root = l.n ? nx_wsman_prop(l.items[0], "DefaultExternalDataRoot") : NULL;
     if (!root || !root[0]) {
-        nx_error_set(NX_EX_PROTOCOL, "%s: the host reports no DefaultExternalDataRoot", uri);
+        nx_error_set(NX_EX_PROTOCOL, "the host reports no DefaultExternalDataRoot");
         goto fail;
     }
     c->vm_root = nx_strdup(root);
@@ -98,7 +99,8 @@ static int hv_open(const char *uri, const struct nx_conn_opts *opts, struct nx_c
     *out = &c->base;
     return 0;
 fail:
-    nx_error_prefix("%s: ", uri);
+    if (parsed)
+        nx_error_prefix("%s: ", uri);
     nx_wsman_list_release(&l);
     hv_close(&c->base);
     return -1;
@@ -266,10 +268,11 @@ static int hv_set_payload(struct nx_conn *base, const struct nx_appliance_obs *o
 {
     struct hv_conn *c = (struct hv_conn *)base;
     struct nx_marker m = {0};
-    if (hv_write_payload(c, o->id, s, false) < 0)
-        return -1;
-    nx_marker_from_spec(&m, s);
-    int rc = set_system(c, o->id, &m, NULL);
+    int rc = hv_write_payload(c, o->id, s, false);
+    if (rc == 0) {
+        nx_marker_from_spec(&m, s);
+        rc = set_system(c, o->id, &m, NULL);
+    }
     nx_marker_release(&m);
     if (rc < 0)
         nx_error_prefix("%s: ", s->name);
