@@ -25,7 +25,9 @@
 #
 # Root only; exits 77 (skip) with the reason when QEMU, Open vSwitch or the
 # image are missing. Every process is stopped by PID (lvd_stop for the
-# daemons and QEMU; the socat relays by their PIDs).
+# daemons and QEMU; the socat relays by their PIDs). On a failure it says
+# what the gateway sees; NX_E2E_HOLD=SECONDS then keeps everything running
+# that long to look around.
 set -u
 
 srcdir=${top_srcdir:-$(cd "$(dirname "$0")/.." && pwd)}
@@ -38,7 +40,7 @@ BOOT_LIMIT=${NX_E2E_BOOT_LIMIT:-120} # seconds for every appliance to report sta
 
 [ -n "${NX_SKIP_SLOW_TIERS:-}" ] && lvd_skip "NX_SKIP_SLOW_TIERS is set"
 lvd_check_prereqs
-for p in ip socat ping xmllint setsid; do
+for p in ip socat ping xmllint setsid ethtool; do
     command -v "$p" >/dev/null 2>&1 || lvd_skip "$p not installed (see tests/debian-test-deps)"
 done
 [ -f "$IMAGE" ] || lvd_skip "no appliance image at $IMAGE (run 'make appliance' first)"
@@ -109,6 +111,11 @@ plug() {
     lvd_ns ip link set "$host" up || return 1
     lvd_vsctl add-port "$br" "$host" ${vlan:+tag=$vlan} || return 1
     nsx "$ns" ip addr add "$addr" dev "$ifn" || return 1
+    # Open vSwitch's userspace datapath takes a veth's packets as they are,
+    # TCP checksum left to the hardware included, and the guest drops them:
+    # checksums are computed here (the appliances' vNICs likewise, see the
+    # libvirt provider's <host csum='off'/>)
+    nsx "$ns" ethtool -K "$ifn" tx off >/dev/null || return 1
     nsx "$ns" ip link set "$ifn" up
 }
 for ns in $NSES; do
@@ -176,6 +183,25 @@ nx_must() {
 serial_log() { echo "$T/var/log/libvirt/qemu/$1-serial.log"; }
 qemu_pid() { cat "$T/run/libvirt/qemu/$1.pid" 2>/dev/null; }
 
+# what the network looks like from the gateway, for a failure message
+diagnose() {
+    local a
+    for a in 192.0.2.10 10.1.0.2 10.2.0.2; do
+        nsx gw ping -c 1 -W 1 "$a" >/dev/null 2>&1 && lvd_log "gateway reaches $a" ||
+            lvd_log "gateway does not reach $a"
+    done
+    nsx gw ip neigh >&2
+    nsx gw ss -tn >&2
+    nsx gw ss -tln >&2
+    nsx gw awk '/^Tcp:/ { if (n++) print "gateway TCP InCsumErrors:", $NF }' /proc/net/snmp >&2
+    tail -n 20 "$T/log/socat.log" >&2
+    # NX_E2E_HOLD=SECONDS keeps everything running that long, to look around
+    if [ -n "${NX_E2E_HOLD:-}" ]; then
+        lvd_log "holding for ${NX_E2E_HOLD}s: namespaces $P*, libvirt $LVD_URI, files $T"
+        sleep "$NX_E2E_HOLD"
+    fi
+}
+
 # ---- 1. deploy both sides -----------------------------------------------------------
 step "subscribe (SP appliance) and export-bundle + rescan (two tenant appliances)"
 t_sub=$(now)
@@ -226,6 +252,7 @@ while [ -n "$pending" ]; do
             lvd_log "$d: serial console:"
             tail -n 30 "$(serial_log "$d")" >&2
         done
+        diagnose
         lvd_fail "no state=ok within ${BOOT_LIMIT}s from: $pending"
     fi
     sleep 0.2
@@ -274,9 +301,11 @@ printf '  %-40s %s s\n' "subscribe to first ping across the tunnel" "$(secs "$t_
 for d in $SPA $TAPPS; do
     started=$t_sub
     [ "$d" = "$SPA" ] || started=$t_sub_done
-    printf '  %-40s %s s after its deploy; QEMU RSS %s MiB\n' "$d: state=ok" \
-        "$(secs "$started" "${t_ok[$d]}")" "$(($(mem_kib "$d") / 1024))"
-    grep -h '^netext-mem:' "$(serial_log "$d")" | tail -n 1 | sed 's/^/    guest: /'
+    guest=$(grep -h '^netext-status: .*state=ok' "$(serial_log "$d")" | tail -n 1 |
+        sed -n 's/.*mem_used_kib=\([0-9]*\).*/\1/p')
+    printf '  %-40s %s s after its deploy; guest uses %s MiB of 256; QEMU (TCG) RSS %s MiB\n' \
+        "$d: state=ok" "$(secs "$started" "${t_ok[$d]}")" "$((${guest:-0} / 1024))" \
+        "$(($(mem_kib "$d") / 1024))"
 done
 
 # ---- 5. second runs change nothing; removal ---------------------------------------------
