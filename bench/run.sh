@@ -39,7 +39,13 @@ target "10,000 tenants: peak RSS $((rss_10000 / 1024)) MiB < 64 MiB" "$rss_10000
 target "growth 1,000 -> 10,000 tenants: x$(awk "BEGIN{printf \"%.1f\", $cpu_10000/($cpu_1000+0.1)}") time (<= 15)" "$cpu_10000 <= 15 * ($cpu_1000 + 5)"
 for extra in "$top_srcdir"/bench/*-bench.sh; do
     [ -e "$extra" ] || continue
-    sh "$extra" || fail=1
+    sh "$extra"
+    rc=$?
+    case $rc in
+    0) ;;
+    77) echo "SKIP  ${extra##*/} (exit 77: it says why above)" ;;
+    *) fail=1 ;;
+    esac
 done
 echo "results: $OUT"
 exit $fail
