@@ -114,7 +114,8 @@ check "refusals: no folder created" sh -c "! govc ls /DC0/vm | grep -q Cloud_Con
 # ---- deploy -------------------------------------------------------------------------
 expect_exit 0 "dry run" ND --dry-run subscribe "$NX_TMP/plan.xml"
 check "dry run: zero VMs created" test "$(nvms)" = "$before"
-expect_exit 0 "subscribe" ND subscribe "$NX_TMP/plan.xml"
+expect_exit 0 "subscribe" ND --metrics "$NX_TMP/metrics.prom" subscribe "$NX_TMP/plan.xml"
+check "metrics: vSphere requests counted (not 0)" awk '/^netext_deploy_endpoint_requests\{/ && $NF > 0 { found = 1 } END { exit !found }' "$NX_TMP/metrics.prom"
 VM1=/DC0/vm/Cloud_Connect_Replication/netext-acme-esx1
 VM2=/DC0/vm/Cloud_Connect_Replication/netext-acme-esx2
 check "folder Cloud_Connect_Replication holds both appliances" \

@@ -211,6 +211,10 @@ int vs_call_ex(struct vs_conn *c, const char *method, const char *body, struct n
         if (attempts)
             *attempts += more;
     }
+    /* the core's counter (metrics, -vv) follows the session's as it goes */
+    pthread_mutex_lock(&c->lock);
+    c->base.n_requests = nx_soap_requests(c->soap);
+    pthread_mutex_unlock(&c->lock);
     if (rc == 1) {
         /* keep the message nx_soap_parse set, with the right exit code */
         char *msg = nx_strdup(nx_error_msg());
