@@ -5,36 +5,24 @@
 # interrupted create, auth failure, malformed answers, unsubscribe.
 # Assertions read the simulator's own state (GET /state), not our output.
 set -u
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${NETEXT_DEPLOY:?NETEXT_DEPLOY must name the netext-deploy program}"
-PY=/usr/bin/python3
-SIM="$top_srcdir/tests/hyperv-sim/hyperv_sim.py"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
+PY=$NX_PY
 
-[ -x "$PY" ] || { echo "SKIP: $PY not found"; exit 77; }
-command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 77; }
-"$NETEXT_DEPLOY" --version 2>/dev/null | grep -qi hyperv ||
-    { echo "SKIP: netext-deploy was built without the hyperv provider"; exit 77; }
+hv_sim_require
+require_provider hyperv
 
-tmp=$(mktemp -d)
-sim_pid= tsim_pid= ssim_pid= sim2_pid=
-cleanup() {
-    for p in $sim_pid $tsim_pid $ssim_pid $sim2_pid; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
 # our own lock and state directory: other tiers deploy tenant acme too
-export NETEXT_DEPLOY_STATE_DIR="$tmp/state"
+nx_tmpdir
+tmp=$NX_TMP
+trap 'hv_sim_stop_all; rm -rf "$tmp"' EXIT
 
 pw="sim pw $RANDOM&<$RANDOM>"
 printf '%s\n' "$pw" >"$tmp/pw"
 chmod 600 "$tmp/pw"
-"$PY" "$SIM" --port 0 --port-file "$tmp/port" --password-file "$tmp/pw" \
-    --switch Production --switch VLAN-Switch --switch Spare >"$tmp/sim.out" 2>"$tmp/sim.err" &
-sim_pid=$!
-for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
-[ -s "$tmp/port" ] || { echo "FAIL: simulator did not start"; cat "$tmp/sim.err"; exit 1; }
-port=$(cat "$tmp/port")
-uri="hyperv+http://127.0.0.1:$port/wsman"
+hv_sim_start sim --password-file "$tmp/pw" --switch Production --switch VLAN-Switch --switch Spare ||
+    { not_ok "the simulator starts"; finish; exit 1; }
+port=$HV_SIM_PORT
+uri=$HV_SIM_URI
 
 {
     echo "user = administrator"
@@ -66,9 +54,6 @@ plan() {
     } >"$tmp/plan.xml"
 }
 
-pass=0 fail=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
-ko() { echo "not ok - $*"; fail=$((fail + 1)); }
 control() { curl -s -X POST --data "$1" "http://127.0.0.1:$port/control" >/dev/null; }
 # a summary of the simulator's state: one line per VM
 state() {
@@ -94,15 +79,15 @@ after=$(sim 'print(d["counters"]["invokes"])')
 if [ $rc = 65 ] && grep -q "would need 13 vNICs (the production network and 12 VLANs), more than the 8 a VM can have on hyperv" "$tmp/err" &&
     [ -z "$(state)" ] && [ "$before" = "$after" ]; then
     ok "12 VLANs on one host: refused before any change (exit 65, no VM, no method invoked)"
-else ko "12 VLANs: rc=$rc invokes $before->$after state=$(state) $(cat "$tmp/err")"; fi
+else not_ok "12 VLANs: rc=$rc invokes $before->$after state=$(state) $(cat "$tmp/err")"; fi
 
 # ---- deploy --------------------------------------------------------------------
 plan 101 102
 run --json subscribe --tenant acme "$tmp/plan.xml"
 if [ $rc = 0 ] && [ "$(state)" = "netext-acme-hv1 state=2 Production/0 VLAN-Switch/101 VLAN-Switch/102" ]; then
     ok "deploy: one running VM, production vNIC + VLANs 101, 102 (read from the simulator)"
-else ko "deploy: rc=$rc state=$(state) $(cat "$tmp/err")"; fi
-grep -q "plain HTTP" "$tmp/err" && ok "hyperv+http: warned about plain HTTP" || ko "no plain-HTTP warning"
+else not_ok "deploy: rc=$rc state=$(state) $(cat "$tmp/err")"; fi
+grep -q "plain HTTP" "$tmp/err" && ok "hyperv+http: warned about plain HTTP" || not_ok "no plain-HTTP warning"
 
 out=$(sim '
 v = d["vms"][0]
@@ -115,7 +100,7 @@ print(v["subtype"], v["config_root"] == v["snapshot_root"] == v["swap_root"], v[
       all(n["static"] and n["mac"].startswith("02") for n in v["nics"]), data[:5])')
 if [ "$out" = 'Microsoft:Hyper-V:SubType:2 True C:\ProgramData\Microsoft\Windows\Hyper-V\Cloud_Connect_Replication\acme True True True b'"'"'<?xml'"'" ]; then
     ok "generation 2, data roots in Cloud_Connect_Replication\\acme, KVP payload intact, marker digest, static 02: MACs"
-else ko "VM settings: $out"; fi
+else not_ok "VM settings: $out"; fi
 
 # ---- second run --------------------------------------------------------------
 before=$(sim 'print(d["counters"]["invokes"])')
@@ -123,11 +108,11 @@ run --json subscribe --tenant acme "$tmp/plan.xml"
 after=$(sim 'print(d["counters"]["invokes"])')
 if [ $rc = 0 ] && [ "$(jfield changes)" = 0 ] && [ "$(jfield result)" = up-to-date ] && [ "$before" = "$after" ]; then
     ok "second run: up to date, 0 changes, no method invoked"
-else ko "second run: rc=$rc changes=$(jfield changes) invokes $before->$after"; fi
+else not_ok "second run: rc=$rc changes=$(jfield changes) invokes $before->$after"; fi
 
 run status --tenant acme "$tmp/plan.xml"
 if [ $rc = 0 ] && grep -q "netext-acme-hv1.*up to date" "$tmp/out"; then ok "status: up to date"
-else ko "status: rc=$rc $(cat "$tmp/out" "$tmp/err")"; fi
+else not_ok "status: rc=$rc $(cat "$tmp/out" "$tmp/err")"; fi
 
 # ---- vNIC add/remove ---------------------------------------------------------
 plan 101 103 104
@@ -137,15 +122,15 @@ after=$(sim 'print(d["counters"]["invokes"])')
 if [ $rc = 0 ] && [ "$before" = "$after" ] && grep -q "add-vnic.*VLAN 103" "$tmp/out" &&
     grep -q "remove-vnic.*VLAN 102" "$tmp/out"; then
     ok "dry run: lists the vNIC changes, invokes nothing"
-else ko "dry run: rc=$rc invokes $before->$after $(cat "$tmp/out" "$tmp/err")"; fi
+else not_ok "dry run: rc=$rc invokes $before->$after $(cat "$tmp/out" "$tmp/err")"; fi
 cp "$tmp/err" "$tmp/debug.log" # -v -v: checked for the password below
-grep -q "wsman: Enumerate" "$tmp/debug.log" && ok "-v -v logs the WS-Man operations" || ko "no debug log: $(head -3 "$tmp/debug.log")"
+grep -q "wsman: Enumerate" "$tmp/debug.log" && ok "-v -v logs the WS-Man operations" || not_ok "no debug log: $(head -3 "$tmp/debug.log")"
 run --json subscribe --tenant acme "$tmp/plan.xml"
 if [ $rc = 0 ] && [ "$(state)" = "netext-acme-hv1 state=2 Production/0 VLAN-Switch/101 VLAN-Switch/103 VLAN-Switch/104" ]; then
     ok "plan change: VLAN 102 removed, 103 and 104 added"
-else ko "vNIC change: rc=$rc state=$(state) $(cat "$tmp/err")"; fi
+else not_ok "vNIC change: rc=$rc state=$(state) $(cat "$tmp/err")"; fi
 run --json subscribe --tenant acme "$tmp/plan.xml"
-[ $rc = 0 ] && [ "$(jfield changes)" = 0 ] && ok "after the change: up to date" || ko "after change: $(cat "$tmp/out")"
+[ $rc = 0 ] && [ "$(jfield changes)" = 0 ] && ok "after the change: up to date" || not_ok "after change: $(cat "$tmp/out")"
 
 # ---- VLAN read-back failure ----------------------------------------------------
 control '{"drop_vlan": true}'
@@ -153,12 +138,12 @@ plan 101 103 104 105
 run subscribe --tenant acme "$tmp/plan.xml"
 if [ $rc = 1 ] && grep -q "VLAN 105 did not apply" "$tmp/err"; then
     ok "VLAN dropped silently by the host: read back, reported, exit 1"
-else ko "VLAN read-back: rc=$rc $(cat "$tmp/err")"; fi
+else not_ok "VLAN read-back: rc=$rc $(cat "$tmp/err")"; fi
 control '{"drop_vlan": false}'
 run --json subscribe --tenant acme "$tmp/plan.xml"
 if [ $rc = 0 ] && [ "$(state)" = "netext-acme-hv1 state=2 Production/0 VLAN-Switch/101 VLAN-Switch/103 VLAN-Switch/104 VLAN-Switch/105" ]; then
     ok "next run converges: the untagged vNIC replaced by one on VLAN 105"
-else ko "after VLAN failure: rc=$rc state=$(state) $(cat "$tmp/err")"; fi
+else not_ok "after VLAN failure: rc=$rc state=$(state) $(cat "$tmp/err")"; fi
 
 # ---- job failure -----------------------------------------------------------------
 control '{"fail_next_job": "Simulated failure: insufficient system resources", "fail_method": "AddResourceSettings"}'
@@ -166,10 +151,10 @@ plan 101 103 104 105 106
 run subscribe --tenant acme "$tmp/plan.xml"
 if [ $rc = 1 ] && grep -q "AddResourceSettings failed: job ended in exception (error 32768): Simulated failure: insufficient system resources" "$tmp/err"; then
     ok "failed Msvm_ConcreteJob: its error text reported, exit 1"
-else ko "job failure: rc=$rc $(cat "$tmp/err")"; fi
+else not_ok "job failure: rc=$rc $(cat "$tmp/err")"; fi
 run --json subscribe --tenant acme "$tmp/plan.xml"
 if [ $rc = 0 ] && state | grep -q "VLAN-Switch/106"; then ok "next run adds the vNIC that failed"
-else ko "after job failure: rc=$rc state=$(state)"; fi
+else not_ok "after job failure: rc=$rc state=$(state)"; fi
 
 # ---- interrupted create: converges, no duplicate ---------------------------------
 plan 101 103 104 105 106
@@ -182,15 +167,15 @@ n=$(sim 'print(sum(1 for v in d["vms"] if v["name"] == "netext-beta-hv1"))')
 kvp=$(sim 'v = [v for v in d["vms"] if v["name"] == "netext-beta-hv1"][0]; print(("digest=" + v["kvp"].get("netext-deploy.payload.sha256", "none")) in v["notes"][0])')
 if [ "$first" = 1 ] && [ $rc = 0 ] && [ "$n" = 1 ] && [ "$kvp" = True ]; then
     ok "create interrupted after DefineSystem: next run completes it (1 VM, payload and digest in place)"
-else ko "interrupted create: first=$first rc=$rc vms=$n kvp=$kvp $(cat "$tmp/err")"; fi
+else not_ok "interrupted create: first=$first rc=$rc vms=$n kvp=$kvp $(cat "$tmp/err")"; fi
 
 # ---- authentication failure ------------------------------------------------------
 "$NETEXT_DEPLOY" --credentials "$tmp/badcreds" subscribe --tenant acme "$tmp/plan.xml" >"$tmp/out" 2>"$tmp/err"
 rc=$?
 if [ $rc = 77 ] && grep -q "authentication failed (HTTP 401)" "$tmp/err"; then ok "wrong password: exit 77, clear message"
-else ko "auth failure: rc=$rc $(cat "$tmp/err")"; fi
+else not_ok "auth failure: rc=$rc $(cat "$tmp/err")"; fi
 if grep -qF -- "$pw" "$tmp/out" "$tmp/err" "$tmp/debug.log" "$tmp/sim.out" "$tmp/sim.err"; then
-    ko "the password appeared in an output"
+    not_ok "the password appeared in an output"
 else ok "the password never appears in outputs, debug logs or simulator logs"; fi
 
 # ---- NTLM (libcurl's NTLMv2) instead of Basic ---------------------------------------
@@ -198,11 +183,11 @@ sed "s|$uri|$uri?auth=ntlm|" "$tmp/plan.xml" >"$tmp/ntlm.xml"
 "$NETEXT_DEPLOY" --credentials "$tmp/creds" --json subscribe --tenant acme "$tmp/ntlm.xml" >"$tmp/out" 2>"$tmp/err"
 rc=$?
 if [ $rc = 0 ] && [ "$(jfield changes)" = 0 ]; then ok "?auth=ntlm: NTLM handshake, then up to date"
-else ko "ntlm: rc=$rc $(cat "$tmp/err")"; fi
+else not_ok "ntlm: rc=$rc $(cat "$tmp/err")"; fi
 "$NETEXT_DEPLOY" --credentials "$tmp/badcreds" status --tenant acme "$tmp/ntlm.xml" >"$tmp/out" 2>"$tmp/err"
 rc=$?
 if [ $rc = 77 ] && grep -q "authentication failed (HTTP 401)" "$tmp/err"; then ok "?auth=ntlm with a wrong password: exit 77"
-else ko "ntlm bad password: rc=$rc $(cat "$tmp/err")"; fi
+else not_ok "ntlm bad password: rc=$rc $(cat "$tmp/err")"; fi
 
 # ---- malformed answers -------------------------------------------------------------
 # a read whose answer is malformed is asked again (up to 4 times in all):
@@ -214,16 +199,16 @@ for mode in truncated garbage html doctype empty; do
     if [ $rc != 0 ] && grep -qi "malformed\|not a SOAP\|empty answer\|DOCTYPE\|entity" "$tmp/err" &&
         ! grep -q "root:x:0" "$tmp/err"; then
         ok "malformed answer ($mode) every time: refused with a clear error (exit $rc)"
-    else ko "malformed $mode: rc=$rc $(cat "$tmp/err")"; fi
+    else not_ok "malformed $mode: rc=$rc $(cat "$tmp/err")"; fi
     control "{\"malformed\": null, \"malformed_count\": 0}"
 done
 control '{"malformed": "truncated", "malformed_count": 1}'
 run -v subscribe --tenant acme "$tmp/plan.xml"
 [ $rc = 0 ] && grep -q "retry 1/3" "$tmp/err" && ok "one truncated answer to a read: retried, the run succeeds" ||
-    ko "one truncated answer: rc=$rc $(cat "$tmp/err")"
+    not_ok "one truncated answer: rc=$rc $(cat "$tmp/err")"
 run --json subscribe --tenant acme "$tmp/plan.xml"
 [ $rc = 0 ] && [ "$(jfield changes)" = 0 ] && ok "after the malformed answers: up to date" ||
-    ko "after malformed: rc=$rc $(cat "$tmp/out" "$tmp/err")"
+    not_ok "after malformed: rc=$rc $(cat "$tmp/out" "$tmp/err")"
 
 # ---- unknown switch: refused before any change ------------------------------------
 sed 's/vlan-switch="VLAN-Switch"/vlan-switch="No-Such-Switch"/' "$tmp/plan.xml" >"$tmp/plan2.xml"
@@ -233,13 +218,13 @@ rc=$?
 after=$(sim 'print(d["counters"]["invokes"])')
 if [ $rc = 65 ] && grep -q "virtual switch 'No-Such-Switch' does not exist" "$tmp/err" && [ "$before" = "$after" ]; then
     ok "unknown virtual switch: refused (65), nothing invoked"
-else ko "unknown switch: rc=$rc invokes $before->$after $(cat "$tmp/err")"; fi
+else not_ok "unknown switch: rc=$rc invokes $before->$after $(cat "$tmp/err")"; fi
 
 # ---- unsubscribe -------------------------------------------------------------------
 run unsubscribe --tenant acme "$tmp/plan.xml"
 if [ $rc = 0 ] && [ "$(state)" = "$(state | grep beta)" ] && ! state | grep -q acme; then
     ok "unsubscribe: powered off and destroyed; the other tenant's VM stays"
-else ko "unsubscribe: rc=$rc state=$(state) $(cat "$tmp/err")"; fi
+else not_ok "unsubscribe: rc=$rc state=$(state) $(cat "$tmp/err")"; fi
 
 # ---- hosts that name new objects only through the job -----------------------------
 control '{"omit_results": true}'
@@ -247,18 +232,17 @@ run --json subscribe --tenant acme "$tmp/plan.xml"
 n=$(sim 'print(sum(1 for v in d["vms"] if v["name"] == "netext-acme-hv1"))')
 if [ $rc = 0 ] && [ "$n" = 1 ] && [ "$(state | grep acme)" = "netext-acme-hv1 state=2 Production/0 VLAN-Switch/101 VLAN-Switch/103 VLAN-Switch/104 VLAN-Switch/105 VLAN-Switch/106" ]; then
     ok "no ResultingSystem/ResultingResourceSettings in answers: VM and settings found by query"
-else ko "omit_results: rc=$rc vms=$n state=$(state) $(cat "$tmp/err")"; fi
+else not_ok "omit_results: rc=$rc vms=$n state=$(state) $(cat "$tmp/err")"; fi
 control '{"omit_results": false}'
 run --json subscribe --tenant acme "$tmp/plan.xml"
-[ $rc = 0 ] && [ "$(jfield changes)" = 0 ] && ok "then up to date" || ko "after omit_results: $(cat "$tmp/out" "$tmp/err")"
+[ $rc = 0 ] && [ "$(jfield changes)" = 0 ] && ok "then up to date" || not_ok "after omit_results: $(cat "$tmp/out" "$tmp/err")"
 
 # ---- two Hyper-V hosts, each with its own password --------------------------------
 printf 'other %s\n' "$RANDOM" >"$tmp/pw2"
-"$PY" "$SIM" --port 0 --port-file "$tmp/port2" --password-file "$tmp/pw2" --host-name HVSIM02 \
-    >"$tmp/sim2.out" 2>"$tmp/sim2.err" &
-sim2_pid=$!
-for _ in $(seq 50); do [ -s "$tmp/port2" ] && break; sleep 0.1; done
-uri2="hyperv+http://127.0.0.1:$(cat "$tmp/port2")/wsman"
+hv_sim_start sim2 --password-file "$tmp/pw2" --host-name HVSIM02
+sim2_pid=$HV_SIM_PID
+port2=$HV_SIM_PORT
+uri2=$HV_SIM_URI
 {
     echo "user = administrator"
     echo "password = $pw"
@@ -271,29 +255,25 @@ sed "s|</netext-plan>|  <host name=\"hv2\" uri=\"$uri2\" production-network=\"Pr
     "$tmp/plan.xml" >"$tmp/two.xml"
 "$NETEXT_DEPLOY" --credentials "$tmp/creds2" --json subscribe --tenant acme "$tmp/two.xml" >"$tmp/out" 2>"$tmp/err"
 rc=$?
-s2=$(curl -s "http://127.0.0.1:$(cat "$tmp/port2")/state" | "$PY" -c '
+s2=$(curl -s "http://127.0.0.1:$port2/state" | "$PY" -c '
 import json, sys
 d = json.load(sys.stdin)
 print(" ".join("%s:%s" % (v["name"], ",".join("%s/%s" % (n["switch"], n["vlan"] or 0) for n in v["nics"])) for v in d["vms"]))')
 if [ $rc = 0 ] && [ "$s2" = "netext-acme-hv2:Production/0,VLAN-Switch/501,VLAN-Switch/502" ] &&
     [ "$(state | grep -c acme)" = 1 ]; then
     ok "two hosts: one appliance on each, credentials per URI"
-else ko "two hosts: rc=$rc hv2=$s2 $(cat "$tmp/err")"; fi
+else not_ok "two hosts: rc=$rc hv2=$s2 $(cat "$tmp/err")"; fi
 "$NETEXT_DEPLOY" --credentials "$tmp/creds2" --json subscribe --tenant acme "$tmp/two.xml" >"$tmp/out" 2>"$tmp/err"
 rc=$?
 [ $rc = 0 ] && [ "$(jfield changes)" = 0 ] && ok "two hosts: second run up to date" ||
-    ko "two hosts again: rc=$rc $(cat "$tmp/err")"
-kill "$sim2_pid" 2>/dev/null
-wait "$sim2_pid" 2>/dev/null
-sim2_pid=
+    not_ok "two hosts again: rc=$rc $(cat "$tmp/err")"
+hv_sim_stop "$sim2_pid"
 
 # ---- tenant side: production network detected from the host's VMs --------------
-"$PY" "$SIM" --port 0 --port-file "$tmp/sport" --password-file "$tmp/pw" --switch LAN --switch DB \
-    --seed-vm prod1:LAN --seed-vm prod2:LAN --seed-vm prod3:LAN --seed-vm db1:DB \
-    >"$tmp/ssim.out" 2>"$tmp/ssim.err" &
-ssim_pid=$!
-for _ in $(seq 50); do [ -s "$tmp/sport" ] && break; sleep 0.1; done
-sport=$(cat "$tmp/sport" 2>/dev/null)
+hv_sim_start ssim --password-file "$tmp/pw" --switch LAN --switch DB \
+    --seed-vm prod1:LAN --seed-vm prod2:LAN --seed-vm prod3:LAN --seed-vm db1:DB
+ssim_pid=$HV_SIM_PID
+sport=$HV_SIM_PORT
 cat >"$tmp/sp.xml" <<XML
 <netext-plan xmlns="urn:netext-deploy:plan:1">
   <gateway address="gw.sp.example.com"/>
@@ -316,16 +296,14 @@ print(" ".join("%s:%s" % (v["name"], ",".join(n["switch"] for n in v["nics"]))
                for v in d["vms"] if v["notes"] and v["notes"][0].startswith("netext-deploy:")))')
     if [ $rc = 0 ] && [ "$got" = "netext-t-initech-LAN:LAN" ]; then
         ok "tenant side: appliance on LAN, the switch 3 of 4 production VMs use"
-    else ko "tenant side: rc=$rc appliances=$got $(cat "$tmp/err")"; fi
+    else not_ok "tenant side: rc=$rc appliances=$got $(cat "$tmp/err")"; fi
     run --json rescan "$tmp/tenant.xml"
     [ $rc = 0 ] && [ "$(jfield changes)" = 0 ] && ok "tenant side: second rescan up to date" ||
-        ko "tenant rescan 2: rc=$rc $(cat "$tmp/out" "$tmp/err")"
+        not_ok "tenant rescan 2: rc=$rc $(cat "$tmp/out" "$tmp/err")"
 else
-    ko "export-bundle failed"
+    not_ok "export-bundle failed"
 fi
-kill "$ssim_pid" 2>/dev/null
-wait "$ssim_pid" 2>/dev/null
-ssim_pid=
+hv_sim_stop "$ssim_pid"
 
 # ---- HTTPS (the default transport) with certificate verification ---------------
 if command -v openssl >/dev/null; then
@@ -340,17 +318,15 @@ if command -v openssl >/dev/null; then
         openssl x509 -req -in srv.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
             -extfile srv.ext -out srv.pem >/dev/null 2>&1
     )
-    "$PY" "$SIM" --port 0 --port-file "$tmp/tport" --password-file "$tmp/pw" \
-        --tls-cert "$tmp/srv.pem" --tls-key "$tmp/srv.key" >"$tmp/tsim.out" 2>"$tmp/tsim.err" &
-    tsim_pid=$!
-    for _ in $(seq 50); do [ -s "$tmp/tport" ] && break; sleep 0.1; done
-    tport=$(cat "$tmp/tport" 2>/dev/null)
+    hv_sim_start tsim --password-file "$tmp/pw" --tls-cert "$tmp/srv.pem" --tls-key "$tmp/srv.key"
+    tsim_pid=$HV_SIM_PID
+    tport=$HV_SIM_PORT
     tplan="$tmp/tplan.xml"
     sed "s|$uri|hyperv://127.0.0.1:$tport/wsman|" "$tmp/plan.xml" >"$tplan"
     "$NETEXT_DEPLOY" --credentials "$tmp/creds" status --tenant acme "$tplan" >"$tmp/out" 2>"$tmp/err"
     rc=$?
     if [ $rc = 69 ] && grep -q "certificate" "$tmp/err"; then ok "https: an unknown CA is refused (exit 69)"
-    else ko "https without CA: rc=$rc $(cat "$tmp/err")"; fi
+    else not_ok "https without CA: rc=$rc $(cat "$tmp/err")"; fi
     "$NETEXT_DEPLOY" --credentials "$tmp/creds" --cacert "$tmp/ca.pem" subscribe --tenant acme \
         "$tplan" >"$tmp/out" 2>"$tmp/err"
     rc=$?
@@ -358,18 +334,15 @@ if command -v openssl >/dev/null; then
         'import json, sys; print(len(json.load(sys.stdin)["vms"]))')
     if [ $rc = 0 ] && [ "$n" = 1 ] && ! grep -q "plain HTTP" "$tmp/err"; then
         ok "https on the simulator with --cacert: deployed, no plain-HTTP warning"
-    else ko "https with CA: rc=$rc vms=$n $(cat "$tmp/err")"; fi
+    else not_ok "https with CA: rc=$rc vms=$n $(cat "$tmp/err")"; fi
     fp=$(openssl x509 -in "$tmp/srv.pem" -noout -fingerprint -sha256 | sed 's/.*=//')
     "$NETEXT_DEPLOY" --credentials "$tmp/creds" --thumbprint "$fp" --json subscribe --tenant acme \
         "$tplan" >"$tmp/out" 2>"$tmp/err"
     rc=$?
     if [ $rc = 0 ] && [ "$(jfield changes)" = 0 ]; then ok "https with a pinned thumbprint: up to date"
-    else ko "https with thumbprint: rc=$rc $(cat "$tmp/err")"; fi
-    kill "$tsim_pid" 2>/dev/null
-    wait "$tsim_pid" 2>/dev/null
-    tsim_pid=
+    else not_ok "https with thumbprint: rc=$rc $(cat "$tmp/err")"; fi
+    hv_sim_stop "$tsim_pid"
 else
     echo "# openssl not installed: HTTPS checks not run"
 fi
-echo "hyperv-sim: $pass passed, $fail failed"
-[ $fail = 0 ]
+finish

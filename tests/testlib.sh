@@ -58,3 +58,91 @@ nx_tmpdir() {
     NETEXT_DEPLOY_STATE_DIR=$NX_TMP/state
     export NX_TMP NETEXT_DEPLOY_STATE_DIR
 }
+
+# ---- what a tier needs: each skips the whole tier (exit 77) with the reason --
+
+# require_root [WHY]
+require_root() {
+    [ "$(id -u)" = 0 ] || skip_all "needs root${1:+ ($1)}"
+}
+
+# require_cmd COMMAND [REASON]: COMMAND must be on PATH
+require_cmd() {
+    command -v "$1" >/dev/null 2>&1 || skip_all "${2:-$1 not installed}"
+}
+
+# has_provider NAME: netext-deploy --version lists provider NAME
+has_provider() {
+    "$NETEXT_DEPLOY" --version 2>/dev/null | grep -q "^providers:.* $1\( \|\$\)"
+}
+
+# require_provider NAME: netext-deploy is built, with provider NAME
+require_provider() {
+    [ -x "$NETEXT_DEPLOY" ] || skip_all "netext-deploy not built ($NETEXT_DEPLOY)"
+    has_provider "$1" || skip_all "netext-deploy was built without the $1 provider"
+}
+
+# ---- the Hyper-V WS-Management simulator (tests/hyperv-sim/hyperv_sim.py) ----
+NX_PY=/usr/bin/python3
+HV_SIM="$top_srcdir/tests/hyperv-sim/hyperv_sim.py"
+HV_SIM_PIDS=""
+
+# hv_sim_require: what hv_sim_start needs (python3, curl)
+hv_sim_require() {
+    [ -x "$NX_PY" ] || skip_all "$NX_PY not found (the Hyper-V simulator needs it)"
+    require_cmd curl "curl not installed"
+}
+
+# hv_sim_start NAME [simulator options...]: starts a simulator on 127.0.0.1
+# (a free port; stdout and stderr in $NX_TMP/NAME.out, NAME.err) and waits
+# until it answers GET /state. Sets HV_SIM_PID, HV_SIM_PORT, HV_SIM_URL (its
+# http(s)://127.0.0.1:PORT) and HV_SIM_URI (the plan's hyperv+http:// URI).
+# Every simulator started is stopped by hv_sim_stop_all (call it from the
+# EXIT trap). Returns 1, with the simulator's stderr, when it does not start.
+hv_sim_start() {
+    hv_name=$1
+    shift
+    hv_scheme=http
+    for hv_a in "$@"; do [ "$hv_a" = --tls-cert ] && hv_scheme=https; done
+    rm -f "$NX_TMP/$hv_name.port"
+    "$NX_PY" "$HV_SIM" --port 0 --port-file "$NX_TMP/$hv_name.port" "$@" \
+        >"$NX_TMP/$hv_name.out" 2>"$NX_TMP/$hv_name.err" &
+    HV_SIM_PID=$!
+    HV_SIM_PIDS="$HV_SIM_PIDS $HV_SIM_PID"
+    HV_SIM_PORT= HV_SIM_URL= HV_SIM_URI=
+    hv_i=0
+    while [ $hv_i -lt 100 ] && kill -0 "$HV_SIM_PID" 2>/dev/null; do
+        if [ -s "$NX_TMP/$hv_name.port" ]; then
+            HV_SIM_PORT=$(cat "$NX_TMP/$hv_name.port")
+            if curl -s -k -o /dev/null "$hv_scheme://127.0.0.1:$HV_SIM_PORT/state"; then
+                HV_SIM_URL="$hv_scheme://127.0.0.1:$HV_SIM_PORT"
+                HV_SIM_URI="hyperv+http://127.0.0.1:$HV_SIM_PORT/wsman"
+                return 0
+            fi
+        fi
+        sleep 0.1
+        hv_i=$((hv_i + 1))
+    done
+    echo "the Hyper-V simulator $hv_name did not start:" >&2
+    cat "$NX_TMP/$hv_name.err" >&2
+    return 1
+}
+
+# hv_sim_stop PID: stops one simulator hv_sim_start started
+hv_sim_stop() {
+    kill "$1" 2>/dev/null
+    wait "$1" 2>/dev/null
+    hv_left=
+    for hv_p in $HV_SIM_PIDS; do [ "$hv_p" = "$1" ] || hv_left="$hv_left $hv_p"; done
+    HV_SIM_PIDS=$hv_left
+    return 0
+}
+
+hv_sim_stop_all() {
+    for hv_p in $HV_SIM_PIDS; do
+        kill "$hv_p" 2>/dev/null
+        wait "$hv_p" 2>/dev/null
+    done
+    HV_SIM_PIDS=""
+    return 0
+}
