@@ -4,40 +4,28 @@
 # Enumerate/Pull and Invoke DefineSystem) and Debian's wsl (Dell's WS-Man
 # shell client: wsl enum, wsl get, wsl invoke RequestStateChange).
 set -u
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-PY=/usr/bin/python3
-SIM="$top_srcdir/tests/hyperv-sim/hyperv_sim.py"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
+PY=$NX_PY
 
-[ -x "$PY" ] || { echo "SKIP: $PY not found"; exit 77; }
-"$PY" -c 'import winrm' 2>/dev/null || { echo "SKIP: python3-winrm not installed"; exit 77; }
-command -v wsl >/dev/null || { echo "SKIP: wsl not installed"; exit 77; }
-command -v xmllint >/dev/null || { echo "SKIP: xmllint (libxml2-utils) not installed"; exit 77; }
-command -v curl >/dev/null || { echo "SKIP: curl not installed"; exit 77; }
-command -v uuidgen >/dev/null || { echo "SKIP: uuidgen (uuid-runtime) not installed: wsl needs it"; exit 77; }
+hv_sim_require
+"$PY" -c 'import winrm' 2>/dev/null || skip_all "python3-winrm not installed"
+require_cmd wsl "wsl not installed"
+require_cmd xmllint "xmllint (libxml2-utils) not installed"
+require_cmd uuidgen "uuidgen (uuid-runtime) not installed: wsl needs it"
 
-tmp=$(mktemp -d)
-sim_pid=
-cleanup() {
-    [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+nx_tmpdir
+tmp=$NX_TMP
+trap 'hv_sim_stop_all; rm -rf "$tmp"' EXIT
 
 # wsl puts the password on curl's command line: use a throw-away one here.
 pw="sim-$RANDOM$RANDOM"
 printf '%s\n' "$pw" >"$tmp/pw"
 chmod 600 "$tmp/pw"
-"$PY" "$SIM" --port 0 --port-file "$tmp/port" --user administrator \
-    --password-file "$tmp/pw" >"$tmp/sim.out" 2>"$tmp/sim.err" &
-sim_pid=$!
-for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
-[ -s "$tmp/port" ] || { echo "FAIL: simulator did not start"; cat "$tmp/sim.err"; exit 1; }
-port=$(cat "$tmp/port")
+hv_sim_start sim --user administrator --password-file "$tmp/pw" ||
+    { not_ok "the simulator starts"; finish; exit 1; }
+port=$HV_SIM_PORT
 R=http://schemas.microsoft.com/wbem/wsman/1/wmi/root/virtualization/v2
 
-pass=0 fail=0
-ok() { echo "ok - $*"; pass=$((pass + 1)); }
-ko() { echo "not ok - $*"; fail=$((fail + 1)); }
 
 # ---- pywinrm ----------------------------------------------------------------
 cat >"$tmp/winrm_client.py" <<'EOF'
@@ -163,12 +151,12 @@ EOF
 
 out=$("$PY" "$tmp/winrm_client.py" "$port" "$tmp/pw" define vm-alpha vm-beta 2>&1)
 if [ "$(grep -c '^DefineSystem vm-.* 4096$' <<<"$out")" = 2 ]; then ok "pywinrm: Invoke DefineSystem twice (4096: job started)"
-else ko "pywinrm: DefineSystem: $out"; fi
+else not_ok "pywinrm: DefineSystem: $out"; fi
 
 out=$("$PY" "$tmp/winrm_client.py" "$port" "$tmp/pw" enum \
     "SELECT * FROM Msvm_ComputerSystem WHERE Caption = 'Virtual Machine'" 2>&1)
 if [ "$out" = "names=vm-alpha,vm-beta pulls=2" ]; then ok "pywinrm: Enumerate with WQL filter, Pull until EndOfSequence ($out)"
-else ko "pywinrm: enumerate: $out"; fi
+else not_ok "pywinrm: enumerate: $out"; fi
 
 out=$("$PY" "$tmp/winrm_client.py" "$port" "$tmp/pw" fault 2>&1)
 want='unknown class wsa:DestinationUnreachable
@@ -177,11 +165,11 @@ stale context wsen:InvalidEnumerationContext
 unknown method wsa:ActionNotSupported
 bad WQL wsen:CannotProcessFilter'
 if [ "$out" = "$want" ]; then ok "pywinrm parses the simulator's faults (5 kinds, DSP0226 subcodes)"
-else ko "pywinrm: faults: $out"; fi
+else not_ok "pywinrm: faults: $out"; fi
 
 out=$("$PY" "$tmp/winrm_client.py" "$port" "$tmp/pw" badauth 2>&1)
 if grep -q '^rejected' <<<"$out"; then ok "pywinrm: wrong password rejected (401)"
-else ko "pywinrm: bad auth: $out"; fi
+else not_ok "pywinrm: bad auth: $out"; fi
 
 # ntlm_auth needs MD4, which OpenSSL 3 keeps in its legacy provider
 printf '%s\n' 'openssl_conf = openssl_init' '[openssl_init]' 'providers = provider_sect' \
@@ -195,7 +183,7 @@ if [ "$out" = "$want" ]; then
     ok "pywinrm NTLM transport: NTLMv2 accepted (with and without domain), wrong password rejected"
 elif grep -q "unsupported hash type md4" <<<"$out"; then
     echo "# pywinrm NTLM not checked: this OpenSSL has no MD4 even with the legacy provider"
-else ko "pywinrm NTLM: $out"; fi
+else not_ok "pywinrm NTLM: $out"; fi
 
 # ---- wsl --------------------------------------------------------------------
 mkdir -p "$tmp/home" "$tmp/wsl"
@@ -213,7 +201,7 @@ rc=$?
 n=$(grep -c '<p:ElementName>' <<<"$out")
 if [ $rc = 0 ] && [ "$n" = 3 ] && grep -q 'PullResponse' <<<"$out"; then
     ok "wsl enum: host and 2 VMs over Enumerate + Pull"
-else ko "wsl enum (rc=$rc, $n instances): $out"; fi
+else not_ok "wsl enum (rc=$rc, $n instances): $out"; fi
 
 # properties come in name order: <p:Name> follows <p:ElementName>
 guid=$(grep -A20 '<p:ElementName>vm-alpha<' <<<"$out" | sed -n 's/.*<p:Name>\(.*\)<\/p:Name>.*/\1/p' | head -1)
@@ -222,11 +210,11 @@ rc=$?
 if [ $rc = 0 ] && grep -q '<p:ElementName>vm-alpha</p:ElementName>' <<<"$out" &&
     grep -q '<p:EnabledState>3</p:EnabledState>' <<<"$out"; then
     ok "wsl get: one VM by its selectors (off)"
-else ko "wsl get $guid (rc=$rc): $out"; fi
+else not_ok "wsl get $guid (rc=$rc): $out"; fi
 
 out=$(wsl get "$R/Msvm_ComputerSystem" CreationClassName=Msvm_ComputerSystem Name=NO-SUCH-VM 2>&1)
 if grep -q 'DestinationUnreachable' <<<"$out"; then ok "wsl get: unknown instance gives wsa:DestinationUnreachable"
-else ko "wsl get unknown: $out"; fi
+else not_ok "wsl get unknown: $out"; fi
 
 out=$(wsl invoke "$R/Msvm_ComputerSystem" RequestStateChange RequestedState=2 \
     -filter "select * from Msvm_ComputerSystem where ElementName='vm-alpha'" 2>&1)
@@ -234,17 +222,16 @@ rc=$?
 if [ $rc = 0 ] && grep -q 'RequestStateChange_OUTPUT' <<<"$out" &&
     grep -q '<p:ReturnValue>4096</p:ReturnValue>' <<<"$out"; then
     ok "wsl invoke: RequestStateChange(2) accepted, job started"
-else ko "wsl invoke (rc=$rc): $out"; fi
+else not_ok "wsl invoke (rc=$rc): $out"; fi
 
 state=$(curl -s "http://127.0.0.1:$port/state" | "$PY" -c '
 import json, sys
 d = json.load(sys.stdin)
 print(" ".join("%s=%s" % (v["name"], v["state"]) for v in sorted(d["vms"], key=lambda v: v["name"])))')
 if [ "$state" = "vm-alpha=2 vm-beta=3" ]; then ok "simulator state after wsl invoke: $state"
-else ko "simulator state: $state"; fi
+else not_ok "simulator state: $state"; fi
 
-if grep -q -- "$pw" "$tmp/sim.out" "$tmp/sim.err"; then ko "the simulator logged the password"
+if grep -q -- "$pw" "$tmp/sim.out" "$tmp/sim.err"; then not_ok "the simulator logged the password"
 else ok "the simulator never logs the password"; fi
 
-echo "hyperv-clients: $pass passed, $fail failed"
-[ $fail = 0 ]
+finish

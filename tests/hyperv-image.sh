@@ -8,36 +8,25 @@
 # and the simulator's own checks of DVD drives and disks. Assertions read the
 # simulator's state (GET /state), not our output.
 set -u
-. "$(dirname "$0")/testlib.sh"
-PY=/usr/bin/python3
-SIM="$top_srcdir/tests/hyperv-sim/hyperv_sim.py"
+. "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
+PY=$NX_PY
 
-[ -x "$PY" ] || skip_all "$PY not found"
-command -v curl >/dev/null || skip_all "curl not installed"
-command -v xorriso >/dev/null || skip_all "xorriso not installed (the test makes its ISOs with it)"
-"$NETEXT_DEPLOY" --version 2>/dev/null | grep -qi hyperv ||
-    skip_all "netext-deploy was built without the hyperv provider"
+hv_sim_require
+require_cmd xorriso "xorriso not installed (the test makes its ISOs with it)"
+require_provider hyperv
 
 nx_tmpdir
 tmp=$NX_TMP
-sim_pid=
-cleanup() {
-    [ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
+trap 'hv_sim_stop_all; rm -rf "$tmp"' EXIT
 
 umask 077
 printf 'image pw %s\n' "$RANDOM" >"$tmp/pw"
 printf 'user = administrator\npassword = %s\n' "$(cat "$tmp/pw")" >"$tmp/creds"
-"$PY" "$SIM" --port 0 --port-file "$tmp/port" --password-file "$tmp/pw" \
-    --switch Production --switch VLAN-Switch >"$tmp/sim.out" 2>"$tmp/sim.err" &
-sim_pid=$!
-for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
-[ -s "$tmp/port" ] || { echo "simulator did not start"; cat "$tmp/sim.err"; exit 1; }
-port=$(cat "$tmp/port")
-base="http://127.0.0.1:$port"
-uri="hyperv+http://127.0.0.1:$port/wsman"
+hv_sim_start sim --password-file "$tmp/pw" --switch Production --switch VLAN-Switch ||
+    { not_ok "the simulator starts"; finish; exit 1; }
+port=$HV_SIM_PORT
+base=$HV_SIM_URL
+uri=$HV_SIM_URI
 
 # iso N: a small ISO 9660 image of its own content
 iso() {
