@@ -6,33 +6,19 @@
 # nothing for the 200 and retries only the failing ones. Checked against the
 # simulators' own state.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
-PY=/usr/bin/python3
-SIM=$top_srcdir/tests/hyperv-sim/hyperv_sim.py
+PY=$NX_PY
 [ -n "${NX_SKIP_SLOW_TIERS:-}" ] && skip_all "NX_SKIP_SLOW_TIERS is set"
-[ -x "$PY" ] || skip_all "$PY not found"
-command -v curl >/dev/null || skip_all "curl not installed"
-"$NETEXT_DEPLOY" --version 2>/dev/null | grep -qi hyperv || skip_all "built without the hyperv provider"
+hv_sim_require
+require_provider hyperv
 nx_tmpdir
-P1= P2= P3=
-trap 'for p in $P1 $P2 $P3; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null; done; rm -rf "$NX_TMP"' EXIT
+trap 'hv_sim_stop_all; rm -rf "$NX_TMP"' EXIT
 printf 'batch-pw-%s\n' "$$" > "$NX_TMP/pw"
 chmod 600 "$NX_TMP/pw"
-start() { # NAME: starts a simulator, sets its port in NAME_port
-    "$PY" "$SIM" --port 0 --port-file "$NX_TMP/$1.port" --password-file "$NX_TMP/pw" \
-        --switch Production --switch VLANs --job-polls 0 > "$NX_TMP/$1.out" 2> "$NX_TMP/$1.err" &
-    pid=$!
-    for _ in $(seq 50); do [ -s "$NX_TMP/$1.port" ] && break; sleep 0.1; done
-    [ -s "$NX_TMP/$1.port" ] || { cat "$NX_TMP/$1.err"; exit 1; }
-}
-start hv1
-P1=$pid
-start hv2
-P2=$pid
-start hv3
-P3=$pid
-port1=$(cat "$NX_TMP/hv1.port")
-port2=$(cat "$NX_TMP/hv2.port")
-port3=$(cat "$NX_TMP/hv3.port")
+for h in 1 2 3; do
+    hv_sim_start "hv$h" --password-file "$NX_TMP/pw" --switch Production --switch VLANs --job-polls 0 ||
+        { not_ok "simulator hv$h starts"; finish; exit 1; }
+    eval "port$h=\$HV_SIM_PORT"
+done
 curl -s -X POST --data '{"drop_vlan": true}' "http://127.0.0.1:$port2/control" > /dev/null
 printf 'user = administrator\npassword = %s\n' "$(cat "$NX_TMP/pw")" > "$NX_TMP/creds"
 chmod 600 "$NX_TMP/creds"

@@ -13,12 +13,10 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
 . "$top_srcdir/tests/fault-lib.sh"
 
-[ -x "$NETEXT_DEPLOY" ] || skip_all "netext-deploy not built ($NETEXT_DEPLOY)"
-"$NETEXT_DEPLOY" --version 2>&1 | grep -q hyperv || skip_all "built without the hyperv provider"
+require_provider hyperv
 [ -n "${NX_SKIP_SLOW_TIERS:-}" ] && skip_all "NX_SKIP_SLOW_TIERS is set"
 nx_tmpdir
-SIM_PID=
-trap 'fp_stop_all; [ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null && wait "$SIM_PID" 2>/dev/null; [ -n "$NX_KEEP" ] || rm -rf "$NX_TMP"' EXIT INT TERM
+trap 'fp_stop_all; hv_sim_stop_all; [ -n "$NX_KEEP" ] || rm -rf "$NX_TMP"' EXIT INT TERM
 fp_require
 N=${FAULT_TENANTS:-8}
 RATES=${FAULT_RATES:-0.2}
@@ -32,13 +30,9 @@ echo "# fault-hyperv: $N tenants, rates $RATES, seed $SEED (FAULT_SEED=$SEED rep
 
 umask 077
 printf 'sim-pw-%s\n' "$SEED" >"$NX_TMP/pw"
-"$FPY" "$top_srcdir/tests/hyperv-sim/hyperv_sim.py" --port 0 --port-file "$NX_TMP/sim.port" \
-    --password-file "$NX_TMP/pw" --auth basic --switch Production --switch VLAN-Switch \
-    >"$NX_TMP/sim.out" 2>"$NX_TMP/sim.err" &
-SIM_PID=$!
-for _ in $(seq 100); do [ -s "$NX_TMP/sim.port" ] && break; sleep 0.05; done
-[ -s "$NX_TMP/sim.port" ] || { not_ok "the simulator starts"; cat "$NX_TMP/sim.err"; finish; exit 1; }
-SIM="http://127.0.0.1:$(cat "$NX_TMP/sim.port")"
+hv_sim_start sim --password-file "$NX_TMP/pw" --auth basic --switch Production --switch VLAN-Switch ||
+    { not_ok "the simulator starts"; finish; exit 1; }
+SIM=$HV_SIM_URL
 printf 'user = administrator\npassword = sim-pw-%s\n' "$SEED" >"$NX_TMP/creds"
 fp_start proxy "$SIM" --seed "$SEED" || { not_ok "fault proxy starts"; finish; exit 1; }
 PURI="hyperv+http://127.0.0.1:$FP_PORT/wsman"

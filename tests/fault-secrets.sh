@@ -14,11 +14,10 @@
 . "$top_srcdir/tests/fault-lib.sh"
 
 [ -x "$NETEXT_DEPLOY" ] || skip_all "netext-deploy not built ($NETEXT_DEPLOY)"
-"$NETEXT_DEPLOY" --version 2>&1 | grep -q "vsphere\|hyperv" ||
+has_provider vsphere || has_provider hyperv ||
     skip_all "built without the vsphere and hyperv providers (libvirt: tests/cli-libvirt.sh)"
 nx_tmpdir
-SIM_PID=
-trap 'vcsim_stop_all; [ -n "$SIM_PID" ] && kill "$SIM_PID" 2>/dev/null && wait "$SIM_PID" 2>/dev/null; [ -n "$NX_KEEP" ] || rm -rf "$NX_TMP"' EXIT INT TERM
+trap 'vcsim_stop_all; hv_sim_stop_all; [ -n "$NX_KEEP" ] || rm -rf "$NX_TMP"' EXIT INT TERM
 fp_require
 CANARY="Canary-$$-$(od -An -N4 -tx4 /dev/urandom | tr -d ' ')-pw"
 umask 077
@@ -59,7 +58,7 @@ leaks() { # leaks: files that contain the canary
 }
 
 # ---- vSphere --------------------------------------------------------------------------
-if "$NETEXT_DEPLOY" --version 2>&1 | grep -q vsphere && command -v vcsim >/dev/null 2>&1 &&
+if has_provider vsphere && command -v vcsim >/dev/null 2>&1 &&
     command -v govc >/dev/null 2>&1; then
     vcsim_require
     VCSIM_PASSWORD=$CANARY
@@ -97,14 +96,10 @@ else
 fi
 
 # ---- Hyper-V ----------------------------------------------------------------------------
-if "$NETEXT_DEPLOY" --version 2>&1 | grep -q hyperv; then
+if has_provider hyperv; then
     printf '%s\n' "$CANARY" >"$NX_TMP/pw"
-    "$FPY" "$top_srcdir/tests/hyperv-sim/hyperv_sim.py" --port 0 --port-file "$NX_TMP/sim.port" \
-        --password-file "$NX_TMP/pw" --switch Production --switch VLAN-Switch \
-        >"$NX_TMP/sim.out" 2>"$NX_TMP/sim.err" &
-    SIM_PID=$!
-    for _ in $(seq 100); do [ -s "$NX_TMP/sim.port" ] && break; sleep 0.05; done
-    HURI="hyperv+http://127.0.0.1:$(cat "$NX_TMP/sim.port" 2>/dev/null)/wsman"
+    hv_sim_start sim --password-file "$NX_TMP/pw" --switch Production --switch VLAN-Switch
+    HURI="hyperv+http://127.0.0.1:$HV_SIM_PORT/wsman"
     printf 'user = administrator\npassword = %s\n' "$CANARY" >"$NX_TMP/hv-creds"
     chmod 600 "$NX_TMP/hv-creds"
     cat >"$NX_TMP/hv.xml" <<EOF

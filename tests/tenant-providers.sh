@@ -9,9 +9,8 @@
 [ -n "${NX_SKIP_SLOW_TIERS:-}" ] && skip_all "NX_SKIP_SLOW_TIERS is set"
 nx_tmpdir
 . "$top_srcdir/tests/vcsim-lib.sh"
-PY=/usr/bin/python3
-HV_PID=
-trap 'vcsim_stop_all; [ -n "$HV_PID" ] && kill "$HV_PID" 2>/dev/null && wait "$HV_PID" 2>/dev/null; rm -rf "$NX_TMP"' EXIT
+PY=$NX_PY
+trap 'vcsim_stop_all; hv_sim_stop_all; rm -rf "$NX_TMP"' EXIT
 
 # sp_bundle NAME NET...: export tenant initech's bundle with those networks
 sp_bundle() {
@@ -117,12 +116,9 @@ vsphere() {
 hyperv() {
     printf 'tp-%s\n' "$$" >"$NX_TMP/hvpw"
     chmod 600 "$NX_TMP/hvpw"
-    "$PY" "$top_srcdir/tests/hyperv-sim/hyperv_sim.py" --port 0 --port-file "$NX_TMP/hvport" \
-        --password-file "$NX_TMP/hvpw" --switch LAN --switch DB --job-polls 0 \
-        --seed-vm prod1:LAN --seed-vm prod2:LAN --seed-vm prod3:DB >"$NX_TMP/hv.out" 2>"$NX_TMP/hv.err" &
-    HV_PID=$!
-    for _ in $(seq 50); do [ -s "$NX_TMP/hvport" ] && break; sleep 0.1; done
-    port=$(cat "$NX_TMP/hvport")
+    hv_sim_start hv --password-file "$NX_TMP/hvpw" --switch LAN --switch DB --job-polls 0 \
+        --seed-vm prod1:LAN --seed-vm prod2:LAN --seed-vm prod3:DB
+    port=$HV_SIM_PORT
     printf 'user = administrator\npassword = %s\n' "$(cat "$NX_TMP/hvpw")" >"$NX_TMP/hvcreds"
     chmod 600 "$NX_TMP/hvcreds"
     SRC_HOST="<source-host name=\"src\" uri=\"hyperv+http://127.0.0.1:$port/wsman\" folder=\"NetExt\"/>"
@@ -147,12 +143,12 @@ print(base64.b64decode("".join(kvp["netext-deploy.payload.%03d" % i] for i in ra
 
 
 if command -v vcsim >/dev/null 2>&1 && command -v govc >/dev/null 2>&1 &&
-    "$NETEXT_DEPLOY" --version | grep -q vsphere; then
+    has_provider vsphere; then
     vsphere
 else
     echo "# vSphere part skipped: vcsim/govc or the provider missing"
 fi
-if [ -x "$PY" ] && "$NETEXT_DEPLOY" --version | grep -q hyperv; then
+if [ -x "$PY" ] && has_provider hyperv; then
     hyperv
 else
     echo "# Hyper-V part skipped: python3 or the provider missing"
