@@ -4,7 +4,7 @@
 #define NX_DIFF_H
 
 #include "desired.h"
-#include "provider.h"
+#include "observed.h"
 
 enum nx_action_kind {
     NX_ACT_REMOVE = 0, /* remove an appliance (orphan or duplicate) */

@@ -18,7 +18,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "provider.h"
+#include "conn_opts.h"
 #include "strbuf.h"
 
 struct nx_http;

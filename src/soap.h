@@ -15,7 +15,7 @@
 #include <libxml/xpath.h>
 #include <stdbool.h>
 
-#include "provider.h"
+#include "conn_opts.h"
 #include "strbuf.h"
 
 #define NX_SOAP_ENV_NS "http://schemas.xmlsoap.org/soap/envelope/"

@@ -23,7 +23,7 @@
 
 #include "error.h"
 #include "model.h"
-#include "provider.h"
+#include "observed.h"
 #include "strbuf.h"
 
 #define NX_BUNDLE_NS "urn:netext-deploy:bundle:1"
