@@ -1,4 +1,5 @@
-/* bench-plan.c: parse + validate + desired state + diff for a generated
+/* bench-plan.c: parse + validate + desired state (with the payloads' digests,
+ * rendered without tunnel credentials) + diff for a generated
  * subscription set of N tenants (default 10,000). Prints one line of figures;
  * bench/run.sh compares them with the targets.
  *
@@ -15,6 +16,7 @@
 
 #include "diff.h"
 #include "error.h"
+#include "payload.h"
 #include "plan.h"
 #include "strbuf.h"
 #include "util.h"
@@ -116,6 +118,7 @@ int main(int argc, char **argv)
     }
     double t2 = now_ms();
     struct nx_desired *d = nx_desired_compute(m, NULL);
+    nx_payload_render_all(d, m);
     double t3 = now_ms();
     struct nx_obs_list none = {0}, all = {0};
     struct nx_scope scope = {NX_ROLE_PROVIDER, NULL, m};

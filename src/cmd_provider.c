@@ -1,6 +1,7 @@
 /* cmd_provider.c: validate, subscribe, unsubscribe, status, export-bundle. */
 #include "cli.h"
 #include "desired.h"
+#include "fsutil.h"
 #include "lock.h"
 #include "pki.h"
 #include "log.h"
@@ -172,38 +173,6 @@ int nx_cmd_rescan(struct nx_cli *cli)
     return code;
 }
 
-/* Write data to path atomically with mode 0600: a temporary file created
- * 0600 next to it, then renamed. */
-static int write_secret_file(const char *path, const char *data, size_t len)
-{
-    char *tmp = nx_asprintf("%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp); /* mkstemp creates 0600 */
-    if (fd < 0) {
-        int e = errno;
-        free(tmp);
-        return nx_error_set(NX_EX_CANTCREAT, "%s: %s", path, strerror(e));
-    }
-    size_t off = 0;
-    while (off < len) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    int ok = off == len && fchmod(fd, 0600) == 0 && fsync(fd) == 0;
-    ok &= close(fd) == 0;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno;
-        unlink(tmp);
-        free(tmp);
-        return nx_error_set(NX_EX_CANTCREAT, "%s: %s", path, strerror(e ? e : EIO));
-    }
-    free(tmp);
-    return 0;
-}
-
 int nx_cmd_export_bundle(struct nx_cli *cli)
 {
     if (!cli->tenant || !cli->output) {
@@ -240,7 +209,7 @@ int nx_cmd_export_bundle(struct nx_cli *cli)
     nx_pki_cred_release(&pc);
     if (!strcmp(cli->output, "-")) {
         fwrite(sb.buf, 1, sb.len, stdout);
-    } else if (write_secret_file(cli->output, sb.buf, sb.len) < 0) {
+    } else if (nx_write_atomic(cli->output, sb.buf, sb.len, 0600, 0) < 0) {
         code = nx_cli_fail(cli, nx_error_code());
     } else {
         nx_info("wrote the bundle of tenant '%s' to %s", t->name, cli->output);

@@ -1,9 +1,6 @@
 /* desired.c: the desired state, a pure function of the model. */
 #include "desired.h"
-#include "payload.h"
-#include "strbuf.h"
 #include "util.h"
-#include "validate.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,6 +194,31 @@ static struct nx_appliance_spec *build_tenant_spec(const struct nx_model *m,
     return s;
 }
 
+size_t nx_tenant_hosts(const struct nx_model *m __attribute__((unused)), const struct nx_tenant *t,
+                       size_t **out)
+{
+    /* hosts are few per tenant: a small sorted array */
+    size_t *idx = NULL, n = 0, alloc = 0;
+    for (size_t i = 0; i < t->n_subs; i++) {
+        const struct nx_hwplan *p = t->subs[i].plan;
+        if (!p || !p->host)
+            continue;
+        size_t hi = p->host->idx;
+        size_t j = 0;
+        while (j < n && idx[j] < hi)
+            j++;
+        if (j < n && idx[j] == hi)
+            continue;
+        NX_GROW(idx, alloc, n + 1);
+        if (n > j)
+            memmove(idx + j + 1, idx + j, (n - j) * sizeof(*idx));
+        idx[j] = hi;
+        n++;
+    }
+    *out = idx;
+    return n;
+}
+
 struct nx_desired *nx_desired_compute(const struct nx_model *m,
                                       const struct nx_mac_range *const *ranges)
 {
@@ -217,16 +239,6 @@ struct nx_desired *nx_desired_compute(const struct nx_model *m,
     }
     nx_qsort(d->items, d->n, sizeof(*d->items), cmp_spec);
     assign_macs(d, ranges);
-    struct strbuf sb = STRBUF_INIT;
-    for (size_t i = 0; i < d->n; i++) {
-        struct nx_appliance_spec *s = d->items[i];
-        strbuf_reset(&sb);
-        nx_payload_render(&sb, m, s);
-        s->payload = nx_strndup(sb.buf, sb.len);
-        s->payload_len = sb.len;
-        nx_sha256_hex(s->payload, s->payload_len, s->digest);
-    }
-    strbuf_release(&sb);
     return d;
 }
 

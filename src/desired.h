@@ -58,16 +58,21 @@ struct nx_appliance_spec {
     const struct nx_image *image; /* the image it boots (the model's); NULL: none */
     struct nx_vnic_spec *vnics; /* production first, then VLANs ascending */
     size_t n_vnics;
-    char *payload; /* bootstrap document, see payload.h; NULL once dropped
-                    * (reconcile.c renders it again before sending it) */
+    /* Not computed here: payload.c renders the bootstrap document (see
+     * payload.h) with the spec's tunnel credentials and sets these. */
+    char *payload; /* NULL until rendered, and again once dropped */
     size_t payload_len;
-    char digest[65]; /* SHA-256 of payload, hex */
+    char digest[65]; /* SHA-256 of the payload, hex; "" until rendered */
 };
 
 struct nx_desired {
     struct nx_appliance_spec **items; /* sorted by key */
     size_t n, alloc;
 };
+
+/* The hosts a tenant has appliances on, as indices into m->hosts, ascending.
+ * Valid only after nx_validate() returned 0. Caller frees *out. */
+size_t nx_tenant_hosts(const struct nx_model *m, const struct nx_tenant *t, size_t **out);
 
 /* ranges[i] is the MAC range of m->hosts[i]'s provider (NULL: all local).
  * The model must have passed nx_validate(). */

@@ -1,6 +1,7 @@
 /* lock.c: advisory locks in the state directory. */
 #include "lock.h"
 #include "error.h"
+#include "fsutil.h"
 #include "util.h"
 
 #include <errno.h>
@@ -23,34 +24,14 @@ const char *nx_state_dir(const char *option)
     return env && *env ? env : NX_DEFAULT_STATE_DIR;
 }
 
-static int ensure_dir(const char *dir)
-{
-    if (mkdir(dir, 0700) == 0 || errno == EEXIST) {
-        struct stat st;
-        if (stat(dir, &st) == 0 && S_ISDIR(st.st_mode))
-            return 0;
-        return nx_error_set(NX_EX_CANTCREAT, "%s: not a directory", dir);
-    }
-    return nx_error_set(NX_EX_CANTCREAT, "%s: %s", dir, strerror(errno));
-}
-
 int nx_state_dir_ensure(const char *dir)
 {
     /* parents with the usual modes, the directory itself 0700 */
-    char *copy = nx_strdup(dir);
-    for (char *p = copy + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(copy, 0755) != 0 && errno != EEXIST) {
-            int e = errno;
-            free(copy);
-            return nx_error_set(NX_EX_CANTCREAT, "state directory %s: %s", dir, strerror(e));
-        }
-        *p = '/';
+    if (nx_mkdir_p(dir, 0700) < 0) {
+        nx_error_prefix("state directory: ");
+        return -1;
     }
-    free(copy);
-    return ensure_dir(dir);
+    return 0;
 }
 
 int nx_lock_acquire(struct nx_lock *l, const char *state_dir, const char *name, bool shared,
@@ -60,7 +41,7 @@ int nx_lock_acquire(struct nx_lock *l, const char *state_dir, const char *name, 
     if (nx_state_dir_ensure(state_dir) < 0)
         return -1;
     char *locks = nx_asprintf("%s/locks", state_dir);
-    if (ensure_dir(locks) < 0) {
+    if (nx_mkdir_p(locks, 0700) < 0) {
         free(locks);
         return -1;
     }

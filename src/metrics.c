@@ -3,6 +3,7 @@
 
 #include "metrics.h"
 #include "error.h"
+#include "fsutil.h"
 #include "model.h"
 #include "util.h"
 
@@ -181,32 +182,9 @@ int nx_metrics_write(const char *path, const struct nx_metrics *mt, int exit_cod
     nx_metrics_render(mt, exit_code, (double)now.tv_sec + now.tv_nsec / 1e9,
                       nx_monotonic_s() - mt->start_mono, &sb);
     /* the collector reads *.prom only: the temporary name never ends so */
-    char *tmp = nx_asprintf("%s.tmp.XXXXXX", path);
-    int rc = -1, fd = mkstemp(tmp);
-    if (fd < 0) {
-        nx_error_set(NX_EX_CANTCREAT, "--metrics %s: %s", path, strerror(errno));
-        goto cleanup;
-    }
-    size_t off = 0;
-    while (off < sb.len) {
-        ssize_t w = write(fd, sb.buf + off, sb.len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            break;
-        off += (size_t)w;
-    }
-    bool ok = off == sb.len && fchmod(fd, 0644) == 0 && fsync(fd) == 0;
-    ok &= close(fd) == 0;
-    if (!ok || rename(tmp, path) != 0) {
-        int e = errno ? errno : EIO;
-        unlink(tmp);
-        nx_error_set(NX_EX_CANTCREAT, "--metrics %s: %s", path, strerror(e));
-        goto cleanup;
-    }
-    rc = 0;
-cleanup:
-    free(tmp);
+    int rc = nx_write_atomic(path, sb.buf, sb.len, 0644, 0);
+    if (rc < 0)
+        nx_error_prefix("--metrics ");
     strbuf_release(&sb);
     return rc;
 }

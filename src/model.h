@@ -23,6 +23,11 @@ struct nx_image {
     uint64_t size; /* bytes */
 };
 
+/* Limits every model obeys (validate.c and the tenant side check them). */
+#define NX_TENANT_NAME_MAX 48
+#define NX_HOST_NAME_MAX 24
+#define NX_RESERVED_PORT 22 /* the appliance's management port: never a public IP rule */
+
 struct nx_loc {
     const char *file; /* owned by the model's file list */
     unsigned line;

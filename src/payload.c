@@ -131,12 +131,6 @@ void nx_payload_render_cred(struct strbuf *sb, const struct nx_model *m,
     strbuf_addstr(sb, "</netext-payload>\n");
 }
 
-void nx_payload_render(struct strbuf *sb, const struct nx_model *m,
-                       const struct nx_appliance_spec *s)
-{
-    nx_payload_render_cred(sb, m, s, NULL);
-}
-
 void nx_payload_attach_cred(struct nx_appliance_spec *s, const struct nx_model *m,
                             const struct nx_pki_cred *cred)
 {
@@ -146,6 +140,23 @@ void nx_payload_attach_cred(struct nx_appliance_spec *s, const struct nx_model *
     s->payload_len = sb.len;
     s->payload = strbuf_detach(&sb, NULL);
     nx_sha256_hex(s->payload, s->payload_len, s->digest);
+}
+
+/* one buffer for all, each payload copied at its size: 10,000 specs keep
+ * them all */
+void nx_payload_render_all(struct nx_desired *d, const struct nx_model *m)
+{
+    struct strbuf sb = STRBUF_INIT;
+    for (size_t i = 0; i < d->n; i++) {
+        struct nx_appliance_spec *s = d->items[i];
+        strbuf_reset(&sb);
+        nx_payload_render_cred(&sb, m, s, NULL);
+        nx_free_secret(s->payload);
+        s->payload = nx_strndup(sb.buf, sb.len);
+        s->payload_len = sb.len;
+        nx_sha256_hex(s->payload, s->payload_len, s->digest);
+    }
+    strbuf_release(&sb);
 }
 
 static bool in_scope(const char *const *tenants, const char *name)
@@ -187,8 +198,10 @@ int nx_payload_attach_spec(struct nx_appliance_spec *s, const struct nx_model *m
         nx_payload_attach_cred(s, m, ts->ca_pem && ts->cert_pem && ts->key_pem ? &b : NULL);
         return 0;
     }
-    if (!pki)
+    if (!pki) {
+        nx_payload_attach_cred(s, m, NULL);
         return 0;
+    }
     enum nx_pki_kind kind = s->role == NX_ROLE_PROVIDER ? NX_PKI_SERVER : NX_PKI_CLIENT;
     const char *name = s->role == NX_ROLE_PROVIDER ? s->host->name : s->name;
     struct nx_pki_cred c;

@@ -29,26 +29,30 @@ unsigned nx_tunnel_port(unsigned gateway_port, unsigned vlan);
 struct nx_pki;
 struct nx_pki_cred;
 
-/* Render spec's payload without tunnel credentials into sb. */
-void nx_payload_render(struct strbuf *sb, const struct nx_model *m,
-                       const struct nx_appliance_spec *spec);
-/* The same with credentials: cred NULL renders none; cred->pending renders
- * <pki pending="true"/> (a dry run with material still to be issued). */
+/* Render spec's payload into sb. The one renderer: every payload and digest
+ * of a spec comes from here (nx_desired_compute() renders none). cred NULL
+ * renders no tunnel credentials; cred->pending renders <pki pending="true"/>
+ * (a dry run with material still to be issued). */
 void nx_payload_render_cred(struct strbuf *sb, const struct nx_model *m,
                             const struct nx_appliance_spec *spec, const struct nx_pki_cred *cred);
 
-/* Re-render spec's payload and digest with cred (e.g. the tenant bundle's). */
+/* (Re-)render spec's payload and digest with cred (e.g. the tenant bundle's). */
 void nx_payload_attach_cred(struct nx_appliance_spec *spec, const struct nx_model *m,
                             const struct nx_pki_cred *cred);
+
+/* Every spec's payload and digest without tunnel credentials: for runs and
+ * tools that attach none. */
+void nx_payload_render_all(struct nx_desired *d, const struct nx_model *m);
 
 /* One spec's credentials, re-rendering its payload and digest: from pki
  * (provider role: the server certificate of (tenant, host); tenant role: the
  * client certificate named after the appliance), issuing what is missing
  * unless pki is read-only. Tenant-side specs of a tenant-side model (a
  * <netext-tenant> configuration) get the bundle's credentials instead and
- * need no pki (which may then be NULL; a provider-side spec is then left
- * as it is). lookup_only: only what nx_pki_lookup() serves; 1 when the full
- * path is needed (nothing changed). Returns 0, 1, or -1 with nx_error set. */
+ * need no pki (which may then be NULL; a provider-side spec then gets no
+ * credentials). lookup_only: only what nx_pki_lookup() serves; 1 when the full
+ * path is needed (nothing rendered). Returns 0 (payload and digest set), 1,
+ * or -1 with nx_error set. */
 int nx_payload_attach_spec(struct nx_appliance_spec *s, const struct nx_model *m,
                            struct nx_pki *pki, bool lookup_only);
 

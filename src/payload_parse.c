@@ -3,7 +3,6 @@
 #include "error.h"
 #include "payload.h"
 #include "util.h"
-#include "validate.h"
 #include "xml.h"
 
 #include <libxml/tree.h>

@@ -1,7 +1,9 @@
 /* pki.c: the per-tenant tunnel PKI (OpenSSL library, no CLI). */
-#define _GNU_SOURCE 1 /* syncfs */
+#include "config.h"
+
 #include "pki.h"
 #include "error.h"
+#include "fsutil.h"
 #include "log.h"
 #include "strbuf.h"
 #include "util.h"
@@ -74,142 +76,31 @@ static void add_component(struct strbuf *sb, const char *s)
     }
 }
 
-static int ensure_dir(const char *path, mode_t mode, bool create)
-{
-    struct stat st;
-    if (lstat(path, &st) < 0) {
-        if (errno != ENOENT || !create)
-            return errno == ENOENT ? 1
-                                   : nx_error_set(NX_EX_CANTCREAT, "state directory %s: %s", path,
-                                                  strerror(errno));
-        if (mkdir(path, mode) < 0 && errno != EEXIST)
-            return nx_error_set(NX_EX_CANTCREAT, "cannot create %s: %s", path, strerror(errno));
-        if (lstat(path, &st) < 0)
-            return nx_error_set(NX_EX_CANTCREAT, "%s: %s", path, strerror(errno));
-    }
-    if (!S_ISDIR(st.st_mode))
-        return nx_error_set(NX_EX_CANTCREAT, "%s: not a directory (symbolic links are refused)",
-                            path);
-    if (st.st_uid != geteuid())
-        return nx_error_set(NX_EX_NOPERM,
-                            "%s: owned by uid %u, not by this user; refusing to keep "
-                            "private keys there",
-                            path, (unsigned)st.st_uid);
-    if ((st.st_mode & 07777) != mode) {
-        if (create) {
-            if ((st.st_mode & 077) != 0)
-                nx_warn("%s: mode %04o lets others in; tightening to %04o", path,
-                        (unsigned)(st.st_mode & 07777), (unsigned)mode);
-            if (chmod(path, mode) < 0)
-                return nx_error_set(NX_EX_CANTCREAT, "chmod %s: %s", path, strerror(errno));
-        } else if ((st.st_mode & 077) != 0) {
-            return nx_error_set(NX_EX_NOPERM, "%s: mode %04o lets others read private keys", path,
-                                (unsigned)(st.st_mode & 07777));
-        }
-    }
-    return 0;
-}
-
-/* mkdir -p for the parents (0755), the last component with ensure_dir. */
-static int make_parents(const char *path)
-{
-    char *tmp = nx_strdup(path);
-    int ret = 0;
-    for (char *p = tmp + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(tmp, 0755) < 0 && errno != EEXIST) {
-            ret = nx_error_set(NX_EX_CANTCREAT, "cannot create %s: %s", tmp, strerror(errno));
-            break;
-        }
-        *p = '/';
-    }
-    free(tmp);
-    return ret;
-}
-
-/* Write data to dir/name atomically: an O_EXCL temporary created with `mode`
- * (so a key is never readable by others, at no moment), then rename. No
- * fsync here: one nx_pki_sync() makes a whole run's files durable at once
- * (an fsync per file and per directory cost 8 journal commits per tenant). A
- * crash before that sync can leave a file empty or missing; the next run then
- * finds a pair that does not load and issues it again, and no appliance ever
- * carried the lost one, since callers sync before the first changing call. */
+/* Write data to dir/name atomically with `mode` (a key is never readable by
+ * others, at no moment). No fsync here: one nx_pki_sync() makes a whole
+ * run's files durable at once (an fsync per file and per directory cost 8
+ * journal commits per tenant). A crash before that sync can leave a file
+ * empty or missing; the next run then finds a pair that does not load and
+ * issues it again, and no appliance ever carried the lost one, since callers
+ * sync before the first changing call. */
 static int write_atomic(const char *dir, const char *name, const char *data, size_t len,
                         mode_t mode)
 {
-    char *tmp = nx_asprintf("%s/.%s.XXXXXX", dir, name);
-    char *final = nx_asprintf("%s/%s", dir, name);
-    int ret = -1;
-    int fd = mkstemp(tmp); /* O_CREAT|O_EXCL, mode 0600 */
-    if (fd < 0) {
-        nx_error_set(NX_EX_CANTCREAT, "cannot create %s: %s", tmp, strerror(errno));
-        goto cleanup;
-    }
-    if (fchmod(fd, mode) < 0) {
-        nx_error_set(NX_EX_CANTCREAT, "chmod %s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    for (size_t off = 0; off < len;) {
-        ssize_t w = write(fd, data + off, len - off);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0) {
-            nx_error_set(NX_EX_IOERR, "write %s: %s", tmp, strerror(errno));
-            goto fail;
-        }
-        off += (size_t)w;
-    }
-    if (close(fd) < 0) {
-        fd = -1;
-        nx_error_set(NX_EX_IOERR, "write %s: %s", tmp, strerror(errno));
-        goto fail;
-    }
-    fd = -1;
-    if (rename(tmp, final) < 0) {
-        nx_error_set(NX_EX_IOERR, "rename %s: %s", final, strerror(errno));
-        goto fail;
-    }
-    ret = 0;
-    goto cleanup;
-fail:
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-cleanup:
-    free(tmp);
-    free(final);
-    return ret;
+    char *path = nx_asprintf("%s/%s", dir, name);
+    int rc = nx_write_atomic(path, data, len, mode, NX_FS_NOSYNC);
+    free(path);
+    return rc;
 }
 
-/* Whole file into a string; 1 if it does not exist. */
+/* Whole file (a key or a certificate: at most 1 MiB) into a string; 1 if it
+ * does not exist. */
 static int read_file(const char *path, char **out)
 {
-    *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-    if (fd < 0) {
-        if (errno == ENOENT)
-            return 1;
-        return nx_error_set(NX_EX_IOERR, "%s: %s", path, strerror(errno));
-    }
     struct strbuf sb = STRBUF_INIT;
-    char buf[4096];
-    ssize_t r;
-    while ((r = read(fd, buf, sizeof(buf))) != 0) {
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0 || sb.len > (1 << 20)) {
-            close(fd);
-            strbuf_release_secret(&sb);
-            return nx_error_set(NX_EX_IOERR, "%s: read error or too large", path);
-        }
-        strbuf_add(&sb, buf, (size_t)r);
-    }
-    nx_memzero(buf, sizeof(buf));
-    close(fd);
-    *out = strbuf_detach(&sb, NULL);
-    return 0;
+    int rc = nx_read_file(path, 1 << 20, NX_FS_MISSING_OK | NX_FS_NOFOLLOW | NX_FS_SECRET, &sb);
+    *out = rc == 0 ? strbuf_detach(&sb, NULL) : NULL;
+    strbuf_release_secret(&sb);
+    return rc;
 }
 
 /* ---- open / lock ------------------------------------------------------------ */
@@ -228,9 +119,9 @@ int nx_pki_open(const char *dir, unsigned flags, struct nx_pki **out)
     bool ro = flags & NX_PKI_READONLY;
     int rc = 0;
     if (!ro)
-        rc = make_parents(dir);
+        rc = nx_mkdir_parents(dir);
     if (rc == 0)
-        rc = ensure_dir(dir, 0700, !ro);
+        rc = nx_private_dir(dir, 0700, !ro);
     if (rc < 0)
         goto fail;
     if (rc == 1) { /* READONLY, missing */
@@ -271,7 +162,7 @@ int nx_pki_open(const char *dir, unsigned flags, struct nx_pki **out)
     free(lock);
     p->held = true;
     char *pki = nx_asprintf("%s/pki", dir);
-    rc = ensure_dir(pki, 0700, !ro);
+    rc = nx_private_dir(pki, 0700, !ro);
     free(pki);
     if (rc < 0)
         goto fail;
@@ -660,7 +551,7 @@ static int stamp_get(const char *dir, const char *base, struct nx_pki_cred *out)
     long long end = 0;
     struct stat st;
     int ret = 1;
-    if (ensure_dir(dir, 0700, false) != 0)
+    if (nx_private_dir(dir, 0700, false) != 0)
         goto cleanup;
     path = nx_asprintf("%s/%s.ok", dir, base);
     if (read_file(path, &stamp) != 0 ||
@@ -705,7 +596,7 @@ static int get_ca(struct nx_pki *p, const char *dir, const char *tenant, bool re
     bool ro = p->flags & NX_PKI_READONLY;
     int rc = p->missing ? 1 : 0;
     memset(ca, 0, sizeof(*ca));
-    if (rc == 0 && (rc = ensure_dir(dir, 0700, !ro)) < 0)
+    if (rc == 0 && (rc = nx_private_dir(dir, 0700, !ro)) < 0)
         return -1;
     if (rc == 0 && !renew && (rc = load(dir, "ca", ca)) < 0)
         return -1;
@@ -1373,14 +1264,10 @@ int nx_pki_sync(struct nx_pki *p)
 {
     if (!p || !__atomic_load_n(&p->dirty, __ATOMIC_RELAXED))
         return 0;
-    int fd = open(p->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0 || syncfs(fd) < 0) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        return nx_error_set(NX_EX_IOERR, "state directory %s: sync: %s", p->dir, strerror(e));
+    if (nx_fs_sync(p->dir) < 0) {
+        nx_error_prefix("state directory ");
+        return -1;
     }
-    close(fd);
     __atomic_store_n(&p->dirty, 0, __ATOMIC_RELAXED);
     return 0;
 }

@@ -6,7 +6,7 @@
  * keyUsage digitalSignature, extendedKeyUsage serverAuth resp. clientAuth). Subjects:
  * O=netext-deploy, OU=<tenant>, CN=ca | provider:<host> | tenant:<name>.
  *
- * Layout (see /work/notes/tunnel.md and netext-deploy(8)):
+ * Layout (netext-deploy(8), TUNNEL PKI; docs/internals/tunnel-pki.md):
  *   STATE/            0700, locked with flock(STATE/lock) for the whole run
  *   STATE/pki/T/      0700, T = tenant name, percent-encoded
  *   STATE/pki/T/ca.crt, ca.key, server-H.crt/.key, client-N.crt/.key
@@ -17,7 +17,8 @@
  * Keys are 0600, written to an O_EXCL temporary file created with mode 0600
  * and renamed into place: they are never readable by others, not even briefly.
  * Certificates are 0644 (inside the 0700 directory). Files are not fsynced
- * one by one: nx_pki_sync() makes them durable, once per run. */
+ * one by one (nx_write_atomic with NX_FS_NOSYNC, src/fsutil.h):
+ * nx_pki_sync() makes them durable, once per run (one syncfs). */
 #ifndef NX_PKI_H
 #define NX_PKI_H
 

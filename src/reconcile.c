@@ -521,19 +521,26 @@ static int resolve_tenant_side(struct nx_run *run)
     return run->problems.n ? -1 : 0;
 }
 
-/* Tunnel credentials into the payload digests (after the inventory, before
- * the diff). What a check stamp vouches for is read as it is; the rest needs
+/* Payload digests, with tunnel credentials unless the run attaches none
+ * (after the inventory, before the diff; the desired state renders no
+ * payload). What a check stamp vouches for is read as it is; the rest needs
  * the full path (decode, verify, maybe issue), which runs here for appliances
  * that exist (the diff compares their payload digests) and in a dry run. For
  * appliances still to be created it is left to the worker that creates them
  * (need_payload), so that issuing 1,000 tenants' certificates overlaps the
  * hypervisor's round trips instead of preceding them all. Payloads are not
- * kept, only digests: need_payload renders again what must be sent. The state
+ * kept, only digests: need_payload renders what must be sent. The state
  * directory's lock is held only while credentials are read or issued. */
 static int attach_credentials(struct nx_run *run)
 {
     struct nx_model *m = run->model;
     const struct nx_run_opts *o = run->opts;
+    if (!o->tunnel_credentials) { /* payloads without, kept until sent */
+        for (size_t i = 0; i < run->desired->n; i++)
+            if (spec_in_scope(run, run->desired->items[i]))
+                nx_payload_attach_cred(run->desired->items[i], m, NULL);
+        return 0;
+    }
     if (m->kind != NX_KIND_TENANT &&
         nx_pki_open(o->state_dir, o->dry_run ? NX_PKI_READONLY : 0, &run->pki) < 0)
         return -1;
@@ -647,7 +654,7 @@ int nx_run_execute(struct nx_model *m, const struct nx_run_opts *opts, struct nx
         return run->exit_code;
     }
     phase_done(run, &t0, NX_PHASE_INVENTORY);
-    if (opts->tunnel_credentials && !opts->remove_all && attach_credentials(run) < 0) {
+    if (!opts->remove_all && attach_credentials(run) < 0) {
         run->exit_code = nx_error_code();
         return run->exit_code;
     }

@@ -1,7 +1,7 @@
 /* tenant_side.c: bundles, tenant-side checks and default resolution. */
 #include "tenant_side.h"
+#include "fsutil.h"
 #include "util.h"
-#include "validate.h"
 #include "xml.h"
 
 #include <errno.h>
@@ -82,16 +82,11 @@ int nx_bundle_read(struct nx_model *m, const char *path, struct nx_diag *diag)
                     "bundle is accessible by group or others (mode %04o): it holds the tenant's "
                     "tunnel key; run: chmod 600 %s",
                     (unsigned)(st.st_mode & 07777), path);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return nx_error_set(NX_EX_NOINPUT, "bundle %s: %s", path, strerror(errno));
     struct strbuf sb = STRBUF_INIT;
-    char buf[8192];
-    size_t got;
-    while ((got = fread(buf, 1, sizeof(buf), f)) > 0 && sb.len < (16u << 20))
-        strbuf_add(&sb, buf, got);
-    nx_memzero(buf, sizeof(buf));
-    fclose(f);
+    if (nx_read_file(path, 16u << 20, NX_FS_SECRET, &sb) < 0) {
+        nx_error_prefix("bundle ");
+        return -1;
+    }
     int rc = nx_bundle_parse(m, sb.buf, sb.len, path, diag);
     strbuf_release_secret(&sb);
     return rc;

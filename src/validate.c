@@ -164,31 +164,6 @@ static void keyset_release(struct keyset *ks)
     nx_map_release(&ks->map);
 }
 
-size_t nx_tenant_hosts(const struct nx_model *m __attribute__((unused)), const struct nx_tenant *t,
-                       size_t **out)
-{
-    /* hosts are few per tenant: a small sorted array */
-    size_t *idx = NULL, n = 0, alloc = 0;
-    for (size_t i = 0; i < t->n_subs; i++) {
-        const struct nx_hwplan *p = t->subs[i].plan;
-        if (!p || !p->host)
-            continue;
-        size_t hi = p->host->idx;
-        size_t j = 0;
-        while (j < n && idx[j] < hi)
-            j++;
-        if (j < n && idx[j] == hi)
-            continue;
-        NX_GROW(idx, alloc, n + 1);
-        if (n > j)
-            memmove(idx + j + 1, idx + j, (n - j) * sizeof(*idx));
-        idx[j] = hi;
-        n++;
-    }
-    *out = idx;
-    return n;
-}
-
 static bool tenant_on_host(const struct nx_tenant *t, const struct nx_host *h)
 {
     for (size_t i = 0; i < t->n_subs; i++)

@@ -3,6 +3,7 @@
 #include "error.h"
 #include "http.h"
 #include "log.h"
+#include "retry.h"
 #include "util.h"
 #include "xml.h"
 
@@ -576,24 +577,23 @@ static const char *class_of(const char *uri)
  * goes on a fresh connection so that libcurl cannot repeat it, and is
  * repeated only when it certainly did not run: no connection could be made,
  * or the service answered 502, 503 or 504 without a SOAP envelope. Otherwise
- * the next run finds out from the host what happened. */
-#define RETRY_ATTEMPTS 4
-#define RETRY_BASE_MS 250
-#define RETRY_MAX_MS 2000
-
+ * the next run finds out from the host what happened. Attempts and backoff:
+ * src/retry.h. */
 static _Thread_local bool last_transient; /* a read may be repeated */
 static _Thread_local bool last_unsent; /* the request certainly did not run */
 
-static void retry_pause(const char *what, unsigned attempt)
+/* the retry predicates (src/retry.h): a read after a transient failure, a
+ * write only when it certainly did not run */
+static bool read_again(void *ctx, int rc)
 {
-    long d = RETRY_BASE_MS << (attempt - 1);
-    if (d > RETRY_MAX_MS)
-        d = RETRY_MAX_MS;
-    d = d / 2 + (long)(random() % (d / 2 + 1)); /* jitter in [d/2, d] */
-    nx_info("wsman: %s: %s; retry %u/%d in %ld ms", what, nx_error_msg(), attempt,
-            RETRY_ATTEMPTS - 1, d);
-    struct timespec ts = {d / 1000, (d % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
+    (void)ctx;
+    return rc != 0 && last_transient;
+}
+
+static bool write_again(void *ctx, int rc)
+{
+    (void)ctx;
+    return rc != 0 && last_unsent;
 }
 
 /* Send one request and check its answer. write: a request that must never
@@ -766,15 +766,24 @@ cleanup:
 
 /* A failed Pull cannot be repeated (the context may have moved on): the
  * whole enumeration starts again. */
+struct enumerate_args {
+    struct nx_wsman *w;
+    const char *resource_uri, *wql;
+    struct nx_wsman_list *out;
+};
+
+static int enumerate_attempt(void *ctx, int k)
+{
+    struct enumerate_args *a = ctx;
+    (void)k;
+    return enumerate_once(a->w, a->resource_uri, a->wql, a->out);
+}
+
 int nx_wsman_enumerate(struct nx_wsman *w, const char *resource_uri, const char *wql,
                        struct nx_wsman_list *out)
 {
-    for (unsigned attempt = 1;; attempt++) {
-        int rc = enumerate_once(w, resource_uri, wql, out);
-        if (rc == 0 || !last_transient || attempt >= RETRY_ATTEMPTS)
-            return rc;
-        retry_pause(class_of(resource_uri), attempt);
-    }
+    struct enumerate_args a = {w, resource_uri, wql, out};
+    return nx_retry_run("wsman", class_of(resource_uri), enumerate_attempt, read_again, &a);
 }
 
 static int get_once(struct nx_wsman *w, const struct nx_wsman_epr *epr,
@@ -804,14 +813,23 @@ cleanup:
     return ret;
 }
 
+struct get_args {
+    struct nx_wsman *w;
+    const struct nx_wsman_epr *epr;
+    struct nx_wsman_instance **out;
+};
+
+static int get_attempt(void *ctx, int k)
+{
+    struct get_args *a = ctx;
+    (void)k;
+    return get_once(a->w, a->epr, a->out);
+}
+
 int nx_wsman_get(struct nx_wsman *w, const struct nx_wsman_epr *epr, struct nx_wsman_instance **out)
 {
-    for (unsigned attempt = 1;; attempt++) {
-        int rc = get_once(w, epr, out);
-        if (rc == 0 || !last_transient || attempt >= RETRY_ATTEMPTS)
-            return rc;
-        retry_pause(class_of(epr->resource_uri), attempt);
-    }
+    struct get_args a = {w, epr, out};
+    return nx_retry_run("wsman", class_of(epr->resource_uri), get_attempt, read_again, &a);
 }
 
 static int invoke_once(struct nx_wsman *w, const struct nx_wsman_epr *target, const char *method,
@@ -852,14 +870,26 @@ cleanup:
     return ret;
 }
 
+struct invoke_args {
+    struct nx_wsman *w;
+    const struct nx_wsman_epr *target;
+    const char *method;
+    const struct nx_wsman_param *params;
+    size_t n_params;
+    struct nx_wsman_instance **out;
+};
+
+static int invoke_attempt(void *ctx, int k)
+{
+    struct invoke_args *a = ctx;
+    (void)k;
+    return invoke_once(a->w, a->target, a->method, a->params, a->n_params, a->out);
+}
+
 int nx_wsman_invoke(struct nx_wsman *w, const struct nx_wsman_epr *target, const char *method,
                     const struct nx_wsman_param *params, size_t n_params,
                     struct nx_wsman_instance **out)
 {
-    for (unsigned attempt = 1;; attempt++) {
-        int rc = invoke_once(w, target, method, params, n_params, out);
-        if (rc == 0 || !last_unsent || attempt >= RETRY_ATTEMPTS)
-            return rc;
-        retry_pause(method, attempt);
-    }
+    struct invoke_args a = {w, target, method, params, n_params, out};
+    return nx_retry_run("wsman", method, invoke_attempt, write_again, &a);
 }

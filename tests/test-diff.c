@@ -43,13 +43,22 @@ static const struct nx_appliance_spec *find(const struct nx_desired *d, const ch
     return NULL;
 }
 
+/* The desired state with its payloads and digests (without tunnel
+ * credentials), as a run that attaches none sees it. */
+static struct nx_desired *desired_of(const struct nx_model *m, const struct nx_mac_range *const *r)
+{
+    struct nx_desired *d = nx_desired_compute(m, r);
+    nx_payload_render_all(d, m);
+    return d;
+}
+
 static void setup(void)
 {
     struct nx_diag diag;
     model = nx_test_model(seed_plan, &diag);
     CU_ASSERT_EQUAL_FATAL(diag.n, 0);
     nx_diag_release(&diag);
-    desired = nx_desired_compute(model, NULL);
+    desired = desired_of(model, NULL);
 }
 
 static void teardown(void)
@@ -92,7 +101,7 @@ static void test_macs(void)
 {
     setup();
     /* unique, unicast, locally administered, and the same on every run */
-    struct nx_desired *again = nx_desired_compute(model, NULL);
+    struct nx_desired *again = desired_of(model, NULL);
     size_t total = 0;
     for (size_t i = 0; i < desired->n; i++) {
         const struct nx_appliance_spec *s = desired->items[i];
@@ -114,8 +123,8 @@ static void test_macs(void)
     struct nx_mac_range narrow = {{0x00, 0x50, 0x56, 0x00, 0x00, 0x00}, 22};
     struct nx_mac_range tiny = {{0x00, 0x50, 0x56, 0x3f, 0xff, 0x00}, 8};
     const struct nx_mac_range *r1[] = {&narrow, &narrow}, *r2[] = {&tiny, &tiny};
-    struct nx_desired *n1 = nx_desired_compute(model, r1);
-    struct nx_desired *n2 = nx_desired_compute(model, r2);
+    struct nx_desired *n1 = desired_of(model, r1);
+    struct nx_desired *n2 = desired_of(model, r2);
     for (size_t i = 0; i < n1->n; i++)
         for (size_t j = 0; j < n1->items[i]->n_vnics; j++) {
             const uint8_t *mac = n1->items[i]->vnics[j].mac;
@@ -166,7 +175,13 @@ static void test_payload(void)
         "<tenant name='A&amp;B &lt;evil&gt; Ü'><subscribe plan='p'/></tenant>" NX_PLAN_TAIL,
         &d);
     CU_ASSERT_EQUAL_FATAL(d.n, 0);
-    struct nx_desired *des = nx_desired_compute(m, NULL);
+    /* the desired state renders no payload: payload.c does, once */
+    struct nx_desired *bare = nx_desired_compute(m, NULL);
+    CU_ASSERT_EQUAL_FATAL(bare->n, 1);
+    CU_ASSERT_PTR_NULL(bare->items[0]->payload);
+    CU_ASSERT_STRING_EQUAL(bare->items[0]->digest, "");
+    nx_desired_free(bare);
+    struct nx_desired *des = desired_of(m, NULL);
     CU_ASSERT_EQUAL_FATAL(des->n, 1);
     const char *p = des->items[0]->payload;
     CU_ASSERT(strstr(p, "tenant=\"A&amp;B &lt;evil&gt; Ü\"") != NULL);
@@ -283,7 +298,7 @@ static void test_diff_image(void)
     memcpy(img.id, "00112233445566ff", 17);
     model->image = &img;
     nx_desired_free(desired);
-    desired = nx_desired_compute(model, NULL);
+    desired = desired_of(model, NULL);
     const struct nx_appliance_spec *a = find(desired, "acme", "esx1");
     CU_ASSERT_PTR_EQUAL(a->image, &img);
     struct nx_obs_list obs = {0};
@@ -320,7 +335,7 @@ static void test_diff_image(void)
     /* no image configured: whatever the appliance boots stays */
     model->image = NULL;
     nx_desired_free(desired);
-    desired = nx_desired_compute(model, NULL);
+    desired = desired_of(model, NULL);
     memcpy(o->marker.image, "ffffffffffffffff", 17);
     nx_diff(desired, &obs, &sc, &act);
     CU_ASSERT_EQUAL(count(&act, NX_ACT_SET_IMAGE), 0);
@@ -403,7 +418,7 @@ static void test_diff_subscription_change(void)
     nx_diag_release(&d);
     struct nx_model *m2 = nx_test_model(after, &d);
     nx_diag_release(&d);
-    struct nx_desired *d1 = nx_desired_compute(m1, NULL), *d2 = nx_desired_compute(m2, NULL);
+    struct nx_desired *d1 = desired_of(m1, NULL), *d2 = desired_of(m2, NULL);
     struct nx_obs_list obs = {0};
     nx_obs_list_add(&obs, obs_from(d1->items[0], "vm"));
     struct nx_scope sc = {NX_ROLE_PROVIDER, NULL, m2};

@@ -72,6 +72,7 @@ static char *state_dir(const char *sub)
 static void test_round_trip_provider(void)
 {
     struct nx_desired *d = nx_desired_compute(model, NULL);
+    nx_payload_render_all(d, model); /* without credentials first */
     struct nx_pki *pki;
     char *dir = state_dir("rt");
     CU_ASSERT_EQUAL_FATAL(nx_pki_open(dir, 0, &pki), 0);
@@ -174,6 +175,7 @@ static void test_tenant_isolation(void)
 
     /* scope: only the named tenant gets material */
     struct nx_desired *d2 = nx_desired_compute(model, NULL);
+    nx_payload_render_all(d2, model); /* without credentials first */
     const char *only[] = {"globex", NULL};
     char *dir2 = state_dir("scope");
     struct nx_pki *pki2;

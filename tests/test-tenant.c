@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "lock.h"
+#include "payload.h"
 #include "reconcile.h"
 #include "strbuf.h"
 #include "tenant_side.h"
@@ -207,6 +208,7 @@ static void test_resolution(void)
     CU_ASSERT_EQUAL(m->tside.res[1].ext->vlan, 102);
     struct nx_desired *des = nx_desired_compute(m, NULL);
     CU_ASSERT_EQUAL_FATAL(des->n, 2);
+    nx_payload_render_all(des, m);
     const struct nx_appliance_spec *s = des->items[0];
     CU_ASSERT_EQUAL(s->role, NX_ROLE_TENANT);
     CU_ASSERT_EQUAL(s->n_vnics, 1);

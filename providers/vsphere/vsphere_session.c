@@ -7,18 +7,17 @@
  *   NotAuthenticated the provider logs in again once and retries, and bumps
  *   c->session_gen so that the layers above know what went with the session.
  * - Every call goes through vs_call_ex: reads are repeated on transient
- *   failures with backoff; writes only when the caller says so (see
- *   docs/internals/vsphere.md, "Retries").
+ *   failures with backoff (src/retry.h); writes only when the caller says so
+ *   (see docs/internals/vsphere.md, "Retries").
  * - vs_retrieve: RetrievePropertiesEx and its continuations (paging). */
 #include "config.h"
 
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "error.h"
 #include "log.h"
+#include "retry.h"
 #include "strbuf.h"
 #include "util.h"
 #include "vsphere_session.h"
@@ -54,10 +53,6 @@ static int map_fault_code(const struct nx_soap_fault *f)
 
 /* ---- calls and retries ---------------------------------------------------- */
 
-#define RETRY_ATTEMPTS VS_RETRY_ATTEMPTS
-#define RETRY_BASE_MS 250
-#define RETRY_CAP_MS 2000
-
 /* Calls that change nothing, or whose repetition does no harm: repeated on a
  * transient failure (docs/internals/vsphere.md, "Retries"). */
 static bool vs_method_is_read(const char *method)
@@ -78,48 +73,58 @@ static bool vs_method_is_read(const char *method)
     return false;
 }
 
-/* Sleep before retry `k` (1, 2, ...): exponential backoff with jitter,
- * uniform in [d/2, d] where d = min(CAP, BASE * 2^(k-1)). */
-void vs_backoff(const char *method, int k)
+struct call_args {
+    struct vs_conn *c;
+    const char *method, *body;
+    struct nx_soap_resp *out;
+    struct nx_soap_fault *fault;
+    bool once, retry;
+    int transient; /* enum nx_soap_transient of the last attempt */
+    int *attempts;
+};
+
+static int call_attempt(void *ctx, int k)
 {
-    static _Thread_local unsigned seed;
-    if (!seed)
-        seed = (unsigned)time(NULL) ^ (unsigned)(uintptr_t)&seed;
-    long d = RETRY_BASE_MS << (k - 1);
-    if (d > RETRY_CAP_MS)
-        d = RETRY_CAP_MS;
-    long ms = d / 2 + (long)(rand_r(&seed) % (unsigned)(d / 2 + 1));
-    nx_info("vsphere: %s: %s; retry %d/%d in %ld ms", method, nx_error_msg(), k, RETRY_ATTEMPTS - 1,
-            ms);
-    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0)
-        ;
+    struct call_args *a = ctx;
+    a->transient = a->once ? NX_SOAP_ONCE : NX_SOAP_PERMANENT;
+    /* a Login whose answer was lost may have set the cookie: log in anew */
+    if (k > 1 && !strcmp(a->method, "Login"))
+        nx_soap_clear_cookies(a->c->soap);
+    int rc = nx_soap_call_ex(a->c->soap, a->method, a->body, a->out, a->fault, &a->transient);
+    if (a->attempts)
+        *a->attempts = k;
+    return rc;
 }
 
-/* One request, repeated on transient failures when `retry`. */
+/* a SOAP fault or an answer is final; a transient failure is repeated when
+ * the method may be */
+static bool call_again(void *ctx, int rc)
+{
+    const struct call_args *a = ctx;
+    return rc < 0 && a->retry && a->transient;
+}
+
+/* One request, repeated on transient failures when `retry` (attempts and
+ * backoff: src/retry.h). */
 static int call_retry(struct vs_conn *c, const char *method, const char *body,
                       struct nx_soap_resp *out, struct nx_soap_fault *fault, bool retry,
                       int *attempts, int *transient_out)
 {
-    int rc;
-    int transient = NX_SOAP_PERMANENT;
-    /* writes that must not run twice: libcurl may re-send a request on a
-     * reused connection by itself, so they go on a fresh one */
-    bool once = !strcmp(method, "CreateVM_Task") || !strcmp(method, "ReconfigVM_Task");
-    for (int k = 1;; k++) {
-        transient = once ? NX_SOAP_ONCE : NX_SOAP_PERMANENT;
-        /* a Login whose answer was lost may have set the cookie: log in anew */
-        if (k > 1 && !strcmp(method, "Login"))
-            nx_soap_clear_cookies(c->soap);
-        rc = nx_soap_call_ex(c->soap, method, body, out, fault, &transient);
-        if (attempts)
-            *attempts = k;
-        if (rc >= 0 || !retry || !transient || k >= RETRY_ATTEMPTS)
-            break;
-        vs_backoff(method, k);
-    }
+    struct call_args a = {
+        .c = c,
+        .method = method,
+        .body = body,
+        .out = out,
+        .fault = fault,
+        /* writes that must not run twice: libcurl may re-send a request on
+         * a reused connection by itself, so they go on a fresh one */
+        .once = !strcmp(method, "CreateVM_Task") || !strcmp(method, "ReconfigVM_Task"),
+        .retry = retry,
+        .attempts = attempts,
+    };
+    int rc = nx_retry_run("vsphere", method, call_attempt, call_again, &a);
     if (transient_out)
-        *transient_out = rc < 0 ? transient : NX_SOAP_PERMANENT;
+        *transient_out = rc < 0 ? a.transient : NX_SOAP_PERMANENT;
     return rc;
 }
 

@@ -3,9 +3,9 @@
 #ifndef NX_VSPHERE_SESSION_H
 #define NX_VSPHERE_SESSION_H
 
+#include "retry.h" /* NX_RETRY_ATTEMPTS, nx_retry_pause */
 #include "vsphere.h"
 
-#define VS_RETRY_ATTEMPTS 4 /* in all: the first try and 3 retries */
 
 /* vsphere://host[:port][/path] -> https://host[:port]/path (vsphere+http://:
  * http://); NULL if the URI is not one (user info is refused). */
@@ -32,8 +32,6 @@ int vs_call(struct vs_conn *c, const char *method, const char *body, struct nx_s
  * NULL) whether a -1 was transient: an enum nx_soap_transient. */
 int vs_call_ex(struct vs_conn *c, const char *method, const char *body, struct nx_soap_resp *out,
                struct nx_soap_fault *fault, bool retry, int *attempts, int *transient);
-/* Sleep before retry k (1, 2, ...) of method, and log it. */
-void vs_backoff(const char *method, int k);
 
 /* Log in again unless someone did since `seen` (an earlier vs_logins()). */
 int vs_relogin(struct vs_conn *c, unsigned long seen);

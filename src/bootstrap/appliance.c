@@ -1,6 +1,7 @@
 /* appliance.c: payload channels, rendering and writing of the appliance's files. */
 #include "appliance.h"
 #include "error.h"
+#include "fsutil.h"
 #include "payload.h"
 #include "template.h"
 #include "util.h"
@@ -48,27 +49,7 @@ bool nx_app_channel_parse(const char *s, enum nx_app_channel *out)
 
 static int slurp(const char *path, struct strbuf *out, size_t max)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return nx_error_set(errno == ENOENT ? NX_EX_NOINPUT : NX_EX_IOERR, "%s: %s", path,
-                            strerror(errno));
-    char buf[8192];
-    ssize_t r;
-    while ((r = read(fd, buf, sizeof(buf))) != 0) {
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r < 0) {
-            close(fd);
-            return nx_error_set(NX_EX_IOERR, "%s: %s", path, strerror(errno));
-        }
-        strbuf_add(out, buf, (size_t)r);
-        if (out->len > max) {
-            close(fd);
-            return nx_error_set(NX_EX_DATAERR, "%s: larger than %zu bytes", path, max);
-        }
-    }
-    close(fd);
-    return 0;
+    return nx_read_file(path, max, 0, out);
 }
 
 int nx_app_base64_decode(const char *in, size_t len, struct strbuf *out)
@@ -443,51 +424,16 @@ static int add_rendered(struct nx_app_files *f, char *path, const char *tmpl,
     return 0;
 }
 
-static int mkdirs(const char *root, const char *rel)
-{
-    char *p = nx_asprintf("%s/%s", strcmp(root, "/") ? root : "", rel);
-    int ret = 0;
-    for (char *s = p + 1; *s; s++) {
-        if (*s != '/')
-            continue;
-        *s = '\0';
-        if (mkdir(p, 0755) < 0 && errno != EEXIST)
-            ret = nx_error_set(NX_EX_CANTCREAT, "mkdir %s: %s", p, strerror(errno));
-        *s = '/';
-        if (ret < 0)
-            break;
-    }
-    free(p);
-    return ret;
-}
-
 int nx_app_write_files(const char *root, const struct nx_app_files *f)
 {
     const char *r = strcmp(root, "/") ? root : "";
     for (size_t i = 0; i < f->n; i++) {
         const struct nx_app_file *e = &f->items[i];
-        if (mkdirs(root, e->path) < 0)
-            return -1;
         char *final = nx_asprintf("%s/%s", r, e->path);
-        char *tmp = nx_asprintf("%s.nx-XXXXXX", final);
-        int fd = mkstemp(tmp); /* O_EXCL, mode 0600 from the start */
-        int ret = -1;
-        if (fd < 0) {
-            nx_error_set(NX_EX_CANTCREAT, "%s: %s", tmp, strerror(errno));
-        } else if (fchmod(fd, e->mode) < 0 || write(fd, e->data, e->len) != (ssize_t)e->len ||
-                   fsync(fd) < 0) {
-            nx_error_set(NX_EX_IOERR, "%s: %s", tmp, strerror(errno));
-        } else if (close(fd) < 0 || (fd = -1, rename(tmp, final) < 0)) {
-            nx_error_set(NX_EX_IOERR, "%s: %s", final, strerror(errno));
-        } else {
-            fd = -1;
-            ret = 0;
-        }
-        if (fd >= 0)
-            close(fd);
-        if (ret < 0)
-            unlink(tmp);
-        free(tmp);
+        /* mode set before the first byte: keys are never readable by others */
+        int ret = nx_mkdir_parents(final);
+        if (ret == 0)
+            ret = nx_write_atomic(final, e->data, e->len, e->mode, 0);
         free(final);
         if (ret < 0)
             return -1;

@@ -5,7 +5,8 @@
  * configuration under --root, sets up bridges and the firewall, starts one
  * OpenVPN tunnel per extended network, and reports its status where the
  * channel allows. Also switches the SP appliance's failover mode (partial
- * and full site failover are mutually exclusive). See /work/notes/tunnel.md. */
+ * and full site failover are mutually exclusive). The design:
+ * docs/internals/bootstrap.md. */
 #include "config.h"
 
 #include <dirent.h>
@@ -25,6 +26,7 @@
 
 #include "appliance.h"
 #include "error.h"
+#include "fsutil.h"
 #include "log.h"
 #include "payload.h"
 #include "strbuf.h"
@@ -168,17 +170,10 @@ static int lock_state(const struct opts *o)
 {
     char *dir = path_in(o, "var/lib/netext");
     char *lock = path_in(o, "var/lib/netext/lock");
-    char *mk = nx_asprintf("%s/x", dir);
     int fd = -1;
-    /* parents 0755, the state directory itself 0700 */
-    char *tmp = nx_strdup(mk);
-    for (char *s = tmp + 1; *s; s++)
-        if (*s == '/') {
-            *s = '\0';
-            mkdir(tmp, 0755);
-            *s = '/';
-        }
-    free(tmp);
+    /* parents 0755, the state directory itself 0700 (also when it exists) */
+    if (nx_mkdir_p(dir, 0700) < 0)
+        goto cleanup;
     chmod(dir, 0700);
     fd = open(lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
     if (fd < 0)
@@ -188,9 +183,9 @@ static int lock_state(const struct opts *o)
         close(fd);
         fd = -1;
     }
+cleanup:
     free(dir);
     free(lock);
-    free(mk);
     return fd;
 }
 
@@ -253,19 +248,6 @@ static int load_payload(const struct opts *o, bool from_channel, struct nx_paylo
 }
 
 /* ---- tunnels ----------------------------------------------------------------------- */
-
-/* mkdir -p of path's parent directories (0755). */
-static void mkparents(const char *path)
-{
-    char *tmp = nx_strdup(path);
-    for (char *s = tmp + 1; *s; s++)
-        if (*s == '/') {
-            *s = '\0';
-            mkdir(tmp, 0755);
-            *s = '/';
-        }
-    free(tmp);
-}
 
 static bool use_systemd(const struct opts *o)
 {
@@ -342,8 +324,11 @@ static int start_tunnel(const struct opts *o, const char *tap)
     char *logdir = path_in(o, "var/log/netext/x");
     char *pidf = nx_asprintf("run/netext/%s.pid", tap), *ppath = path_in(o, pidf);
     char *name = nx_asprintf("netext-%s", tap);
-    mkparents(logdir);
-    mkparents(ppath);
+    /* best effort: OpenVPN reports what it cannot create */
+    if (nx_mkdir_parents(logdir) < 0)
+        nx_error_clear();
+    if (nx_mkdir_parents(ppath) < 0)
+        nx_error_clear();
     unlink(ppath);
     const char *argv[] = {o->openvpn, "--daemon", name,  "--log-append",
                           lpath,      "--config", cpath, NULL};

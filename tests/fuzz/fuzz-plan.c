@@ -1,8 +1,9 @@
-/* fuzz-plan.c: the plan reader, validator, desired state and diff. */
+/* fuzz-plan.c: the plan reader, validator, desired state, payloads and diff. */
 #include "fuzz.h"
 
 #include "desired.h"
 #include "diff.h"
+#include "payload.h"
 #include "plan.h"
 #include "validate.h"
 
@@ -14,6 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (nx_plan_read_memory(m, (const char *)data, size, "fuzz.xml", &d) == 0 &&
         m->n_syntax_errors == 0 && nx_validate(m, &d) == 0 && m->kind == NX_KIND_PROVIDER) {
         struct nx_desired *des = nx_desired_compute(m, NULL);
+        nx_payload_render_all(des, m);
         struct nx_obs_list obs = {0};
         struct nx_actions a;
         struct nx_scope sc = {NX_ROLE_PROVIDER, NULL, m};
