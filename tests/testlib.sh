@@ -123,6 +123,7 @@ hv_sim_start() {
         sleep 0.1
         hv_i=$((hv_i + 1))
     done
+    hv_sim_stop "$HV_SIM_PID"
     echo "the Hyper-V simulator $hv_name did not start:" >&2
     cat "$NX_TMP/$hv_name.err" >&2
     return 1

@@ -20,25 +20,22 @@
 # reach the internet through SNAT), and that partial and full site failover
 # exclude each other.
 set -u
+. "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
 
-skip() { echo "SKIP: $*"; exit 77; }
-[ -n "${NX_SKIP_SLOW_TIERS:-}" ] && skip "NX_SKIP_SLOW_TIERS is set"
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces)"
+[ -n "${NX_SKIP_SLOW_TIERS:-}" ] && skip_all "NX_SKIP_SLOW_TIERS is set"
+require_root "network namespaces"
 for t in ip openvpn socat nft ping setsid base64; do
-    command -v $t >/dev/null 2>&1 || skip "$t is not installed (see tests/debian-test-deps)"
+    require_cmd $t "$t is not installed (see tests/debian-test-deps)"
 done
-[ -c /dev/net/tun ] || skip "no /dev/net/tun"
+[ -c /dev/net/tun ] || skip_all "no /dev/net/tun"
 PY=/usr/bin/python3
-[ -x $PY ] || skip "no /usr/bin/python3 (builds the Hyper-V KVP pool file)"
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${top_builddir:=$top_srcdir}"
-: "${NETEXT_DEPLOY:=$top_builddir/src/netext-deploy}"
+[ -x $PY ] || skip_all "no /usr/bin/python3 (builds the Hyper-V KVP pool file)"
 BOOT=${NETEXT_BOOTSTRAP:-$top_builddir/src/bootstrap/netext-bootstrap}
 PLAN=$top_srcdir/tests/data/tunnel/plan.xml
 [ -x "$NETEXT_DEPLOY" ] && [ -x "$BOOT" ] || { echo "FAIL: build netext-deploy and netext-bootstrap first"; exit 1; }
 
 P=nxe$$-
-ip netns add ${P}probe 2>/dev/null || skip "cannot create network namespaces here"
+ip netns add ${P}probe 2>/dev/null || skip_all "cannot create network namespaces here"
 ip netns del ${P}probe
 
 T=$(mktemp -d /tmp/nx-tunnel-e2e.XXXXXX)
@@ -46,7 +43,6 @@ chmod 0700 "$T"
 NSES="sw prodvm tapp gw papp replica replica2 inet"
 PIDS=""    # process groups (setsid) of the listeners this test starts
 GW_PIDS=""
-fail=0
 
 cleanup() {
     set +e
@@ -68,8 +64,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
 nsx() { ns=$1; shift; ip netns exec $P$ns "$@"; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
@@ -93,15 +87,15 @@ cat > "$T/tenant-config.xml" <<EOF
 EOF
 "$NETEXT_DEPLOY" --host src -o "$T/tenant.xml" payload "$T/tenant-config.xml" ||
     { echo "FAIL: netext-deploy payload (tenant)"; exit 1; }
-[ "$(stat -c %a "$T/provider.xml")" = 600 ] && ok "payload written 0600" || bad "payload mode"
-[ "$(stat -c %a "$T/state")" = 700 ] && ok "state directory 0700" || bad "state dir mode"
+[ "$(stat -c %a "$T/provider.xml")" = 600 ] && ok "payload written 0600" || not_ok "payload mode"
+[ "$(stat -c %a "$T/state")" = 700 ] && ok "state directory 0700" || not_ok "state dir mode"
 find "$T/state" -name '*.key' | while read -r k; do
     [ "$(stat -c %a "$k")" = 600 ] || echo "FAIL: $k is not 0600"
-done | grep FAIL && fail=1
+done | grep FAIL && not_ok "key files 0600"
 
 # a dry run shows the payload's digest, never its key
 out=$("$NETEXT_DEPLOY" -n subscribe "$PLAN" 2>&1; "$NETEXT_DEPLOY" -n --json subscribe "$PLAN" 2>&1)
-echo "$out" | grep -q 'PRIVATE KEY\|BEGIN CERT' && bad "a dry run printed tunnel credentials" ||
+echo "$out" | grep -q 'PRIVATE KEY\|BEGIN CERT' && not_ok "a dry run printed tunnel credentials" ||
     ok "dry run prints no credentials"
 
 attr() { # attr FILE ELEMENT-MATCH ATTR
@@ -208,17 +202,17 @@ for ns in papp:2 tapp:1; do
     ns=${ns%:*}
     c=$(ls "$T/root-$ns/etc/netext/openvpn/" | wc -l)
     [ "$c" = "$want" ] && ok "$ns: netext-bootstrap wrote $c OpenVPN configuration(s)" ||
-        bad "$ns: $c configs, expected $want"
+        not_ok "$ns: $c configs, expected $want"
     for f in "$T/root-$ns"/run/netext/nxt*.pid; do
         pid=$(cat "$f")
-        grep -q openvpn /proc/$pid/cmdline 2>/dev/null || bad "$ns: no OpenVPN behind $f"
+        grep -q openvpn /proc/$pid/cmdline 2>/dev/null || not_ok "$ns: no OpenVPN behind $f"
     done
-    grep -q '^state=ok' "$T/root-$ns/run/netext/status" && ok "$ns: status ok" || bad "$ns: status"
+    grep -q '^state=ok' "$T/root-$ns/run/netext/status" && ok "$ns: status ok" || not_ok "$ns: status"
 done
 grep -q 'netext-deploy.status' "$T/sys-tapp/var/lib/hyperv/.kvp_pool_1" &&
-    ok "tenant appliance reported its status through KVP" || bad "no KVP status"
-[ "$(stat -c %a "$T/root-papp/etc/netext/pki/appliance.key")" = 600 ] || bad "key mode in appliance"
-nsx papp nft list table ip netext_failover >/dev/null 2>&1 && bad "failover rules before failover"
+    ok "tenant appliance reported its status through KVP" || not_ok "no KVP status"
+[ "$(stat -c %a "$T/root-papp/etc/netext/pki/appliance.key")" = 600 ] || not_ok "key mode in appliance"
+nsx papp nft list table ip netext_failover >/dev/null 2>&1 && not_ok "failover rules before failover"
 
 ping_ok() { nsx "$1" ping -c1 -W1 "$2" >/dev/null 2>&1; }
 wait_ping() { # wait_ping NS ADDR SECONDS
@@ -229,27 +223,27 @@ wait_ping() { # wait_ping NS ADDR SECONDS
 
 # ---- partial site failover: same subnet across the tunnel ----------------------------
 if wait_ping prodvm 10.1.0.5 40; then ok "tunnel up"; else
-    bad "tunnel did not come up"
+    not_ok "tunnel did not come up"
     logs
 fi
-nsx prodvm ping -c3 -i0.2 -W1 10.1.0.5 >/dev/null && ok "production VM -> replica" || bad "prodvm -> replica"
-nsx replica ping -c3 -i0.2 -W1 10.1.0.4 >/dev/null && ok "replica -> production VM" || bad "replica -> prodvm"
+nsx prodvm ping -c3 -i0.2 -W1 10.1.0.5 >/dev/null && ok "production VM -> replica" || not_ok "prodvm -> replica"
+nsx replica ping -c3 -i0.2 -W1 10.1.0.4 >/dev/null && ok "replica -> production VM" || not_ok "replica -> prodvm"
 # VLAN 102 ("db") is not extended by this tenant configuration: isolated
 ping_ok prodvm 10.1.0.6 || ping_ok replica2 10.1.0.4 &&
-    bad "VLAN 102 reachable although not extended" || ok "VLAN 102 (not extended) stays isolated"
+    not_ok "VLAN 102 reachable although not extended" || ok "VLAN 102 (not extended) stays isolated"
 mac() { nsx "$1" cat /sys/class/net/eth0/address; }
 neigh() { nsx "$1" ip neigh show "$2" | sed -n 's/.* lladdr \([0-9a-f:]*\).*/\1/p'; }
 [ "$(neigh prodvm 10.1.0.5)" = "$(mac replica)" ] &&
     ok "production VM sees the replica's real MAC $(mac replica)" ||
-    bad "ARP on prodvm: $(neigh prodvm 10.1.0.5), replica is $(mac replica)"
+    not_ok "ARP on prodvm: $(neigh prodvm 10.1.0.5), replica is $(mac replica)"
 [ "$(neigh replica 10.1.0.4)" = "$(mac prodvm)" ] &&
     ok "replica sees the production VM's real MAC $(mac prodvm)" ||
-    bad "ARP on replica: $(neigh replica 10.1.0.4), prodvm is $(mac prodvm)"
+    not_ok "ARP on replica: $(neigh replica 10.1.0.4), prodvm is $(mac prodvm)"
 
 # ---- recovery after a gateway restart --------------------------------------------------
 stop_gateway
 sleep 2
-ping_ok prodvm 10.1.0.5 && bad "traffic passed with the gateway down"
+ping_ok prodvm 10.1.0.5 && not_ok "traffic passed with the gateway down"
 t0=$(now)
 echo "gateway restarted at $(date +%T.%N)"
 start_gateway
@@ -261,20 +255,20 @@ if wait_ping replica 10.1.0.4 30; then
     r2=$(elapsed "$t0" "$t2")
     echo "recovery after gateway restart: provider->tenant ${r1} s, tenant->provider ${r2} s"
     awk -v a="$r1" -v b="$r2" 'BEGIN { exit !(a < 10 && b < 10) }' &&
-        ok "recovered in under 10 s" || bad "recovery took ${r1}/${r2} s (limit 10 s)"
+        ok "recovered in under 10 s" || not_ok "recovery took ${r1}/${r2} s (limit 10 s)"
 else
-    bad "no recovery within 30 s after the gateway restart"
+    not_ok "no recovery within 30 s after the gateway restart"
 fi
 
 # ---- failover modes: mutually exclusive --------------------------------------------------
 fo() { nsx papp "$BOOT" --root "$T/root-papp" failover "$@"; }
-fo partial >/dev/null && ok "partial site failover on" || bad "failover partial"
+fo partial >/dev/null && ok "partial site failover on" || not_ok "failover partial"
 out=$(fo full --gateway web=10.1.0.1/24 2>&1); rc=$?
 [ $rc = 1 ] && echo "$out" | grep -q "mutually exclusive" &&
-    ok "full refused during partial: $out" || bad "full during partial: rc=$rc $out"
-fo none >/dev/null && ok "failover ended" || bad "failover none"
+    ok "full refused during partial: $out" || not_ok "full during partial: rc=$rc $out"
+fo none >/dev/null && ok "failover ended" || not_ok "failover none"
 out=$(nsx tapp "$BOOT" --root "$T/root-tapp" failover full 2>&1) &&
-    bad "failover accepted on the tenant appliance" || ok "tenant appliance refuses: $out"
+    not_ok "failover accepted on the tenant appliance" || ok "tenant appliance refuses: $out"
 
 # ---- full site failover ---------------------------------------------------------------------
 ip netns exec ${P}replica setsid socat TCP-LISTEN:80,reuseaddr,fork SYSTEM:'echo replica-web' </dev/null >/dev/null 2>&1 &
@@ -286,46 +280,45 @@ ip netns exec ${P}inet setsid socat TCP-LISTEN:9000,reuseaddr,fork SYSTEM:'echo 
     </dev/null >/dev/null 2>&1 &
 PIDS="$PIDS $!"
 sleep 0.5
-fo full --gateway web=10.1.0.1/24 >/dev/null && ok "full site failover on" || bad "failover full"
+fo full --gateway web=10.1.0.1/24 >/dev/null && ok "full site failover on" || not_ok "failover full"
 out=$(fo partial 2>&1); rc=$?
 [ $rc = 1 ] && echo "$out" | grep -q "mutually exclusive" &&
-    ok "partial refused during full" || bad "partial during full: rc=$rc $out"
-nsx papp nft list table ip netext_failover | grep -q 'dport 22 return' || bad "no port 22 guard"
+    ok "partial refused during full" || not_ok "partial during full: rc=$rc $out"
+nsx papp nft list table ip netext_failover | grep -q 'dport 22 return' || not_ok "no port 22 guard"
 ans=$(nsx inet socat -T3 - TCP:198.51.100.10:8080,connect-timeout=3 </dev/null 2>/dev/null)
 [ "$ans" = replica-web ] && ok "internet client reaches the replica through the public IP rule" ||
-    bad "public IP rule: got '$ans'"
+    not_ok "public IP rule: got '$ans'"
 ans=$(nsx inet socat -T3 - TCP:198.51.100.10:22,connect-timeout=3 </dev/null 2>/dev/null)
 [ -z "$ans" ] && [ ! -f "$T/port22-hits" ] && ok "port 22 of the public IP reaches nothing" ||
-    bad "port 22 reached: '$ans'"
+    not_ok "port 22 reached: '$ans'"
 ans=$(nsx inet socat -T3 - TCP:198.51.100.10:2222,connect-timeout=3 </dev/null 2>/dev/null)
 [ "$ans" = replica-22 ] && ok "public 2222 -> replica 22 (a rule may target 22; never expose 22)" ||
-    bad "rule 2222: got '$ans'"
+    not_ok "rule 2222: got '$ans'"
 ans=$(nsx replica socat -T3 - TCP:203.0.113.100:9000,connect-timeout=3 </dev/null 2>/dev/null)
 case $ans in
 from=198.51.100.10) ok "replica reaches the internet as its public IP (SNAT): $ans" ;;
-*) bad "replica internet access: got '$ans'" ;;
+*) not_ok "replica internet access: got '$ans'" ;;
 esac
-ping_ok prodvm 10.1.0.5 && bad "tunnel still bridged during full site failover"
-fo none >/dev/null && ok "full site failover ended" || bad "failover none after full"
-nsx papp nft list table ip netext_failover >/dev/null 2>&1 && bad "failover rules left behind"
-wait_ping prodvm 10.1.0.5 20 && ok "tunnels back after failback" || bad "no tunnel after failback"
+ping_ok prodvm 10.1.0.5 && not_ok "tunnel still bridged during full site failover"
+fo none >/dev/null && ok "full site failover ended" || not_ok "failover none after full"
+nsx papp nft list table ip netext_failover >/dev/null 2>&1 && not_ok "failover rules left behind"
+wait_ping prodvm 10.1.0.5 20 && ok "tunnels back after failback" || not_ok "no tunnel after failback"
 nsx papp "$BOOT" --root "$T/root-papp" status
 
 # ---- a plan change reaches the appliance: "db" no longer extended -------------------------
 old102=$(cat "$T/root-papp/run/netext/nxt102.pid" 2>/dev/null)
 sed '/name="db"/d' "$PLAN" > "$T/plan2.xml"
 "$NETEXT_DEPLOY" payload --tenant acme --host esx1 -o "$T/provider2.xml" "$T/plan2.xml" &&
-    base64 -w0 "$T/provider2.xml" > "$fw/raw" || bad "payload of the changed plan"
-grep -q 'name="db"' "$T/provider2.xml" && bad "db still in the new payload"
-cmp -s "$T/provider.xml" "$T/provider2.xml" && bad "payload unchanged"
+    base64 -w0 "$T/provider2.xml" > "$fw/raw" || not_ok "payload of the changed plan"
+grep -q 'name="db"' "$T/provider2.xml" && not_ok "db still in the new payload"
+cmp -s "$T/provider.xml" "$T/provider2.xml" && not_ok "payload unchanged"
 nsx papp "$BOOT" --root "$T/root-papp" --sysroot "$T/sys-papp" apply >/dev/null ||
-    bad "re-apply of the changed payload"
+    not_ok "re-apply of the changed payload"
 [ ! -f "$T/root-papp/etc/netext/openvpn/nxt102.conf" ] && [ -n "$old102" ] &&
     ! kill -0 "$old102" 2>/dev/null && ok "tunnel of the removed network stopped and removed" ||
-    bad "nxt102 still there"
+    not_ok "nxt102 still there"
 wait_ping prodvm 10.1.0.5 20 && ok "remaining tunnel works after the update" ||
-    bad "no tunnel after the update"
+    not_ok "no tunnel after the update"
 
 [ -n "${NX_TUNNEL_E2E_LOGS:-}" ] && for f in "$T"/root-*/var/log/netext/*.log; do echo "== $f"; cat "$f"; done
-[ $fail = 0 ] && echo "PASS: tunnel end to end" || echo "FAIL: tunnel end to end"
-exit $fail
+finish

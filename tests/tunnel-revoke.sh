@@ -6,32 +6,28 @@
 # with crl-verify) accepts both; after `netext-deploy revoke` and the SP
 # payload that follows, the revoked one is refused and the other connects.
 set -u
+. "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
 
-skip() { echo "SKIP: $*"; exit 77; }
-[ -n "${NX_SKIP_SLOW_TIERS:-}" ] && skip "NX_SKIP_SLOW_TIERS is set"
-[ "$(id -u)" = 0 ] || skip "needs root (network namespaces)"
+[ -n "${NX_SKIP_SLOW_TIERS:-}" ] && skip_all "NX_SKIP_SLOW_TIERS is set"
+require_root "network namespaces"
 for t in ip openvpn setsid base64; do
-    command -v $t >/dev/null 2>&1 || skip "$t is not installed (see tests/debian-test-deps)"
+    require_cmd $t "$t is not installed (see tests/debian-test-deps)"
 done
-[ -c /dev/net/tun ] || skip "no /dev/net/tun"
+[ -c /dev/net/tun ] || skip_all "no /dev/net/tun"
 PY=/usr/bin/python3
-[ -x $PY ] || skip "no /usr/bin/python3 (reads the payloads)"
-: "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
-: "${top_builddir:=$top_srcdir}"
-: "${NETEXT_DEPLOY:=$top_builddir/src/netext-deploy}"
+[ -x $PY ] || skip_all "no /usr/bin/python3 (reads the payloads)"
 BOOT=${NETEXT_BOOTSTRAP:-$top_builddir/src/bootstrap/netext-bootstrap}
 PLAN=$top_srcdir/tests/data/tunnel/plan.xml
 ND=$NETEXT_DEPLOY
 [ -x "$ND" ] && [ -x "$BOOT" ] || { echo "FAIL: build netext-deploy and netext-bootstrap first"; exit 1; }
 
 P=nxr$$-
-ip netns add ${P}probe 2>/dev/null || skip "cannot create network namespaces here"
+ip netns add ${P}probe 2>/dev/null || skip_all "cannot create network namespaces here"
 ip netns del ${P}probe
 T=$(mktemp -d /tmp/nx-tunnel-revoke.XXXXXX)
 chmod 0700 "$T"
 NSES="sw papp t1 t2"
 CLIENT=""
-fail=0
 cleanup() {
     set +e
     [ -n "$CLIENT" ] && kill -- -"$CLIENT" 2>/dev/null
@@ -47,8 +43,6 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
-ok() { echo "ok: $*"; }
-bad() { echo "FAIL: $*"; fail=1; }
 nsx() { ns=$1; shift; ip netns exec $P$ns "$@"; }
 attr() { sed -n "s/.*<$2[^>]*$3=\"\([^\"]*\)\".*/\1/p" "$1" | head -1; }
 
@@ -68,7 +62,7 @@ EOF
     "$ND" --host src -o "$T/t$i.xml" payload "$T/tenant$i.xml" || { echo "FAIL: tenant payload $i"; exit 1; }
     "$ND" --host src -o "$T/t$i-again.xml" payload "$T/tenant$i.xml"
     cmp -s "$T/t$i.xml" "$T/t$i-again.xml" && ok "appliance $i: the same payload on a second run" ||
-        bad "appliance $i: payload changed between runs"
+        not_ok "appliance $i: payload changed between runs"
     # the appliance's credentials as its OpenVPN client reads them
     $PY - "$T/t$i.xml" "$T/c$i" <<'EOF' || exit 1
 import os, sys, xml.etree.ElementTree as ET
@@ -79,9 +73,9 @@ for tag, ext in (('ca-certificate', 'ca'), ('certificate', 'crt'), ('private-key
     open(sys.argv[2] + '.' + ext, 'w').write(pki.find(ns + tag).text)
 EOF
 done
-cmp -s "$T/c1.crt" "$T/c2.crt" && bad "both appliances got one certificate" ||
+cmp -s "$T/c1.crt" "$T/c2.crt" && not_ok "both appliances got one certificate" ||
     ok "each tenant-side appliance has its own certificate"
-grep -q "netext-t-acme-lan2" "$T/t2.xml" || bad "unexpected appliance name in $T/t2.xml"
+grep -q "netext-t-acme-lan2" "$T/t2.xml" || not_ok "unexpected appliance name in $T/t2.xml"
 
 "$ND" payload --tenant acme --host esx1 -o "$T/provider.xml" "$PLAN" || { echo "FAIL: SP payload"; exit 1; }
 P_PROD_MAC=$(attr "$T/provider.xml" production mac)
@@ -112,7 +106,7 @@ nsx t2 ip addr add 192.0.2.22/24 dev eth0
 nsx papp "$BOOT" --root "$T/root-papp" --sysroot "$T/sys-papp" --channel fwcfg apply ||
     { echo "FAIL: bootstrap on the SP appliance"; exit 1; }
 grep -q "^crl-verify " "$T"/root-papp/etc/netext/openvpn/*.conf && ok "SP tunnel configured with crl-verify" ||
-    bad "no crl-verify in the SP appliance's OpenVPN configuration"
+    not_ok "no crl-verify in the SP appliance's OpenVPN configuration"
 
 # connect I: 0 if appliance I's OpenVPN client completes its TLS handshake with
 # the SP appliance within 15 s (one client at a time: the tunnel is point to point)
@@ -136,28 +130,28 @@ connect() {
     sleep 1.5 # the server notices and waits for the next client
     return $rc
 }
-connect 1 && ok "appliance 1 connects" || bad "appliance 1 refused before any revocation"
-connect 2 && ok "appliance 2 connects" || bad "appliance 2 refused before any revocation"
+connect 1 && ok "appliance 1 connects" || not_ok "appliance 1 refused before any revocation"
+connect 2 && ok "appliance 2 connects" || not_ok "appliance 2 refused before any revocation"
 
 # ---- revoke appliance 1: a new SP payload, the SP appliance applies it -------------------
-"$ND" --tenant acme --appliance netext-t-acme-lan revoke "$PLAN" || bad "revoke"
-"$ND" payload --tenant acme --host esx1 -o "$T/provider2.xml" "$PLAN" || bad "SP payload after revoke"
-cmp -s "$T/provider.xml" "$T/provider2.xml" && bad "SP payload unchanged by revoke"
+"$ND" --tenant acme --appliance netext-t-acme-lan revoke "$PLAN" || not_ok "revoke"
+"$ND" payload --tenant acme --host esx1 -o "$T/provider2.xml" "$PLAN" || not_ok "SP payload after revoke"
+cmp -s "$T/provider.xml" "$T/provider2.xml" && not_ok "SP payload unchanged by revoke"
 base64 -w0 "$T/provider2.xml" > "$fw/raw"
 nsx papp "$BOOT" --root "$T/root-papp" --sysroot "$T/sys-papp" --channel fwcfg apply >/dev/null ||
-    bad "bootstrap: re-apply"
-if connect 1; then bad "revoked appliance 1 still connects"; else
+    not_ok "bootstrap: re-apply"
+if connect 1; then not_ok "revoked appliance 1 still connects"; else
     ok "revoked appliance 1 is refused"
 fi
 grep -h "certificate revoked" "$T"/root-papp/var/log/netext/*.log | tail -1
-connect 2 && ok "appliance 2 still connects" || bad "appliance 2 refused after revoking 1"
+connect 2 && ok "appliance 2 still connects" || not_ok "appliance 2 refused after revoking 1"
 
 # ---- reinstated ------------------------------------------------------------------------------
-"$ND" --tenant acme --appliance netext-t-acme-lan --undo revoke "$PLAN" || bad "revoke --undo"
+"$ND" --tenant acme --appliance netext-t-acme-lan --undo revoke "$PLAN" || not_ok "revoke --undo"
 "$ND" payload --tenant acme --host esx1 -o "$T/provider3.xml" "$PLAN" && base64 -w0 "$T/provider3.xml" > "$fw/raw"
 nsx papp "$BOOT" --root "$T/root-papp" --sysroot "$T/sys-papp" --channel fwcfg apply >/dev/null ||
-    bad "bootstrap: re-apply"
-connect 1 && ok "reinstated appliance 1 connects again" || bad "appliance 1 refused after --undo"
+    not_ok "bootstrap: re-apply"
+connect 1 && ok "reinstated appliance 1 connects again" || not_ok "appliance 1 refused after --undo"
 
-[ $fail = 0 ] && echo "PASS: tunnel revocation" || { echo "FAIL: tunnel revocation"; tail -n 5 "$T"/client*.log; }
-exit $fail
+[ "$NX_FAIL" = 0 ] || tail -n 5 "$T"/client*.log
+finish
