@@ -124,7 +124,7 @@ run_until_ok() {
 # twice_check LABEL START EXPECT-CREATES: nothing changed twice in the trace
 # since byte START. A write may reach vcsim a second time only when the proxy
 # lost the answer of the first (drop-after, truncate, cut, delay past the
-# timeout) and the retry policy (/work/notes/retries.md) allows it: power-on
+# timeout) and the retry policy (docs/internals/vsphere.md, Retries) allows it: power-on
 # and the payload's ReconfigVM_Task; never a create or a vNIC change.
 twice_check() {
     vs_trace_counts "$TRACE" "$2" >"$NX_TMP/counts.json"

@@ -66,7 +66,7 @@ for mode in truncated garbage; do
         sh -c "grep -q 'retry 3/3' '$NX_TMP/err' && ! grep -q 'retry 4/' '$NX_TMP/err'"
 done
 
-# transient failures of a read: retried with backoff (see notes/retries.md)
+# transient failures of a read: retried with backoff (docs/internals/vsphere.md, Retries)
 for mode in flaky503 flakytrunc flakydrop; do
     start $mode
     expect_exit 0 "$mode: the inventory read succeeds on a retry" ND -v status "$NX_TMP/plan.xml"

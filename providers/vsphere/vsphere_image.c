@@ -116,25 +116,46 @@ static int make_image_dir(struct vs_conn *c, const char *ds_name, const char *dc
     return rc;
 }
 
+struct files_args {
+    struct vs_conn *c;
+    const char *method, *path;
+    const struct nx_image *img;
+    int fd;
+    struct nx_http_response *resp;
+    long long *length;
+};
+
+static int files_attempt(void *ctx, int k)
+{
+    struct files_args *a = ctx;
+    (void)k;
+    if (!strcmp(a->method, "HEAD"))
+        return nx_http_head(a->c->files, a->path, a->resp, a->length);
+    return nx_http_put_file(a->c->files, a->path, "application/octet-stream", a->fd, a->img->size,
+                            a->resp);
+}
+
+/* a transport failure that may go away, or 502/503/504 */
+static bool files_again(void *ctx, int rc)
+{
+    struct files_args *a = ctx;
+    if (rc < 0)
+        return nx_http_transient(a->c->files);
+    if (a->resp->status != 502 && a->resp->status != 503 && a->resp->status != 504)
+        return false;
+    /* for the retry's log line; the caller reads the status of the last */
+    nx_error_set(NX_EX_UNAVAILABLE, "%s %s: HTTP %ld", a->method, a->path, a->resp->status);
+    return true;
+}
+
 /* A HEAD or PUT through c->files, repeated on transient failures (both are
  * idempotent: a PUT sends the same bytes again). */
 static int files_request(struct vs_conn *c, const char *method, const char *path,
                          const struct nx_image *img, int fd, struct nx_http_response *resp,
                          long long *length)
 {
-    for (int k = 1;; k++) {
-        int rc =
-            !strcmp(method, "HEAD")
-                ? nx_http_head(c->files, path, resp, length)
-                : nx_http_put_file(c->files, path, "application/octet-stream", fd, img->size, resp);
-        bool again = rc < 0 ? nx_http_transient(c->files)
-                            : resp->status == 502 || resp->status == 503 || resp->status == 504;
-        if (!again || k >= VS_RETRY_ATTEMPTS)
-            return rc;
-        if (rc == 0)
-            nx_error_set(NX_EX_UNAVAILABLE, "%s %s: HTTP %ld", method, path, resp->status);
-        vs_backoff(method, k);
-    }
+    struct files_args a = {c, method, path, img, fd, resp, length};
+    return nx_retry_run("vsphere", method, files_attempt, files_again, &a);
 }
 
 /* c->stage_lock held: make img present on the datastore (one HEAD; when

@@ -53,7 +53,7 @@ static int create_vm(struct vs_conn *c, const char *body, const char *folder, co
             }
             maybe_done = transient == NX_SOAP_MAYBE_DONE;
         }
-        if (k >= VS_RETRY_ATTEMPTS) {
+        if (k >= NX_RETRY_ATTEMPTS) {
             if (maybe_done)
                 nx_error_set(NX_EX_TEMPFAIL,
                              "%s: CreateVM_Task: the answer was lost and the VM has not appeared "
@@ -64,7 +64,7 @@ static int create_vm(struct vs_conn *c, const char *body, const char *folder, co
                 nx_error_prefix("%s: ", what);
             return -1;
         }
-        vs_backoff("CreateVM_Task", k);
+        nx_retry_pause("vsphere", "CreateVM_Task", k);
         if (!maybe_done)
             continue;
         /* did the server create it before the answer was lost? */
