@@ -60,6 +60,14 @@ const struct nx_provider_ops *nx_provider_for_uri(const char *uri)
     return NULL;
 }
 
+/* what the core allocated in nx_conn_open */
+static void conn_free(struct nx_conn *c)
+{
+    pthread_mutex_destroy(&c->call_lock);
+    free(c->uri);
+    free(c);
+}
+
 int nx_conn_open(const char *uri, const struct nx_conn_opts *opts, struct nx_conn **out)
 {
     const struct nx_provider_ops *ops = nx_provider_for_uri(uri);
@@ -82,12 +90,15 @@ int nx_conn_open(const char *uri, const struct nx_conn_opts *opts, struct nx_con
                             ""
 #endif
         );
-    if (ops->open(uri, opts, out) < 0)
+    struct nx_conn *c = nx_calloc(1, sizeof(*c));
+    c->ops = ops;
+    c->uri = nx_strdup(uri);
+    pthread_mutex_init(&c->call_lock, NULL);
+    if (ops->open(c, uri, opts) < 0) {
+        conn_free(c);
         return -1;
-    (*out)->ops = ops;
-    if (!(*out)->uri)
-        (*out)->uri = nx_strdup(uri);
-    pthread_mutex_init(&(*out)->call_lock, NULL);
+    }
+    *out = c;
     return 0;
 }
 
@@ -95,8 +106,8 @@ void nx_conn_close(struct nx_conn *c)
 {
     if (!c)
         return;
-    pthread_mutex_destroy(&c->call_lock);
     c->ops->close(c);
+    conn_free(c);
 }
 
 void nx_deferred_free(struct nx_deferred_failure *f, size_t n)

@@ -24,12 +24,18 @@ struct nx_deferred_failure {
     char *error;
 };
 
+/* One open connection to an endpoint. Ownership: the core (nx_conn_open)
+ * allocates it, sets ops, uri, call_lock and the counters, then calls
+ * ops->open(conn, uri, opts), which puts the provider's own state in priv.
+ * ops->close(conn) frees priv only; nx_conn_close frees the rest. Providers
+ * never allocate or free a struct nx_conn, nor its uri. */
 struct nx_conn {
     const struct nx_provider_ops *ops;
-    char *uri;
+    char *uri; /* owned by the core */
     pthread_mutex_t call_lock; /* the core holds it around calls unless ops->concurrent */
     unsigned long n_changes; /* changing provider calls, counted by the core */
     unsigned long n_requests; /* wire requests, where the provider counts them */
+    void *priv; /* the provider's: set by ops->open, freed by ops->close */
 };
 
 struct nx_provider_ops {
@@ -46,8 +52,10 @@ struct nx_provider_ops {
      * any change, an appliance that would need more. */
     unsigned max_vnics;
 
-    int (*open)(const char *uri, const struct nx_conn_opts *opts, struct nx_conn **out);
-    /* accepts NULL */
+    /* Connect to uri (== c->uri) and set c->priv. On failure (-1) it has
+     * released what it allocated: the core frees c without calling close. */
+    int (*open)(struct nx_conn *c, const char *uri, const struct nx_conn_opts *opts);
+    /* Release c->priv (which may be NULL), nothing else of c. */
     void (*close)(struct nx_conn *c);
 
     /* Inventory lookup and validation of spec's placement, networks and
@@ -105,7 +113,8 @@ const struct nx_provider_ops *const *nx_providers(size_t *n);
 /* Add a provider ahead of the built-in ones (tests, plug-ins); at most 4. */
 int nx_provider_register(const struct nx_provider_ops *ops);
 
-/* Open/close through the registry; sets nx_error on failure. */
+/* Open/close through the registry (see struct nx_conn for who owns what);
+ * nx_conn_open sets nx_error on failure; nx_conn_close accepts NULL. */
 int nx_conn_open(const char *uri, const struct nx_conn_opts *opts, struct nx_conn **out);
 void nx_conn_close(struct nx_conn *c);
 

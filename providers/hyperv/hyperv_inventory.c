@@ -71,7 +71,7 @@ static const struct hv_switch *switch_by_guid(const struct hv_conn *c, const cha
 
 int hv_check_placement(struct nx_conn *base, const struct nx_appliance_spec *s)
 {
-    struct hv_conn *c = (struct hv_conn *)base;
+    struct hv_conn *c = base->priv;
     if (hv_load_switches(c) < 0)
         return -1;
     for (size_t i = 0; i < s->n_vnics; i++) {
@@ -87,14 +87,14 @@ int hv_check_placement(struct nx_conn *base, const struct nx_appliance_spec *s)
         if (n == 0)
             return nx_error_set(NX_EX_DATAERR,
                                 "Hyper-V virtual switch '%s' does not exist on %s (host %s)",
-                                v->network, c->base.uri, c->host);
+                                v->network, c->base->uri, c->host);
         if (n > 1)
             return nx_error_set(NX_EX_DATAERR,
                                 "%zu Hyper-V virtual switches are named '%s' on %s: rename one", n,
-                                v->network, c->base.uri);
+                                v->network, c->base->uri);
     }
     if (s->placement.resource_pool)
-        nx_debug("%s: Hyper-V has no resource pools; '%s' is ignored", c->base.uri,
+        nx_debug("%s: Hyper-V has no resource pools; '%s' is ignored", c->base->uri,
                  s->placement.resource_pool);
     return 0;
 }
@@ -190,7 +190,7 @@ static bool holds_image(const struct nx_wsman_list *disks, const char *guid, con
 
 int hv_list_owned(struct nx_conn *base, struct nx_obs_list *out)
 {
-    struct hv_conn *c = (struct hv_conn *)base;
+    struct hv_conn *c = base->priv;
     struct hv_inv v = {0};
     struct nx_wsman_list disks = {0};
     int ret = -1;
@@ -281,7 +281,7 @@ static void count_networks(const struct nx_appliance_obs *vm, struct nx_net_usag
 int hv_network_usage(struct nx_conn *base, const char *host, struct nx_net_usage **out,
                      size_t *n_out)
 {
-    struct hv_conn *c = (struct hv_conn *)base;
+    struct hv_conn *c = base->priv;
     struct hv_inv v = {0};
     struct nx_net_usage *u = NULL;
     size_t nu = 0, alloc = 0;

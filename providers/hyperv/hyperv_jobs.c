@@ -56,7 +56,7 @@ char *hv_setting_path(const struct hv_conn *c, const char *cls, const char *iid)
 
 static void count(struct hv_conn *c)
 {
-    c->base.n_requests = nx_http_requests(c->http);
+    c->base->n_requests = nx_http_requests(c->http);
 }
 
 int hv_enum(struct hv_conn *c, const char *cls, const char *wql, struct nx_wsman_list *l)

@@ -23,7 +23,7 @@ struct hv_switch {
 };
 
 struct hv_conn {
-    struct nx_conn base;
+    struct nx_conn *base; /* the core's connection; this is its priv */
     struct hv_endpoint ep;
     struct nx_http *http;
     struct nx_wsman *ws;

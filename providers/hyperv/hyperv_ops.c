@@ -37,7 +37,7 @@ static bool hv_probe(const char *uri)
 
 static void hv_close(struct nx_conn *base)
 {
-    struct hv_conn *c = (struct hv_conn *)base;
+    struct hv_conn *c = base->priv;
     if (!c)
         return;
     hv_switches_release(c);
@@ -47,16 +47,17 @@ static void hv_close(struct nx_conn *base)
     hv_endpoint_release(&c->ep);
     free(c->host);
     free(c->vm_root);
-    free(c->base.uri);
     free(c);
+    base->priv = NULL;
 }
 
-static int hv_open(const char *uri, const struct nx_conn_opts *opts, struct nx_conn **out)
+static int hv_open(struct nx_conn *base, const char *uri, const struct nx_conn_opts *opts)
 {
     struct hv_conn *c = nx_calloc(1, sizeof(*c));
     struct nx_wsman_list l = {0};
     bool parsed = false; /* hv_parse_uri's messages name uri, the others do not */
-    *out = NULL;
+    c->base = base;
+    base->priv = c;
     if (hv_parse_uri(uri, &c->ep) < 0)
         goto fail;
     parsed = true;
@@ -74,7 +75,6 @@ static int hv_open(const char *uri, const struct nx_conn_opts *opts, struct nx_c
             c->http, opts ? opts->user : NULL, opts ? opts->password : NULL) < 0)
         goto fail;
     c->ws = nx_wsman_new(c->http, c->ep.url, opts ? opts->request_timeout_ms : 0);
-    c->base.uri = nx_strdup(uri);
 
     /* the management service: proves the credentials and names the host */
     if (hv_enum(c, "Msvm_VirtualSystemManagementService", NULL, &l) < 0)
@@ -96,13 +96,12 @@ static int hv_open(const char *uri, const struct nx_conn_opts *opts, struct nx_c
     }
     c->vm_root = nx_strdup(root);
     nx_wsman_list_release(&l);
-    *out = &c->base;
     return 0;
 fail:
     if (parsed)
         nx_error_prefix("%s: ", uri);
     nx_wsman_list_release(&l);
-    hv_close(&c->base);
+    hv_close(base);
     return -1;
 }
 
@@ -135,7 +134,7 @@ static int set_system(struct hv_conn *c, const char *guid, const struct nx_marke
 static int hv_set_image(struct nx_conn *base, const struct nx_appliance_obs *o,
                         const struct nx_appliance_spec *s)
 {
-    struct hv_conn *c = (struct hv_conn *)base;
+    struct hv_conn *c = base->priv;
     struct hv_firmware fw = {0};
     struct nx_marker m = {0};
     bool firmware = false;
@@ -156,7 +155,7 @@ static int hv_set_image(struct nx_conn *base, const struct nx_appliance_obs *o,
 static int hv_create(struct nx_conn *base, const struct nx_appliance_spec *s,
                      struct nx_appliance_obs **out)
 {
-    struct hv_conn *c = (struct hv_conn *)base;
+    struct hv_conn *c = base->priv;
     struct nx_marker m = {0};
     struct nx_wsman_instance *o = NULL;
     struct hv_dvd dvd = {0};
@@ -251,7 +250,7 @@ static int hv_update_vnics(struct nx_conn *base, const struct nx_appliance_obs *
                            const struct nx_appliance_spec *s, const struct nx_vnic_spec *const *add,
                            size_t n_add, const struct nx_vnic_obs *const *rem, size_t n_rem)
 {
-    struct hv_conn *c = (struct hv_conn *)base;
+    struct hv_conn *c = base->priv;
     if (hv_load_switches(c) < 0 || hv_remove_vnics(c, rem, n_rem) < 0)
         goto fail;
     for (size_t i = 0; i < n_add; i++)
@@ -266,7 +265,7 @@ fail:
 static int hv_set_payload(struct nx_conn *base, const struct nx_appliance_obs *o,
                           const struct nx_appliance_spec *s)
 {
-    struct hv_conn *c = (struct hv_conn *)base;
+    struct hv_conn *c = base->priv;
     struct nx_marker m = {0};
     int rc = hv_write_payload(c, o->id, s, false);
     if (rc == 0) {
@@ -311,12 +310,12 @@ static int request_state(struct hv_conn *c, const char *guid, const char *name, 
 
 static int hv_set_power(struct nx_conn *base, const struct nx_appliance_obs *o, bool on)
 {
-    return request_state((struct hv_conn *)base, o->id, o->name, on ? 2 : 3);
+    return request_state(base->priv, o->id, o->name, on ? 2 : 3);
 }
 
 static int hv_remove(struct nx_conn *base, const struct nx_appliance_obs *o)
 {
-    struct hv_conn *c = (struct hv_conn *)base;
+    struct hv_conn *c = base->priv;
     if (o->powered_on && request_state(c, o->id, o->name, 3) < 0)
         return -1;
     struct nx_wsman_epr *vm = hv_vm_epr(o->id);

@@ -55,7 +55,7 @@ struct net_info {
 };
 
 struct lv_conn {
-    struct nx_conn base;
+    struct nx_conn *base; /* the core's connection; this is its priv */
     virConnectPtr conn;
     char *domain_type;
     bool is_test;
@@ -87,7 +87,7 @@ static bool lv_probe(const char *uri)
 
 static void lv_close(struct nx_conn *base)
 {
-    struct lv_conn *c = (struct lv_conn *)base;
+    struct lv_conn *c = base->priv;
     if (!c)
         return;
     for (size_t i = 0; i < c->n_nets; i++) {
@@ -105,8 +105,8 @@ static void lv_close(struct nx_conn *base)
     if (c->conn)
         virConnectClose(c->conn);
     free(c->domain_type);
-    free(c->base.uri);
     free(c);
+    base->priv = NULL;
 }
 
 static int auth_cb(virConnectCredentialPtr cred, unsigned int ncred, void *cbdata)
@@ -149,16 +149,18 @@ static bool uri_path_is(const char *uri, const char *path)
     return n == strlen(path) && strncmp(p, path, n) == 0;
 }
 
-static int lv_open(const char *uri, const struct nx_conn_opts *opts, struct nx_conn **out)
+static int lv_open(struct nx_conn *base, const char *uri, const struct nx_conn_opts *opts)
 {
     virSetErrorFunc(NULL, silent);
     struct lv_conn *c = nx_calloc(1, sizeof(*c));
+    c->base = base;
+    base->priv = c;
     int credtype[] = {VIR_CRED_AUTHNAME, VIR_CRED_USERNAME, VIR_CRED_PASSPHRASE};
     virConnectAuth auth = {credtype, NX_ARRAY_SIZE(credtype), auth_cb, (void *)opts};
     c->conn = virConnectOpenAuth(uri, opts && (opts->user || opts->password) ? &auth : NULL, 0);
     if (!c->conn) {
         lv_error(NX_EX_UNAVAILABLE, "cannot connect");
-        lv_close(&c->base);
+        lv_close(base);
         return -1;
     }
     nx_map_init(&c->nets);
@@ -174,8 +176,6 @@ static int lv_open(const char *uri, const struct nx_conn_opts *opts, struct nx_c
         free(caps);
         c->privileged = uri_path_is(uri, "/system");
     }
-    c->base.uri = nx_strdup(uri);
-    *out = &c->base;
     return 0;
 }
 
@@ -249,7 +249,7 @@ static bool safe_pool_name(const char *s)
 
 static int lv_check_placement(struct nx_conn *base, const struct nx_appliance_spec *s)
 {
-    struct lv_conn *c = (struct lv_conn *)base;
+    struct lv_conn *c = base->priv;
     for (size_t i = 0; i < s->n_vnics; i++) {
         const struct nx_vnic_spec *v = &s->vnics[i];
         if (!v->network)
@@ -260,7 +260,7 @@ static int lv_check_placement(struct nx_conn *base, const struct nx_appliance_sp
         struct net_info *n = net_lookup(c, v->network);
         if (!n)
             return nx_error_set(NX_EX_DATAERR, "libvirt network '%s' does not exist on %s",
-                                v->network, c->base.uri);
+                                v->network, c->base->uri);
         if (v->vlan && !n->ovs && !portgroup_for(n, v->vlan))
             return nx_error_set(NX_EX_DATAERR,
                                 "libvirt network '%s' cannot carry VLAN %u: it is not an Open "
@@ -276,7 +276,7 @@ static int lv_check_placement(struct nx_conn *base, const struct nx_appliance_sp
         virStoragePoolPtr p = virStoragePoolLookupByName(c->conn, s->placement.datastore);
         if (!p)
             return nx_error_set(NX_EX_DATAERR, "storage pool '%s' does not exist on %s",
-                                s->placement.datastore, c->base.uri);
+                                s->placement.datastore, c->base->uri);
         virStoragePoolFree(p);
     }
     if (s->image && s->host->image_store) {
@@ -284,17 +284,17 @@ static int lv_check_placement(struct nx_conn *base, const struct nx_appliance_sp
         if (!p)
             return nx_error_set(NX_EX_DATAERR,
                                 "image-store: storage pool '%s' does not exist on %s",
-                                s->host->image_store, c->base.uri);
+                                s->host->image_store, c->base->uri);
         int active = virStoragePoolIsActive(p);
         virStoragePoolFree(p);
         if (active != 1)
             return nx_error_set(NX_EX_DATAERR, "image-store: storage pool '%s' is not active on %s",
-                                s->host->image_store, c->base.uri);
+                                s->host->image_store, c->base->uri);
     } else if (s->image && c->remote) {
         return nx_error_set(NX_EX_DATAERR,
                             "%s is a remote libvirt host: give the host an image-store (a storage "
                             "pool the appliance image is uploaded to)",
-                            c->base.uri);
+                            c->base->uri);
     }
     return 0;
 }
@@ -454,7 +454,7 @@ cleanup:
 
 static int lv_list_owned(struct nx_conn *base, struct nx_obs_list *out)
 {
-    struct lv_conn *c = (struct lv_conn *)base;
+    struct lv_conn *c = base->priv;
     virDomainPtr *doms = NULL;
     int n = virConnectListAllDomains(c->conn, &doms, 0);
     if (n < 0)
@@ -495,7 +495,7 @@ static virDomainPtr lookup(struct lv_conn *c, const struct nx_appliance_obs *o)
 static int lv_create(struct nx_conn *base, const struct nx_appliance_spec *s,
                      struct nx_appliance_obs **out)
 {
-    struct lv_conn *c = (struct lv_conn *)base;
+    struct lv_conn *c = base->priv;
     struct strbuf xml = STRBUF_INIT;
     int ret = -1;
     if (render_domain(c, s, NULL, &xml) < 0)
@@ -550,7 +550,7 @@ static int lv_update_vnics(struct nx_conn *base, const struct nx_appliance_obs *
                            const struct nx_appliance_spec *s, const struct nx_vnic_spec *const *add,
                            size_t n_add, const struct nx_vnic_obs *const *rem, size_t n_rem)
 {
-    struct lv_conn *c = (struct lv_conn *)base;
+    struct lv_conn *c = base->priv;
     virDomainPtr d = lookup(c, o);
     if (!d)
         return -1;
@@ -613,7 +613,7 @@ static int lv_set_payload(struct nx_conn *base, const struct nx_appliance_obs *o
                           const struct nx_appliance_spec *s)
 {
     /* fw_cfg is read at boot: the new payload applies at the next start */
-    return redefine((struct lv_conn *)base, o, s);
+    return redefine(base->priv, o, s);
 }
 
 /* ---- the appliance image ------------------------------------------------ */
@@ -725,7 +725,7 @@ cleanup:
 
 static int lv_stage_image(struct nx_conn *base, const struct nx_appliance_spec *s)
 {
-    struct lv_conn *c = (struct lv_conn *)base;
+    struct lv_conn *c = base->priv;
     const char *store = s->host->image_store;
     if (!s->image || !store || nx_map_get(&c->staged, store))
         return 0; /* the file is used in place, or staged already in this run */
@@ -765,7 +765,7 @@ cleanup:
 static int lv_set_image(struct nx_conn *base, const struct nx_appliance_obs *o,
                         const struct nx_appliance_spec *s)
 {
-    struct lv_conn *c = (struct lv_conn *)base;
+    struct lv_conn *c = base->priv;
     virDomainPtr d = lookup(c, o);
     if (!d)
         return -1;
@@ -892,7 +892,7 @@ static int start_error(virDomainPtr d, const struct nx_appliance_obs *o)
 
 static int lv_set_power(struct nx_conn *base, const struct nx_appliance_obs *o, bool on)
 {
-    struct lv_conn *c = (struct lv_conn *)base;
+    struct lv_conn *c = base->priv;
     virDomainPtr d = lookup(c, o);
     if (!d)
         return -1;
@@ -910,7 +910,7 @@ static int lv_set_power(struct nx_conn *base, const struct nx_appliance_obs *o, 
 
 static int lv_remove(struct nx_conn *base, const struct nx_appliance_obs *o)
 {
-    struct lv_conn *c = (struct lv_conn *)base;
+    struct lv_conn *c = base->priv;
     virDomainPtr d = virDomainLookupByUUIDString(c->conn, o->id);
     if (!d)
         return virGetLastErrorCode() == VIR_ERR_NO_DOMAIN ? 0
@@ -938,7 +938,7 @@ static int lv_remove(struct nx_conn *base, const struct nx_appliance_obs *o)
 static int lv_network_usage(struct nx_conn *base, const char *host, struct nx_net_usage **out,
                             size_t *n_out)
 {
-    struct lv_conn *c = (struct lv_conn *)base;
+    struct lv_conn *c = base->priv;
     virDomainPtr *doms = NULL;
     (void)host;
     int n = virConnectListAllDomains(c->conn, &doms, 0);

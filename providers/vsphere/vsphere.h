@@ -143,7 +143,7 @@ struct vs_staged {
  *   - tasks: one waiter at a time runs WaitForUpdatesEx on the one filter and
  *     records every task it reports; the others sleep on `task_cond`. */
 struct vs_conn {
-    struct nx_conn base;
+    struct nx_conn *base; /* the core's connection; this is its priv */
     pthread_mutex_t lock, load_lock, container_lock, session_lock;
     pthread_cond_t task_cond;
     struct nx_soap *soap;

@@ -229,7 +229,7 @@ cleanup:
 
 int vs_stage_image(struct nx_conn *base, const struct nx_appliance_spec *spec)
 {
-    struct vs_conn *c = (struct vs_conn *)base;
+    struct vs_conn *c = base->priv;
     const struct nx_image *img = spec->image;
     struct vs_resolved r;
     struct vs_obj *ds = NULL;
@@ -288,7 +288,7 @@ int vs_stage_image(struct nx_conn *base, const struct nx_appliance_spec *spec)
 int vs_set_image(struct nx_conn *base, const struct nx_appliance_obs *obs,
                  const struct nx_appliance_spec *spec)
 {
-    struct vs_conn *c = (struct vs_conn *)base;
+    struct vs_conn *c = base->priv;
     struct vs_resolved r;
     struct strbuf sb = STRBUF_INIT;
     char *what = nx_asprintf("putting image %s in %s", spec->image->name, obs->name);

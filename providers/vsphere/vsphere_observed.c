@@ -50,7 +50,7 @@ static void describe_vmnic(const struct vs_conn *c, const struct vs_obj *vm,
 
 int vs_list_owned(struct nx_conn *base, struct nx_obs_list *out)
 {
-    struct vs_conn *c = (struct vs_conn *)base;
+    struct vs_conn *c = base->priv;
     if (vs_inventory_load(c) < 0)
         return -1;
     pthread_mutex_lock(&c->lock);
@@ -95,7 +95,7 @@ static const char *nic_pg_name(const struct vs_conn *c, const struct vs_vmnic *n
 int vs_network_usage(struct nx_conn *base, const char *host, struct nx_net_usage **out,
                      size_t *n_out)
 {
-    struct vs_conn *c = (struct vs_conn *)base;
+    struct vs_conn *c = base->priv;
     struct nx_net_usage *u = NULL;
     size_t n = 0;
     *out = NULL;

@@ -369,7 +369,7 @@ static void remember_host(struct vs_conn *c, const struct nx_appliance_spec *spe
 
 int vs_check_placement(struct nx_conn *base, const struct nx_appliance_spec *spec)
 {
-    struct vs_conn *c = (struct vs_conn *)base;
+    struct vs_conn *c = base->priv;
     struct vs_resolved r;
     pthread_mutex_lock(&c->lock);
     remember_host(c, spec);

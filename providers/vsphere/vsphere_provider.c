@@ -32,14 +32,14 @@ static bool vs_probe(const char *uri)
 
 static void vs_close(struct nx_conn *base)
 {
-    struct vs_conn *c = (struct vs_conn *)base;
+    struct vs_conn *c = base->priv;
     if (!c)
         return;
     if (c->logged_in) {
         /* what settle did not confirm (the core always calls it; others may not) */
         struct nx_deferred_failure *f = NULL;
         size_t nf = 0;
-        vs_settle(&c->base, &f, &nf); /* logs what failed */
+        vs_settle(base, &f, &nf); /* logs what failed */
         nx_deferred_free(f, nf);
     }
     vs_session_logout(c);
@@ -54,14 +54,13 @@ static void vs_close(struct nx_conn *base)
     pthread_mutex_destroy(&c->session_lock);
     pthread_mutex_destroy(&c->stage_lock);
     pthread_cond_destroy(&c->task_cond);
-    free(c->base.uri);
     free(c);
+    base->priv = NULL;
 }
 
-static int vs_open(const char *uri, const struct nx_conn_opts *opts, struct nx_conn **out)
+static int vs_open(struct nx_conn *base, const char *uri, const struct nx_conn_opts *opts)
 {
     char *url = vs_uri_to_url(uri);
-    *out = NULL;
     if (!url)
         return nx_error_set(NX_EX_CONFIG,
                             "%s: not a vSphere URI (vsphere://HOST[:PORT][/sdk]; credentials "
@@ -72,6 +71,8 @@ static int vs_open(const char *uri, const struct nx_conn_opts *opts, struct nx_c
                 "only)",
                 uri);
     struct vs_conn *c = nx_calloc(1, sizeof(*c));
+    c->base = base;
+    base->priv = c;
     pthread_mutex_init(&c->lock, NULL);
     pthread_mutex_init(&c->load_lock, NULL);
     pthread_mutex_init(&c->container_lock, NULL);
@@ -79,14 +80,12 @@ static int vs_open(const char *uri, const struct nx_conn_opts *opts, struct nx_c
     pthread_mutex_init(&c->stage_lock, NULL);
     pthread_cond_init(&c->task_cond, NULL);
     c->url = url;
-    c->base.uri = nx_strdup(uri);
     c->user = opts && opts->user ? nx_strdup(opts->user) : NULL;
     c->password = opts && opts->password ? nx_strdup(opts->password) : NULL;
     if (vs_session_open(c, uri, opts) < 0) {
-        vs_close(&c->base);
+        vs_close(base);
         return -1;
     }
-    *out = &c->base;
     return 0;
 }
 

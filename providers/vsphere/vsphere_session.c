@@ -218,7 +218,7 @@ int vs_call_ex(struct vs_conn *c, const char *method, const char *body, struct n
     }
     /* the core's counter (metrics, -vv) follows the session's as it goes */
     pthread_mutex_lock(&c->lock);
-    c->base.n_requests = nx_soap_requests(c->soap);
+    c->base->n_requests = nx_soap_requests(c->soap);
     pthread_mutex_unlock(&c->lock);
     if (rc == 1) {
         /* keep the message nx_soap_parse set, with the right exit code */
@@ -331,8 +331,8 @@ void vs_session_logout(struct vs_conn *c)
         nx_soap_resp_release(&r);
         strbuf_release(&sb);
     }
-    c->base.n_requests = nx_soap_requests(c->soap);
-    nx_debug("vsphere: %s: %lu requests", c->url, c->base.n_requests);
+    c->base->n_requests = nx_soap_requests(c->soap);
+    nx_debug("vsphere: %s: %lu requests", c->url, c->base->n_requests);
 }
 
 void vs_session_release(struct vs_conn *c)

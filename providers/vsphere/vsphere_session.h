@@ -14,7 +14,7 @@ char *vs_uri_to_url(const char *uri);
 /* c->url, the locks and the credentials set: connect, read the
  * ServiceContent and log in. */
 int vs_session_open(struct vs_conn *c, const char *uri, const struct nx_conn_opts *opts);
-/* Log out (if logged in) and count the requests (c->base.n_requests). */
+/* Log out (if logged in) and count the requests (c->base->n_requests). */
 void vs_session_logout(struct vs_conn *c);
 /* Free what vs_open and vs_session_open set (after everything that uses
  * the transport, e.g. c->files, is gone). */

@@ -109,7 +109,7 @@ static void fill_obs(struct nx_appliance_obs *o, const char *id,
 int vs_create(struct nx_conn *base, const struct nx_appliance_spec *spec,
               struct nx_appliance_obs **out)
 {
-    struct vs_conn *c = (struct vs_conn *)base;
+    struct vs_conn *c = base->priv;
     struct vs_resolved r;
     struct strbuf sb = STRBUF_INIT;
     char *folder = NULL, *pool = NULL, *vm = NULL, *what = NULL;
@@ -177,7 +177,7 @@ int vs_update_vnics(struct nx_conn *base, const struct nx_appliance_obs *obs,
                     const struct nx_appliance_spec *spec, const struct nx_vnic_spec *const *add,
                     size_t n_add, const struct nx_vnic_obs *const *remove, size_t n_remove)
 {
-    struct vs_conn *c = (struct vs_conn *)base;
+    struct vs_conn *c = base->priv;
     struct strbuf sb = STRBUF_INIT;
     struct vs_backing *b = nx_calloc(n_add + 1, sizeof(*b));
     char *what = nx_asprintf("changing the vNICs of %s", obs->name);
@@ -223,7 +223,7 @@ cleanup:
 int vs_set_payload(struct nx_conn *base, const struct nx_appliance_obs *obs,
                    const struct nx_appliance_spec *spec)
 {
-    struct vs_conn *c = (struct vs_conn *)base;
+    struct vs_conn *c = base->priv;
     struct strbuf sb = STRBUF_INIT;
     char *what = nx_asprintf("updating the payload of %s", obs->name);
     nx_soap_begin(&sb, "ReconfigVM_Task", "VirtualMachine", obs->id);
@@ -288,7 +288,7 @@ static void *power_worker(void *arg)
  * connections: the run's concurrency), and one last round confirms those. */
 int vs_settle(struct nx_conn *base, struct nx_deferred_failure **out, size_t *n)
 {
-    struct vs_conn *c = (struct vs_conn *)base;
+    struct vs_conn *c = base->priv;
     pthread_mutex_lock(&c->lock);
     struct vs_pending **p = c->pending;
     size_t np = c->n_pending;
@@ -360,7 +360,7 @@ int vs_settle(struct nx_conn *base, struct nx_deferred_failure **out, size_t *n)
 
 int vs_set_power(struct nx_conn *base, const struct nx_appliance_obs *obs, bool on)
 {
-    struct vs_conn *c = (struct vs_conn *)base;
+    struct vs_conn *c = base->priv;
     if (on) {
         pthread_mutex_lock(&c->lock);
         struct vs_pending *p = c->pending_map.slots ? nx_map_get(&c->pending_map, obs->id) : NULL;
@@ -377,7 +377,7 @@ int vs_set_power(struct nx_conn *base, const struct nx_appliance_obs *obs, bool 
 
 int vs_remove(struct nx_conn *base, const struct nx_appliance_obs *obs)
 {
-    struct vs_conn *c = (struct vs_conn *)base;
+    struct vs_conn *c = base->priv;
     char *fault = NULL;
     if (obs->powered_on && power(c, obs->id, obs->name, false, NULL, &fault) < 0) {
         bool off = fault && !strcmp(fault, "InvalidPowerState");
