@@ -125,6 +125,7 @@ static void test_write_read(void)
 
     /* missing: 1 only when asked, else EX_NOINPUT */
     char *missing = nx_asprintf("%s/none", dir);
+    nx_error_clear();
     CU_ASSERT_EQUAL(nx_read_file(missing, 10, NX_FS_MISSING_OK, &sb), 1);
     CU_ASSERT_EQUAL(nx_error_code(), NX_EX_OK);
     CU_ASSERT_EQUAL(nx_read_file(missing, 10, 0, &sb), -1);
