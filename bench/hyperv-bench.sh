@@ -17,29 +17,21 @@ export top_srcdir
 . "$top_srcdir/bench/bench-lib.sh"
 . "$top_srcdir/tests/testlib.sh"
 N=${NX_BENCH_HYPERV_TENANTS:-20}
-SIM=$top_srcdir/tests/hyperv-sim/hyperv_sim.py
 [ -x "$NETEXT_DEPLOY" ] || { echo "hyperv-bench: $NETEXT_DEPLOY not found" >&2; exit 1; }
-if ! "$NETEXT_DEPLOY" --version 2>/dev/null | grep -qi hyperv || [ ! -f "$SIM" ]; then
-    echo "hyperv-bench: SKIP: no Hyper-V provider or simulator"
-    exit 0
-fi
+require_provider hyperv
+[ -f "$HV_SIM" ] || skip_all "no Hyper-V simulator ($HV_SIM)"
+hv_sim_require
 nx_tmpdir
 BENCH_TMP=$NX_TMP
-sim_pid=
-trap '[ -n "$sim_pid" ] && kill "$sim_pid" 2>/dev/null && wait "$sim_pid" 2>/dev/null; rm -rf "$NX_TMP"' EXIT INT TERM
-NETEXT_DEPLOY_STATE_DIR=$NX_TMP/state
-export NETEXT_DEPLOY_STATE_DIR
+trap 'hv_sim_stop_all; rm -rf "$NX_TMP"' EXIT INT TERM
 umask 077
 pw="bench-pw-$$"
 printf '%s\n' "$pw" >"$NX_TMP/pw"
 printf 'user = administrator\npassword = %s\n' "$pw" >"$NX_TMP/creds"
-"$BENCH_PY" "$SIM" --port 0 --port-file "$NX_TMP/port" --password-file "$NX_TMP/pw" \
-    --switch Production --switch VLAN-Switch >"$NX_TMP/sim.out" 2>"$NX_TMP/sim.err" &
-sim_pid=$!
-for _ in $(seq 50); do [ -s "$NX_TMP/port" ] && break; sleep 0.1; done
-[ -s "$NX_TMP/port" ] || { echo "hyperv-bench: the simulator did not start" >&2; exit 1; }
-port=$(cat "$NX_TMP/port")
-uri="hyperv+http://127.0.0.1:$port/wsman"
+hv_sim_start sim --password-file "$NX_TMP/pw" --switch Production --switch VLAN-Switch ||
+    { echo "hyperv-bench: the simulator did not start" >&2; exit 1; }
+port=$HV_SIM_PORT
+uri=$HV_SIM_URI
 requests() {
     curl -s "http://127.0.0.1:$port/state" |
         "$BENCH_PY" -c 'import json,sys; print(json.load(sys.stdin)["counters"]["requests"])'

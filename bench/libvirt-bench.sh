@@ -26,10 +26,7 @@ export top_srcdir
 . "$top_srcdir/tests/testlib.sh"
 SIZES=${NX_BENCH_LIBVIRT_SIZES:-100 1000 10000}
 [ -x "$NETEXT_DEPLOY" ] || { echo "libvirt-bench: $NETEXT_DEPLOY not found" >&2; exit 1; }
-if ! "$NETEXT_DEPLOY" --version 2>/dev/null | grep -q libvirt; then
-    echo "libvirt-bench: SKIP: built without the libvirt provider"
-    exit 0
-fi
+require_provider libvirt
 nx_tmpdir
 BENCH_TMP=$NX_TMP
 trap 'rm -rf "$NX_TMP"' EXIT INT TERM
