@@ -3,7 +3,7 @@
 # bash and called as bash calls it (COMP_WORDS, COMP_CWORD), without and
 # (when installed) with the bash-completion package's helpers.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
-command -v bash >/dev/null 2>&1 || skip_all "bash is missing"
+require_cmd bash "bash is missing"
 nx_tmpdir
 trap 'rm -rf "$NX_TMP"' EXIT
 COMP=$top_srcdir/contrib/bash-completion/netext-deploy

@@ -6,7 +6,7 @@
 # failed ones and leaves the 200 alone. State checked with govc.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
 [ -n "${NX_SKIP_SLOW_TIERS:-}" ] && skip_all "NX_SKIP_SLOW_TIERS is set"
-"$NETEXT_DEPLOY" --version 2>/dev/null | grep -q vsphere || skip_all "built without the vsphere provider"
+require_provider vsphere
 nx_tmpdir
 . "$top_srcdir/tests/vcsim-lib.sh"
 . "$top_srcdir/tests/fault-lib.sh"

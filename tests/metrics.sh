@@ -12,7 +12,7 @@ ACME=$top_srcdir/examples/acme.xml
 SEED=$top_srcdir/examples/seed.xml
 M=$NX_TMP/prom/netext.prom
 mkdir -p "$NX_TMP/prom"
-command -v python3 >/dev/null 2>&1 || skip_all "python3 is missing"
+require_cmd python3 "python3 is missing"
 
 VER=$("$ND" --version | sed -n 's/^netext-deploy //p')
 mcheck() { python3 "$top_srcdir/tests/metrics-check.py" "$M" "$@"; }

@@ -5,7 +5,7 @@
 # (specifiers and credentials directory replaced by temporary paths) against
 # libvirt's test driver.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
-command -v systemd-analyze >/dev/null 2>&1 || skip_all "systemd-analyze is missing (package systemd)"
+require_cmd systemd-analyze "systemd-analyze is missing (package systemd)"
 nx_tmpdir
 trap 'rm -rf "$NX_TMP"' EXIT
 ND=$NETEXT_DEPLOY

@@ -6,8 +6,7 @@
 # transient failures (503, truncated answer, dropped connection).
 . "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
 
-[ -x "$NETEXT_DEPLOY" ] || skip_all "netext-deploy not built ($NETEXT_DEPLOY)"
-"$NETEXT_DEPLOY" --version 2>&1 | grep -q vsphere || skip_all "built without the vsphere provider"
+require_provider vsphere
 PY=/usr/bin/python3
 [ -x "$PY" ] || PY=$(command -v python3) || skip_all "python3 not found"
 nx_tmpdir

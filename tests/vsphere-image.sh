@@ -9,9 +9,8 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
 . "$top_srcdir/tests/vcsim-lib.sh"
 
-[ -x "$NETEXT_DEPLOY" ] || skip_all "netext-deploy not built ($NETEXT_DEPLOY)"
-"$NETEXT_DEPLOY" --version 2>&1 | grep -q vsphere || skip_all "built without the vsphere provider"
-command -v xorriso >/dev/null 2>&1 || skip_all "xorriso not found (to make test ISO images)"
+require_provider vsphere
+require_cmd xorriso "xorriso not found (to make test ISO images)"
 nx_tmpdir
 trap 'vcsim_stop_all; [ -n "$NX_KEEP" ] || rm -rf "$NX_TMP"' EXIT INT TERM
 vcsim_require
