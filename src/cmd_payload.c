@@ -167,37 +167,97 @@ out:
     return ret;
 }
 
+/* The desired state with the MACs of the provider behind each host, as
+ * reconcile computes them (--connect: that provider for every host). */
+static struct nx_desired *desired_state(const struct nx_model *m, const char *connect)
+{
+    const struct nx_mac_range **ranges = nx_calloc(m->n_hosts + 1, sizeof(*ranges));
+    for (size_t i = 0; i < m->n_hosts; i++) {
+        const struct nx_provider_ops *p = nx_provider_for_uri(connect ? connect : m->hosts[i]->uri);
+        ranges[i] = p ? p->mac_range : NULL;
+    }
+    struct nx_desired *d = nx_desired_compute(m, ranges);
+    free(ranges);
+    return d;
+}
+
+/* The spec of a's (role, tenant, host) in d, or the interim tenant-side one
+ * (in *t) derived from the provider-side one. NULL with nx_error set. */
+static struct nx_appliance_spec *find_spec(const struct args *a, const struct nx_desired *d,
+                                           struct interim *t, bool *have_interim)
+{
+    struct nx_appliance_spec *spec = NULL, *prov = NULL;
+    for (size_t i = 0; i < d->n; i++) {
+        struct nx_appliance_spec *s = d->items[i];
+        if (!nx_str_eq(s->tenant->name, a->tenant) || !nx_str_eq(s->host->name, a->host))
+            continue;
+        if (s->role == NX_ROLE_PROVIDER)
+            prov = s;
+        if (s->role == a->role && !spec)
+            spec = s;
+    }
+    if (!spec && a->role == NX_ROLE_TENANT && prov) {
+        nx_info("tenant-side appliance derived from the provider-side one (interim)");
+        if (interim_tenant_spec(a, prov, t) < 0)
+            return NULL;
+        *have_interim = true;
+        spec = &t->spec;
+    }
+    if (!spec)
+        nx_error_set(NX_EX_DATAERR, "payload: no %s-side appliance of tenant '%s' on host '%s'",
+                     nx_role_name(a->role), a->tenant, a->host);
+    return spec;
+}
+
+/* The options of `payload`; 0, or the exit status of a usage error. */
+static int parse_args(const struct nx_cli *cli, struct args *a)
+{
+    memset(a, 0, sizeof(*a));
+    a->tenant = cli->tenant;
+    a->host = cli->host;
+    a->output = cli->output && strcmp(cli->output, "-") ? cli->output : NULL;
+    a->connect = cli->connect;
+    a->dry_run = cli->dry_run;
+    a->address = getenv("NETEXT_DEPLOY_PAYLOAD_ADDRESS");
+    a->base64 = nx_str_eq(getenv("NETEXT_DEPLOY_PAYLOAD_BASE64"), "1");
+    if (cli->role && !nx_role_parse(cli->role, &a->role)) {
+        fprintf(stderr, "netext-deploy: payload: --role '%s': provider or tenant\n", cli->role);
+        return NX_EX_USAGE;
+    }
+    return 0;
+}
+
+/* The tenant and host a names or the model implies (its only one); a
+ * tenant-side model has tenant-side appliances only. false if either is
+ * missing. */
+static bool pick_target(const struct nx_model *m, struct args *a)
+{
+    if (m->kind == NX_KIND_TENANT) {
+        a->role = NX_ROLE_TENANT;
+        if (!a->tenant && m->n_tenants)
+            a->tenant = m->tenants[0]->name;
+    } else if (!a->tenant && m->n_tenants == 1) {
+        a->tenant = m->tenants[0]->name;
+    }
+    if (!a->host && m->n_hosts == 1)
+        a->host = m->hosts[0]->name;
+    return a->tenant && a->host;
+}
+
 /* NETEXT_DEPLOY_PAYLOAD_ADDRESS=IP/PREFIX[,GATEWAY]: the interim tenant-side
  * appliance's address (default DHCP); NETEXT_DEPLOY_PAYLOAD_BASE64=1: print
  * base64 as the hypervisor channels carry it. */
 int nx_cmd_payload(struct nx_cli *cli)
 {
-    struct args a = {0};
-    a.tenant = cli->tenant;
-    a.host = cli->host;
-    a.output = cli->output && strcmp(cli->output, "-") ? cli->output : NULL;
-    a.connect = cli->connect;
-    a.dry_run = cli->dry_run;
-    a.address = getenv("NETEXT_DEPLOY_PAYLOAD_ADDRESS");
-    a.base64 = nx_str_eq(getenv("NETEXT_DEPLOY_PAYLOAD_BASE64"), "1");
-    if (cli->role && !nx_role_parse(cli->role, &a.role)) {
-        fprintf(stderr, "netext-deploy: payload: --role '%s': provider or tenant\n", cli->role);
-        return NX_EX_USAGE;
-    }
-    struct nx_model *m;
-    int code = nx_cli_load(cli, &m, false);
+    struct args a;
+    int code = parse_args(cli, &a);
     if (code)
         return code;
-    if (m->kind == NX_KIND_TENANT) {
-        a.role = NX_ROLE_TENANT;
-        if (!a.tenant && m->n_tenants)
-            a.tenant = m->tenants[0]->name;
-    } else if (!a.tenant && m->n_tenants == 1) {
-        a.tenant = m->tenants[0]->name;
-    }
-    if (!a.host && m->n_hosts == 1)
-        a.host = m->hosts[0]->name;
-    if (!a.tenant || !a.host) {
+    struct nx_model *m;
+    code = nx_cli_load(cli, &m, false);
+    if (code)
+        return code;
+    if (!pick_target(m, &a)) {
         nx_model_free(m);
         fprintf(stderr, "netext-deploy: payload: --tenant and --host are required\n");
         return NX_EX_USAGE;
@@ -206,70 +266,14 @@ int nx_cmd_payload(struct nx_cli *cli)
         nx_model_free(m);
         return code;
     }
-    struct nx_desired *d = NULL;
-    struct nx_pki *pki = NULL;
     struct interim t;
     bool have_interim = false;
     memset(&t, 0, sizeof(t));
-    /* the MACs of the provider behind each host, as reconcile computes them */
-    const struct nx_mac_range **ranges = nx_calloc(m->n_hosts + 1, sizeof(*ranges));
-    for (size_t i = 0; i < m->n_hosts; i++) {
-        const struct nx_provider_ops *p =
-            nx_provider_for_uri(a.connect ? a.connect : m->hosts[i]->uri);
-        ranges[i] = p ? p->mac_range : NULL;
-    }
-    d = nx_desired_compute(m, ranges);
-    free(ranges);
-    struct nx_appliance_spec *spec = NULL, *prov = NULL;
-    for (size_t i = 0; i < d->n; i++) {
-        struct nx_appliance_spec *s = d->items[i];
-        if (!nx_str_eq(s->tenant->name, a.tenant) || !nx_str_eq(s->host->name, a.host))
-            continue;
-        if (s->role == NX_ROLE_PROVIDER)
-            prov = s;
-        if (s->role == a.role && !spec)
-            spec = s;
-    }
-    if (!spec && a.role == NX_ROLE_TENANT && prov) {
-        nx_info("tenant-side appliance derived from the provider-side one (interim)");
-        if (interim_tenant_spec(&a, prov, &t) < 0) {
-            code = nx_cli_fail(cli, nx_error_code());
-            goto cleanup;
-        }
-        have_interim = true;
-        spec = &t.spec;
-    }
-    if (!spec) {
-        nx_error_set(NX_EX_DATAERR, "payload: no %s-side appliance of tenant '%s' on host '%s'",
-                     nx_role_name(a.role), a.tenant, a.host);
-        code = nx_cli_fail(cli, NX_EX_DATAERR);
+    struct nx_desired *d = desired_state(m, a.connect);
+    struct nx_appliance_spec *spec = find_spec(&a, d, &t, &have_interim);
+    if (!spec || nx_payload_issue_spec(spec, m, nx_state_dir(cli->state_dir_opt), a.dry_run) < 0) {
+        code = nx_cli_fail(cli, nx_error_code());
         goto cleanup;
-    }
-    if (m->kind == NX_KIND_TENANT) {
-        /* the bundle's credentials (no PKI on the tenant side) */
-        struct nx_desired one = {&spec, 1, 1};
-        if (nx_payload_attach_pki(&one, m, NULL, NULL) < 0) {
-            code = nx_cli_fail(cli, nx_error_code());
-            goto cleanup;
-        }
-    } else {
-        const char *dir = nx_state_dir(cli->state_dir_opt);
-        struct nx_pki_cred c;
-        int rc = nx_pki_open(dir, a.dry_run ? NX_PKI_READONLY : 0, &pki);
-        if (rc == 0)
-            rc = spec->role == NX_ROLE_PROVIDER
-                     ? nx_pki_get(pki, a.tenant, NX_PKI_SERVER, spec->host->name, &c)
-                     : nx_pki_get(pki, a.tenant, NX_PKI_CLIENT, spec->name, &c);
-        if (rc == 0 && nx_pki_sync(pki) < 0) {
-            nx_pki_cred_release(&c);
-            rc = -1;
-        }
-        if (rc < 0) {
-            code = nx_cli_fail(cli, nx_error_code());
-            goto cleanup;
-        }
-        nx_payload_attach_cred(spec, m, &c);
-        nx_pki_cred_release(&c);
     }
     nx_info("payload of %s: %zu bytes, sha256 %s", spec->name, spec->payload_len, spec->digest);
     if (emit(&a, spec->payload, spec->payload_len) < 0)
@@ -277,7 +281,6 @@ int nx_cmd_payload(struct nx_cli *cli)
 cleanup:
     if (have_interim)
         interim_release(&t);
-    nx_pki_close(pki);
     nx_desired_free(d);
     nx_model_free(m);
     return code;

@@ -222,3 +222,19 @@ int nx_payload_attach_pki(struct nx_desired *d, const struct nx_model *m, struct
             return -1;
     return 0;
 }
+
+int nx_payload_issue_spec(struct nx_appliance_spec *s, const struct nx_model *m,
+                          const char *state_dir, bool dry_run)
+{
+    struct nx_pki *pki = NULL;
+    int ret = -1;
+    if (m->kind != NX_KIND_TENANT &&
+        nx_pki_open(state_dir, dry_run ? NX_PKI_READONLY : 0, &pki) < 0)
+        goto cleanup;
+    if (nx_payload_attach_spec(s, m, pki, false) < 0 || nx_pki_sync(pki) < 0)
+        goto cleanup;
+    ret = 0;
+cleanup:
+    nx_pki_close(pki);
+    return ret;
+}

@@ -61,6 +61,14 @@ int nx_payload_attach_spec(struct nx_appliance_spec *s, const struct nx_model *m
 int nx_payload_attach_pki(struct nx_desired *d, const struct nx_model *m, struct nx_pki *pki,
                           const char *const *tenants);
 
+/* One spec's payload with its tunnel credentials, for a command that hands it
+ * out: the tenant bundle's in a tenant-side model, else from the PKI in
+ * state_dir, issued if missing and made durable before this returns (with
+ * dry_run read-only: what is missing renders as pending). Returns 0, or -1
+ * with nx_error set. */
+int nx_payload_issue_spec(struct nx_appliance_spec *s, const struct nx_model *m,
+                          const char *state_dir, bool dry_run);
+
 /* Free spec's payload once nothing will send it (it may hold a private key);
  * the digest stays. A 10,000-tenant run would otherwise keep 40 MiB of them. */
 void nx_payload_drop(struct nx_appliance_spec *spec);
