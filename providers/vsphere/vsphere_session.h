@@ -6,7 +6,6 @@
 #include "retry.h" /* NX_RETRY_ATTEMPTS, nx_retry_pause */
 #include "vsphere.h"
 
-
 /* vsphere://host[:port][/path] -> https://host[:port]/path (vsphere+http://:
  * http://); NULL if the URI is not one (user info is refused). */
 char *vs_uri_to_url(const char *uri);
