@@ -13,8 +13,7 @@
 . "$top_srcdir/tests/vcsim-lib.sh"
 . "$top_srcdir/tests/fault-lib.sh"
 
-[ -x "$NETEXT_DEPLOY" ] || skip_all "netext-deploy not built ($NETEXT_DEPLOY)"
-"$NETEXT_DEPLOY" --version 2>&1 | grep -q vsphere || skip_all "built without the vsphere provider"
+require_provider vsphere
 [ -n "${NX_SKIP_SLOW_TIERS:-}" ] && skip_all "NX_SKIP_SLOW_TIERS is set"
 nx_tmpdir
 trap 'fp_stop_all; vcsim_stop_all; [ -n "$NX_KEEP" ] || rm -rf "$NX_TMP"' EXIT INT TERM
