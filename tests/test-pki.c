@@ -449,6 +449,7 @@ static void test_tenant_side_certs(void)
         nx_pki_derive_client(cc.ca_pem, cc.cert_pem, cc.key_pem, "initech", "t-b", &b), 0);
     CU_ASSERT_STRING_EQUAL(a.cert_pem, a2.cert_pem);
     CU_ASSERT_STRING_EQUAL(a.key_pem, a2.key_pem);
+    nx_pki_cred_release(&a2); /* used again below */
     CU_ASSERT_STRING_EQUAL(a.ca_pem, cc.ca_pem);
     CU_ASSERT_STRING_NOT_EQUAL(a.cert_pem, b.cert_pem);
     CU_ASSERT_STRING_NOT_EQUAL(a.key_pem, b.key_pem);
