@@ -188,9 +188,177 @@ static const char *bad_rule_address(uint32_t a)
     return NULL;
 }
 
+/* What tenants claim, across tenants: a VLAN on a host, a static address, a
+ * public endpoint, a public address on an SP production network. */
+struct claims {
+    struct keyset vlans, addrs, endpoints, publics;
+};
+
+static void check_subscriptions(struct nx_model *m, struct nx_tenant *t, struct claims *cl,
+                                struct nx_diag *diag, bool *any_subscribed)
+{
+    for (size_t j = 0; j < t->n_subs; j++) {
+        struct nx_subscription *s = &t->subs[j];
+        s->plan = s->plan_name ? nx_model_plan(m, s->plan_name) : NULL;
+        if (!s->plan) {
+            D(diag, s->loc, "<subscribe plan=\"%s\">: unknown hardware plan (tenant '%s')",
+              s->plan_name ? s->plan_name : "", t->name);
+            continue;
+        }
+        *any_subscribed = true;
+        for (size_t k = 0; k < j; k++)
+            if (t->subs[k].plan == s->plan)
+                D(diag, s->loc,
+                  "<subscribe plan=\"%s\">: tenant '%s' is already subscribed to it (line "
+                  "%u)",
+                  s->plan_name, t->name, t->subs[k].loc.line);
+        if (!s->plan->host)
+            continue;
+        /* tenant isolation: a VLAN on a host belongs to one tenant */
+        for (size_t k = 0; k < s->plan->n_networks; k++) {
+            const struct nx_network *n = &s->plan->networks[k];
+            if (!n->vlan)
+                continue;
+            char *key = nx_asprintf("%s\n%u", s->plan->host->name, n->vlan);
+            struct owner *o = keyset_claim(&cl->vlans, key, t, n->loc);
+            if (o && o->tenant != t)
+                D(diag, s->loc,
+                  "<subscribe plan=\"%s\">: VLAN %u on host '%s' (network '%s') already "
+                  "belongs to tenant '%s' (%s:%u); tenants never share a VLAN",
+                  s->plan_name, n->vlan, s->plan->host->name, n->name, o->tenant->name, o->loc.file,
+                  o->loc.line);
+        }
+    }
+}
+
+static void check_tenant_appliances(struct nx_model *m, struct nx_tenant *t, struct claims *cl,
+                                    struct nx_diag *diag)
+{
+    for (size_t j = 0; j < t->n_appliances; j++) {
+        struct nx_tenant_appliance *a = &t->appliances[j];
+        struct nx_host *h = a->host_name ? nx_model_host(m, a->host_name) : NULL;
+        if (!h) {
+            D(diag, a->loc, "<appliance host=\"%s\">: unknown host (tenant '%s')",
+              a->host_name ? a->host_name : "", t->name);
+            continue;
+        }
+        if (!tenant_on_host(t, h))
+            D(diag, a->loc,
+              "<appliance host=\"%s\">: tenant '%s' has no hardware plan on this host",
+              a->host_name, t->name);
+        for (size_t k = 0; k < j; k++)
+            if (nx_str_eq(t->appliances[k].host_name, a->host_name))
+                D(diag, a->loc, "<appliance host=\"%s\">: defined twice for tenant '%s'",
+                  a->host_name, t->name);
+        if (a->addr.mode == NX_ADDR_STATIC && a->addr.ip) {
+            char ip[16];
+            nx_format_ipv4(a->addr.ip, ip);
+            struct owner *o = keyset_claim(&cl->addrs, nx_strdup(ip), t, a->addr.loc);
+            if (o)
+                D(diag, a->addr.loc,
+                  "<static ip=\"%s\">: address already used by tenant '%s' (%s:%u)", ip,
+                  o->tenant->name, o->loc.file, o->loc.line);
+        }
+    }
+}
+
+/* One public IP rule of t, whose appliances are on hosts[0..n_hosts). */
+static void check_rule(struct nx_model *m, struct nx_tenant *t, const struct nx_rule *r,
+                       const size_t *hosts, size_t n_hosts, struct claims *cl, struct nx_diag *diag)
+{
+    char pub[16], rep[16];
+    nx_format_ipv4(r->public_ip, pub);
+    nx_format_ipv4(r->replica_ip, rep);
+    const char *bad_pub = bad_rule_address(r->public_ip);
+    const char *bad_rep = bad_rule_address(r->replica_ip);
+    if (bad_pub)
+        D(diag, r->loc, "<public-ip-rule public=\"%s:%u\">: the public address is %s", pub,
+          r->public_port, bad_pub);
+    if (bad_rep)
+        D(diag, r->loc, "<public-ip-rule replica=\"%s:%u\">: the replica address is %s", rep,
+          r->replica_port, bad_rep);
+    if (r->public_port == NX_RESERVED_PORT)
+        D(diag, r->loc,
+          "<public-ip-rule public=\"%s:%u\">: port %d is reserved for the appliance's "
+          "management and cannot be a public port",
+          pub, r->public_port, NX_RESERVED_PORT);
+    if (r->host_name) {
+        struct nx_host *h = nx_model_host(m, r->host_name);
+        if (!h || !tenant_on_host(t, h))
+            D(diag, r->loc,
+              "<public-ip-rule host=\"%s\">: tenant '%s' has no appliance on this host",
+              r->host_name, t->name);
+    } else if (n_hosts > 1) {
+        D(diag, r->loc,
+          "<public-ip-rule public=\"%s:%u\">: tenant '%s' has appliances on %zu hosts; "
+          "say which with host=\"...\"",
+          pub, r->public_port, t->name, n_hosts);
+    } else if (n_hosts == 0) {
+        D(diag, r->loc,
+          "<public-ip-rule public=\"%s:%u\">: tenant '%s' has no hardware plan, so no "
+          "appliance to carry the rule",
+          pub, r->public_port, t->name);
+    }
+    char *key =
+        nx_asprintf("%s:%u/%s", pub, r->public_port, r->proto == NX_PROTO_UDP ? "udp" : "tcp");
+    struct owner *o = keyset_claim(&cl->endpoints, key, t, r->loc);
+    if (o) {
+        D(diag, r->loc,
+          "<public-ip-rule public=\"%s:%u\">: public endpoint already used by tenant "
+          "'%s' (%s:%u)",
+          pub, r->public_port, o->tenant->name, o->loc.file, o->loc.line);
+        return;
+    }
+    /* the appliance carrying a public address answers ARP for it on its
+     * host's SP production network: one appliance per address and network,
+     * across tenants and hosts */
+    struct nx_host *rh = r->host_name   ? nx_model_host(m, r->host_name)
+                         : n_hosts == 1 ? m->hosts[hosts[0]]
+                                        : NULL;
+    if (!rh || !rh->production_network || !tenant_on_host(t, rh) || bad_pub)
+        return;
+    key = nx_asprintf("%s\n%u\n%s", rh->production_network, rh->production_vlan, pub);
+    o = keyset_claim(&cl->publics, key, t, r->loc);
+    if (!o) {
+        struct owner *mine = nx_map_get(&cl->publics.map, cl->publics.keys[cl->publics.n - 1]);
+        mine->host = rh;
+        return;
+    }
+    if (o->tenant != t || o->host != rh)
+        D(diag, r->loc,
+          "<public-ip-rule public=\"%s:%u\">: public address %s on SP production "
+          "network '%s' is already used by tenant '%s' on host '%s' (%s:%u): two "
+          "appliances would answer ARP for it",
+          pub, r->public_port, pub, rh->production_network, o->tenant->name, o->host->name,
+          o->loc.file, o->loc.line);
+}
+
+static void check_rules(struct nx_model *m, struct nx_tenant *t, struct claims *cl,
+                        struct nx_diag *diag)
+{
+    size_t *hosts;
+    size_t n_hosts = nx_tenant_hosts(m, t, &hosts);
+    for (size_t j = 0; j < t->n_rules; j++)
+        check_rule(m, t, &t->rules[j], hosts, n_hosts, cl, diag);
+    free(hosts);
+}
+
+/* The cloud gateway endpoint, which tenant appliances need. */
+static void check_gateway(struct nx_model *m, bool any_subscribed, struct nx_diag *diag)
+{
+    size_t before_global = diag->n;
+    if (any_subscribed && !m->has_gateway)
+        nx_diag_add(diag, m->n_files ? m->files[0] : NULL, 0,
+                    "no <gateway> defined: tenant appliances need the cloud gateway endpoint");
+    if (m->has_gateway && !valid_hostname(m->gateway.address))
+        D(diag, m->gateway.loc, "<gateway address=\"%s\">: not a host name or IPv4 address",
+          m->gateway.address ? m->gateway.address : "");
+    m->n_global_errors += diag->n - before_global;
+}
+
 static void check_tenants(struct nx_model *m, struct nx_diag *diag)
 {
-    struct keyset vlans = {0}, addrs = {0}, endpoints = {0}, publics = {0};
+    struct claims cl = {0};
     bool any_subscribed = false;
 
     for (size_t i = 0; i < m->n_tenants; i++) {
@@ -208,149 +376,16 @@ static void check_tenants(struct nx_model *m, struct nx_diag *diag)
             t->invalid = prev->invalid = true;
             continue;
         }
-        for (size_t j = 0; j < t->n_subs; j++) {
-            struct nx_subscription *s = &t->subs[j];
-            s->plan = s->plan_name ? nx_model_plan(m, s->plan_name) : NULL;
-            if (!s->plan) {
-                D(diag, s->loc, "<subscribe plan=\"%s\">: unknown hardware plan (tenant '%s')",
-                  s->plan_name ? s->plan_name : "", t->name);
-                continue;
-            }
-            any_subscribed = true;
-            for (size_t k = 0; k < j; k++)
-                if (t->subs[k].plan == s->plan)
-                    D(diag, s->loc,
-                      "<subscribe plan=\"%s\">: tenant '%s' is already subscribed to it (line "
-                      "%u)",
-                      s->plan_name, t->name, t->subs[k].loc.line);
-            if (!s->plan->host)
-                continue;
-            /* tenant isolation: a VLAN on a host belongs to one tenant */
-            for (size_t k = 0; k < s->plan->n_networks; k++) {
-                const struct nx_network *n = &s->plan->networks[k];
-                if (!n->vlan)
-                    continue;
-                char *key = nx_asprintf("%s\n%u", s->plan->host->name, n->vlan);
-                struct owner *o = keyset_claim(&vlans, key, t, n->loc);
-                if (o && o->tenant != t)
-                    D(diag, s->loc,
-                      "<subscribe plan=\"%s\">: VLAN %u on host '%s' (network '%s') already "
-                      "belongs to tenant '%s' (%s:%u); tenants never share a VLAN",
-                      s->plan_name, n->vlan, s->plan->host->name, n->name, o->tenant->name,
-                      o->loc.file, o->loc.line);
-            }
-        }
-        for (size_t j = 0; j < t->n_appliances; j++) {
-            struct nx_tenant_appliance *a = &t->appliances[j];
-            struct nx_host *h = a->host_name ? nx_model_host(m, a->host_name) : NULL;
-            if (!h) {
-                D(diag, a->loc, "<appliance host=\"%s\">: unknown host (tenant '%s')",
-                  a->host_name ? a->host_name : "", t->name);
-                continue;
-            }
-            if (!tenant_on_host(t, h))
-                D(diag, a->loc,
-                  "<appliance host=\"%s\">: tenant '%s' has no hardware plan on this host",
-                  a->host_name, t->name);
-            for (size_t k = 0; k < j; k++)
-                if (nx_str_eq(t->appliances[k].host_name, a->host_name))
-                    D(diag, a->loc, "<appliance host=\"%s\">: defined twice for tenant '%s'",
-                      a->host_name, t->name);
-            if (a->addr.mode == NX_ADDR_STATIC && a->addr.ip) {
-                char ip[16];
-                nx_format_ipv4(a->addr.ip, ip);
-                struct owner *o = keyset_claim(&addrs, nx_strdup(ip), t, a->addr.loc);
-                if (o)
-                    D(diag, a->addr.loc,
-                      "<static ip=\"%s\">: address already used by tenant '%s' (%s:%u)", ip,
-                      o->tenant->name, o->loc.file, o->loc.line);
-            }
-        }
-        size_t *hosts;
-        size_t n_hosts = nx_tenant_hosts(m, t, &hosts);
-        for (size_t j = 0; j < t->n_rules; j++) {
-            struct nx_rule *r = &t->rules[j];
-            char pub[16], rep[16];
-            nx_format_ipv4(r->public_ip, pub);
-            nx_format_ipv4(r->replica_ip, rep);
-            const char *bad_pub = bad_rule_address(r->public_ip);
-            const char *bad_rep = bad_rule_address(r->replica_ip);
-            if (bad_pub)
-                D(diag, r->loc, "<public-ip-rule public=\"%s:%u\">: the public address is %s", pub,
-                  r->public_port, bad_pub);
-            if (bad_rep)
-                D(diag, r->loc, "<public-ip-rule replica=\"%s:%u\">: the replica address is %s",
-                  rep, r->replica_port, bad_rep);
-            if (r->public_port == NX_RESERVED_PORT)
-                D(diag, r->loc,
-                  "<public-ip-rule public=\"%s:%u\">: port %d is reserved for the appliance's "
-                  "management and cannot be a public port",
-                  pub, r->public_port, NX_RESERVED_PORT);
-            if (r->host_name) {
-                struct nx_host *h = nx_model_host(m, r->host_name);
-                if (!h || !tenant_on_host(t, h))
-                    D(diag, r->loc,
-                      "<public-ip-rule host=\"%s\">: tenant '%s' has no appliance on this host",
-                      r->host_name, t->name);
-            } else if (n_hosts > 1) {
-                D(diag, r->loc,
-                  "<public-ip-rule public=\"%s:%u\">: tenant '%s' has appliances on %zu hosts; "
-                  "say which with host=\"...\"",
-                  pub, r->public_port, t->name, n_hosts);
-            } else if (n_hosts == 0) {
-                D(diag, r->loc,
-                  "<public-ip-rule public=\"%s:%u\">: tenant '%s' has no hardware plan, so no "
-                  "appliance to carry the rule",
-                  pub, r->public_port, t->name);
-            }
-            char *key = nx_asprintf("%s:%u/%s", pub, r->public_port,
-                                    r->proto == NX_PROTO_UDP ? "udp" : "tcp");
-            struct owner *o = keyset_claim(&endpoints, key, t, r->loc);
-            if (o) {
-                D(diag, r->loc,
-                  "<public-ip-rule public=\"%s:%u\">: public endpoint already used by tenant "
-                  "'%s' (%s:%u)",
-                  pub, r->public_port, o->tenant->name, o->loc.file, o->loc.line);
-                continue;
-            }
-            /* the appliance carrying a public address answers ARP for it on
-             * its host's SP production network: one appliance per address
-             * and network, across tenants and hosts */
-            struct nx_host *rh = r->host_name   ? nx_model_host(m, r->host_name)
-                                 : n_hosts == 1 ? m->hosts[hosts[0]]
-                                                : NULL;
-            if (!rh || !rh->production_network || !tenant_on_host(t, rh) || bad_pub)
-                continue;
-            key = nx_asprintf("%s\n%u\n%s", rh->production_network, rh->production_vlan, pub);
-            o = keyset_claim(&publics, key, t, r->loc);
-            if (!o) {
-                struct owner *mine = nx_map_get(&publics.map, publics.keys[publics.n - 1]);
-                mine->host = rh;
-                continue;
-            }
-            if (o->tenant != t || o->host != rh)
-                D(diag, r->loc,
-                  "<public-ip-rule public=\"%s:%u\">: public address %s on SP production "
-                  "network '%s' is already used by tenant '%s' on host '%s' (%s:%u): two "
-                  "appliances would answer ARP for it",
-                  pub, r->public_port, pub, rh->production_network, o->tenant->name, o->host->name,
-                  o->loc.file, o->loc.line);
-        }
-        free(hosts);
+        check_subscriptions(m, t, &cl, diag, &any_subscribed);
+        check_tenant_appliances(m, t, &cl, diag);
+        check_rules(m, t, &cl, diag);
         t->invalid |= diag->n > before;
     }
-    size_t before_global = diag->n;
-    if (any_subscribed && !m->has_gateway)
-        nx_diag_add(diag, m->n_files ? m->files[0] : NULL, 0,
-                    "no <gateway> defined: tenant appliances need the cloud gateway endpoint");
-    if (m->has_gateway && !valid_hostname(m->gateway.address))
-        D(diag, m->gateway.loc, "<gateway address=\"%s\">: not a host name or IPv4 address",
-          m->gateway.address ? m->gateway.address : "");
-    m->n_global_errors += diag->n - before_global;
-    keyset_release(&vlans);
-    keyset_release(&addrs);
-    keyset_release(&endpoints);
-    keyset_release(&publics);
+    check_gateway(m, any_subscribed, diag);
+    keyset_release(&cl.vlans);
+    keyset_release(&cl.addrs);
+    keyset_release(&cl.endpoints);
+    keyset_release(&cl.publics);
 }
 
 /* Appliance names are built from tenant and host names joined by '-', so two
