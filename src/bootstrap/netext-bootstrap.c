@@ -881,23 +881,20 @@ static int cmd_supervise(const struct opts *o)
     return ret;
 }
 
-int main(int argc, char **argv)
+/* The options; -1 to go on, else the exit status (--help, --version, a
+ * usage error). */
+static int parse_options(int argc, char **argv, struct opts *o, int *level)
 {
-    struct opts o = {.root = "/",
-                     .sysroot = "",
-                     .openvpn = "/usr/sbin/openvpn",
-                     .status_tty = "/dev/ttyS0",
-                     .interval = 2};
-    int c, level = NX_LOG_WARN;
     size_t alloc_gw = 0;
+    int c;
     opterr = 0;
     while ((c = getopt_long(argc, argv, ":vqhV", long_opts, NULL)) != -1) {
         switch (c) {
         case OPT_PAYLOAD:
-            o.payload_file = optarg;
+            o->payload_file = optarg;
             break;
         case OPT_CHANNEL:
-            if (!nx_app_channel_parse(optarg, &o.channel)) {
+            if (!nx_app_channel_parse(optarg, &o->channel)) {
                 fprintf(stderr,
                         "netext-bootstrap: --channel '%s': auto, file, fwcfg, vmware or "
                         "hyperv\n",
@@ -906,23 +903,23 @@ int main(int argc, char **argv)
             }
             break;
         case OPT_ROOT:
-            o.root = optarg;
+            o->root = optarg;
             break;
         case OPT_SYSROOT:
-            o.sysroot = optarg;
+            o->sysroot = optarg;
             break;
         case OPT_GATEWAY:
-            NX_GROW(o.gateways, alloc_gw, o.n_gateways + 1);
-            o.gateways[o.n_gateways++] = optarg;
+            NX_GROW(o->gateways, alloc_gw, o->n_gateways + 1);
+            o->gateways[o->n_gateways++] = optarg;
             break;
         case OPT_OPENVPN:
-            o.openvpn = optarg;
+            o->openvpn = optarg;
             break;
         case OPT_NOSD:
-            o.no_systemd = true;
+            o->no_systemd = true;
             break;
         case OPT_STATUS_TTY:
-            o.status_tty = optarg;
+            o->status_tty = optarg;
             break;
         case OPT_INTERVAL: {
             unsigned long v;
@@ -930,14 +927,14 @@ int main(int argc, char **argv)
                 fprintf(stderr, "netext-bootstrap: --interval '%s': 1 to 3600 seconds\n", optarg);
                 return NX_EX_USAGE;
             }
-            o.interval = (unsigned)v;
+            o->interval = (unsigned)v;
             break;
         }
         case 'v':
-            level++;
+            (*level)++;
             break;
         case 'q':
-            level = NX_LOG_ERROR;
+            *level = NX_LOG_ERROR;
             break;
         case 'h':
             fputs(usage_text, stdout);
@@ -952,10 +949,74 @@ int main(int argc, char **argv)
             return NX_EX_USAGE;
         }
     }
+    return -1;
+}
+
+static int run_apply(const struct opts *o, int *exit_code __attribute__((unused)))
+{
+    return cmd_apply(o, true);
+}
+
+static int run_render(const struct opts *o, int *exit_code __attribute__((unused)))
+{
+    return cmd_apply(o, false);
+}
+
+static int run_status(const struct opts *o, int *exit_code __attribute__((unused)))
+{
+    return cmd_status(o, false);
+}
+
+static int run_stop(const struct opts *o, int *exit_code __attribute__((unused)))
+{
+    return cmd_status(o, true);
+}
+
+static int run_supervise(const struct opts *o, int *exit_code __attribute__((unused)))
+{
+    return cmd_supervise(o);
+}
+
+struct command {
+    const char *name;
+    /* 0, or -1 with nx_error set; *exit_code: a status of the command's own */
+    int (*run)(const struct opts *o, int *exit_code);
+    bool takes_mode; /* one argument: failover MODE */
+    bool locks_itself; /* supervise takes the state lock each round */
+};
+
+static const struct command commands[] = {
+    {"apply", run_apply, false, false},      {"render", run_render, false, false},
+    {"failover", cmd_failover, true, false}, {"status", run_status, false, false},
+    {"stop", run_stop, false, false},        {"supervise", run_supervise, false, true},
+};
+
+static const struct command *find_command(const char *name)
+{
+    for (size_t i = 0; i < NX_ARRAY_SIZE(commands); i++)
+        if (!strcmp(commands[i].name, name))
+            return &commands[i];
+    return NULL;
+}
+
+int main(int argc, char **argv)
+{
+    struct opts o = {.root = "/",
+                     .sysroot = "",
+                     .openvpn = "/usr/sbin/openvpn",
+                     .status_tty = "/dev/ttyS0",
+                     .interval = 2};
+    int level = NX_LOG_WARN;
+    int done = parse_options(argc, argv, &o, &level);
+    if (done >= 0) {
+        free(o.gateways);
+        return done;
+    }
     nx_log_set_level(level);
     nx_xml_init();
     o.command = optind < argc ? argv[optind++] : "apply";
-    if (!strcmp(o.command, "failover")) {
+    const struct command *cmd = find_command(o.command);
+    if (cmd && cmd->takes_mode) {
         if (optind >= argc) {
             fprintf(stderr, "netext-bootstrap: failover needs a mode: partial, full or none\n");
             return NX_EX_USAGE;
@@ -974,18 +1035,12 @@ int main(int argc, char **argv)
         return NX_EX_USAGE;
     }
     int exit_code = 0, rc;
-    int lock = strcmp(o.command, "supervise") ? lock_state(&o) : -2; /* it locks each round */
-    if (lock == -2) {
-        lock = -1;
-        rc = cmd_supervise(&o);
-    } else if (lock < 0) {
+    bool locks_itself = cmd && cmd->locks_itself;
+    int lock = locks_itself ? -1 : lock_state(&o);
+    if (!locks_itself && lock < 0) {
         rc = -1;
-    } else if (!strcmp(o.command, "apply") || !strcmp(o.command, "render")) {
-        rc = cmd_apply(&o, !strcmp(o.command, "apply"));
-    } else if (!strcmp(o.command, "failover")) {
-        rc = cmd_failover(&o, &exit_code);
-    } else if (!strcmp(o.command, "status") || !strcmp(o.command, "stop")) {
-        rc = cmd_status(&o, !strcmp(o.command, "stop"));
+    } else if (cmd) {
+        rc = cmd->run(&o, &exit_code);
     } else {
         fprintf(stderr, "netext-bootstrap: unknown command '%s'\n", o.command);
         rc = 0;
