@@ -1,4 +1,4 @@
-/* image.h: the appliance image a run attaches (struct nx_image, model.h).
+/* image.h: the appliance image a run attaches.
  *
  * The image is the ISO `make appliance` builds. A run reads it once: its
  * size and SHA-256 identify it. Appliances carry the image's id in their
@@ -9,7 +9,18 @@
 #ifndef NX_IMAGE_H
 #define NX_IMAGE_H
 
-#include "model.h"
+#include <stdint.h>
+
+/* The appliance image: the ISO `make appliance` builds (kernel, initramfs,
+ * netext-bootstrap), which every appliance boots from its CD/DVD drive.
+ * A model holds the one every appliance boots (model.h). */
+struct nx_image {
+    char *file; /* local path of the ISO */
+    char *name; /* its file name on hypervisor stores: netext-appliance-<id>.iso */
+    char id[17]; /* the first 16 hex digits of its SHA-256 (markers, store names) */
+    char digest[65]; /* SHA-256, hex */
+    uint64_t size; /* bytes */
+};
 
 /* Where `make install` puts the image ($(pkgdatadir)/appliance). */
 #define NX_IMAGE_DEFAULT NX_PKGDATADIR "/appliance/netext-appliance.iso"

@@ -11,17 +11,7 @@
 #include <stdint.h>
 
 #include "hashmap.h"
-
-/* The appliance image: the ISO `make appliance` builds (kernel, initramfs,
- * netext-bootstrap), which every appliance boots from its CD/DVD drive.
- * Loaded by nx_image_load() (image.h). */
-struct nx_image {
-    char *file; /* local path of the ISO */
-    char *name; /* its file name on hypervisor stores: netext-appliance-<id>.iso */
-    char id[17]; /* the first 16 hex digits of its SHA-256 (markers, store names) */
-    char digest[65]; /* SHA-256, hex */
-    uint64_t size; /* bytes */
-};
+#include "image.h"
 
 /* Limits every model obeys (validate.c and the tenant side check them). */
 #define NX_TENANT_NAME_MAX 48
