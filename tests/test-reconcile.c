@@ -6,13 +6,12 @@
  * that creates an appliance, reach its payload, and later runs read them
  * through the check stamps; removals on a provider that is not concurrent
  * never overlap either ("rm://"); an appliance with more vNICs than the
- * provider allows is refused before any change ("lim://"). The real providers
- * are tested elsewhere. */
+ * provider allows is refused before any change ("lim://"). Each is an
+ * in-memory provider of fake-provider.h; the real providers are tested
+ * elsewhere. */
 #include "testutil.h"
 
-#include <pthread.h>
-#include <unistd.h>
-
+#include "fake-provider.h"
 #include "payload.h"
 #include "pki.h"
 #include "reconcile.h"
@@ -20,122 +19,22 @@
 #include "util.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
-static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
-static int in_call, max_in_call, creates, powers;
+/* ---- "rec://": not concurrent, refuses one tenant, fails two ----------- */
 
-static bool rec_probe(const char *uri)
-{
-    return nx_str_has_prefix(uri, "rec://");
-}
-
-static int rec_open(struct nx_conn *c, const char *uri, const struct nx_conn_opts *o)
-{
-    (void)c;
-    (void)uri;
-    (void)o;
-    return 0; /* no state of its own: priv stays NULL */
-}
-
-static void rec_close(struct nx_conn *c)
-{
-    (void)c;
-}
-
-static void enter(void)
-{
-    pthread_mutex_lock(&mu);
-    if (++in_call > max_in_call)
-        max_in_call = in_call;
-    pthread_mutex_unlock(&mu);
-    usleep(2000); /* long enough for overlaps to show */
-}
-
-static void leave(void)
-{
-    pthread_mutex_lock(&mu);
-    in_call--;
-    pthread_mutex_unlock(&mu);
-}
-
-static int rec_check(struct nx_conn *c, const struct nx_appliance_spec *s)
-{
-    (void)c;
-    if (strcmp(s->tenant->name, "refused") == 0)
-        return nx_error_set(NX_EX_DATAERR, "datastore 'vvol1' is a VVol datastore");
-    return 0;
-}
-
-static int rec_list(struct nx_conn *c, struct nx_obs_list *out)
-{
-    (void)c;
-    (void)out;
-    return 0;
-}
-
-static int rec_create(struct nx_conn *c, const struct nx_appliance_spec *s,
-                      struct nx_appliance_obs **out)
-{
-    (void)c;
-    enter();
-    pthread_mutex_lock(&mu);
-    creates++;
-    pthread_mutex_unlock(&mu);
-    int rc = 0;
-    if (strcmp(s->tenant->name, "t03") == 0)
-        rc = nx_error_set(NX_EX_UNAVAILABLE, "%s: no space left on the datastore", s->name);
-    else {
-        struct nx_appliance_obs *o = nx_calloc(1, sizeof(*o));
-        o->id = nx_asprintf("vm-%s", s->name);
-        o->name = nx_strdup(s->name);
-        nx_marker_from_spec(&o->marker, s);
-        *out = o;
-    }
-    leave();
-    return rc;
-}
-
-static int rec_power(struct nx_conn *c, const struct nx_appliance_obs *o, bool on)
-{
-    (void)c;
-    (void)o;
-    (void)on;
-    enter();
-    pthread_mutex_lock(&mu);
-    powers++;
-    pthread_mutex_unlock(&mu);
-    leave();
-    return 0; /* confirmed later, in settle */
-}
-
-static int rec_settle(struct nx_conn *c, struct nx_deferred_failure **out, size_t *n)
-{
-    (void)c;
-    /* t05's power-on turns out to have failed */
-    *out = nx_calloc(1, sizeof(**out));
-    (*out)[0].appliance_id = nx_strdup("vm-netext-t05-h");
-    (*out)[0].error = nx_strdup("powering on netext-t05-h: InsufficientResourcesFault");
-    *n = 1;
-    return 0;
-}
-
-static const struct nx_provider_ops rec_ops = {
-    .name = "recording",
-    .probe = rec_probe,
-    .mac_range = &nx_mac_range_local,
-    .concurrent = false,
-    .open = rec_open,
-    .close = rec_close,
-    .check_placement = rec_check,
-    .list_owned = rec_list,
-    .create = rec_create,
-    .set_power = rec_power,
-    .settle = rec_settle,
-};
+static struct nx_fake rec;
 
 static void test_engine(void)
 {
-    CU_ASSERT_EQUAL_FATAL(nx_provider_register(&rec_ops), 0);
+    nx_fake_init(&rec, "rec", "recording");
+    rec.call_delay_us = 2000; /* long enough for overlaps to show */
+    rec.refuse_tenant = "refused";
+    rec.fail_create_tenant = "t03";
+    /* t05's power-on turns out to have failed */
+    rec.settle_fail_id = "vm-netext-t05-h";
+    rec.settle_fail_error = "powering on netext-t05-h: InsufficientResourcesFault";
+    CU_ASSERT_EQUAL_FATAL(nx_fake_register(&rec), 0);
     struct strbuf sb = STRBUF_INIT;
     strbuf_addstr(&sb, NX_PLAN_HEAD "<gateway address='gw'/><host name='h' uri='rec://one' "
                                     "production-network='p' vlan-switch='v'/>");
@@ -154,9 +53,9 @@ static void test_engine(void)
     struct nx_run r;
     int code = nx_run_execute(m, &o, &r);
     CU_ASSERT_EQUAL(code, NX_EX_FAILED);
-    CU_ASSERT_EQUAL(max_in_call, 1); /* serialised on the one connection */
-    CU_ASSERT_EQUAL(creates, 20); /* the refused tenant got none */
-    CU_ASSERT_EQUAL(powers, 19); /* t03's create failed: no power-on */
+    CU_ASSERT_EQUAL(rec.max_in_call, 1); /* serialised on the one connection */
+    CU_ASSERT_EQUAL(rec.creates, 20); /* the refused tenant got none */
+    CU_ASSERT_EQUAL(rec.powers, 19); /* t03's create failed: no power-on */
     CU_ASSERT_EQUAL(r.tenants_done, 21);
     CU_ASSERT_EQUAL(r.problems.n, 1);
     size_t changed = 0;
@@ -182,7 +81,11 @@ static void test_engine(void)
             seen = true;
         }
     CU_ASSERT(seen);
+    CU_ASSERT_EQUAL(rec.opens, 1); /* one connection per endpoint */
+    CU_ASSERT_EQUAL(rec.closes, 0);
     nx_run_release(&r);
+    CU_ASSERT_EQUAL(rec.closes, 1); /* its priv freed by the provider's close */
+    nx_fake_release(&rec);
     nx_model_free(m);
     nx_diag_release(&d);
     strbuf_release(&sb);
@@ -190,47 +93,14 @@ static void test_engine(void)
 
 /* ---- "store://": keeps what was created, for runs after the first ---------- */
 
-static struct nx_appliance_obs *stored[16];
-static size_t n_stored;
-static int st_creates, st_payloads, st_bad_payloads;
+static struct nx_fake store;
+static int st_bad_payloads;
 static char st_last_cert[4096];
 
-static bool st_probe(const char *uri)
-{
-    return nx_str_has_prefix(uri, "store://");
-}
-
-static struct nx_appliance_obs *obs_copy(const struct nx_appliance_obs *o)
-{
-    struct nx_appliance_obs *c = nx_calloc(1, sizeof(*c));
-    c->id = nx_strdup(o->id);
-    c->name = nx_strdup(o->name);
-    c->marker = o->marker;
-    c->marker.tenant = nx_strdup(o->marker.tenant);
-    c->marker.host = nx_strdup(o->marker.host);
-    c->marker.net = NULL;
-    c->powered_on = o->powered_on;
-    for (size_t i = 0; i < o->n_vnics; i++) {
-        struct nx_vnic_obs v = o->vnics[i];
-        v.id = nx_strdup(v.id);
-        v.network = nx_strdup(v.network);
-        NX_GROW(c->vnics, c->alloc_vnics, c->n_vnics + 1);
-        c->vnics[c->n_vnics++] = v;
-    }
-    return c;
-}
-
-static int st_list(struct nx_conn *c, struct nx_obs_list *out)
-{
-    (void)c;
-    for (size_t i = 0; i < n_stored; i++)
-        nx_obs_list_add(out, obs_copy(stored[i]));
-    return 0;
-}
-
 /* A payload must carry issued credentials, and the digest must be its own. */
-static void check_payload(const struct nx_appliance_spec *s)
+static void check_payload(struct nx_fake *f, const struct nx_appliance_spec *s)
 {
+    (void)f;
     char hex[65];
     nx_sha256_hex(s->payload ? s->payload : "", s->payload_len, hex);
     const char *cert = s->payload ? strstr(s->payload, "<certificate>") : NULL;
@@ -243,68 +113,6 @@ static void check_payload(const struct nx_appliance_spec *s)
     memcpy(st_last_cert, cert, (size_t)(end - cert));
     st_last_cert[end - cert] = '\0';
 }
-
-static int st_create(struct nx_conn *c, const struct nx_appliance_spec *s,
-                     struct nx_appliance_obs **out)
-{
-    (void)c;
-    pthread_mutex_lock(&mu);
-    st_creates++;
-    check_payload(s);
-    struct nx_appliance_obs *o = nx_calloc(1, sizeof(*o));
-    o->id = nx_asprintf("vm-%s", s->name);
-    o->name = nx_strdup(s->name);
-    nx_marker_from_spec(&o->marker, s);
-    o->powered_on = true;
-    for (size_t i = 0; i < s->n_vnics; i++) {
-        struct nx_vnic_obs v = {
-            nx_asprintf("nic%zu", i), nx_strdup(s->vnics[i].network), s->vnics[i].vlan, {0}};
-        memcpy(v.mac, s->vnics[i].mac, 6);
-        NX_GROW(o->vnics, o->alloc_vnics, o->n_vnics + 1);
-        o->vnics[o->n_vnics++] = v;
-    }
-    if (n_stored < NX_ARRAY_SIZE(stored))
-        stored[n_stored++] = obs_copy(o);
-    pthread_mutex_unlock(&mu);
-    *out = o;
-    return 0;
-}
-
-static int st_set_payload(struct nx_conn *c, const struct nx_appliance_obs *o,
-                          const struct nx_appliance_spec *s)
-{
-    (void)c;
-    pthread_mutex_lock(&mu);
-    st_payloads++;
-    check_payload(s);
-    for (size_t i = 0; i < n_stored; i++)
-        if (!strcmp(stored[i]->id, o->id))
-            memcpy(stored[i]->marker.digest, s->digest, sizeof(s->digest));
-    pthread_mutex_unlock(&mu);
-    return 0;
-}
-
-static int st_power(struct nx_conn *c, const struct nx_appliance_obs *o, bool on)
-{
-    (void)c;
-    (void)o;
-    (void)on;
-    return 0;
-}
-
-static const struct nx_provider_ops st_ops = {
-    .name = "store",
-    .probe = st_probe,
-    .mac_range = &nx_mac_range_local,
-    .concurrent = true,
-    .open = rec_open,
-    .close = rec_close,
-    .check_placement = rec_check,
-    .list_owned = st_list,
-    .create = st_create,
-    .set_payload = st_set_payload,
-    .set_power = st_power,
-};
 
 static int run_once(struct nx_model *m, const char *state, unsigned long *changes)
 {
@@ -320,7 +128,10 @@ static int run_once(struct nx_model *m, const char *state, unsigned long *change
 
 static void test_credentials(void)
 {
-    CU_ASSERT_EQUAL_FATAL(nx_provider_register(&st_ops), 0);
+    nx_fake_init(&store, "store", "store");
+    store.concurrent = true;
+    store.on_payload = check_payload;
+    CU_ASSERT_EQUAL_FATAL(nx_fake_register(&store), 0);
     char root[] = "/tmp/nx-test-reconcile.XXXXXX";
     CU_ASSERT_PTR_NOT_NULL_FATAL(mkdtemp(root));
     char *state = nx_asprintf("%s/state", root);
@@ -340,7 +151,7 @@ static void test_credentials(void)
 
     /* first run: every appliance is created with credentials issued for it */
     CU_ASSERT_EQUAL(run_once(m, state, &changes), NX_EX_OK);
-    CU_ASSERT_EQUAL(st_creates, 6);
+    CU_ASSERT_EQUAL(store.creates, 6);
     CU_ASSERT_EQUAL(st_bad_payloads, 0);
     char *stamp = nx_asprintf("%s/pki/c01/server-h.ok", state);
     struct stat st;
@@ -349,8 +160,8 @@ static void test_credentials(void)
     /* second run: nothing to change (digests from the stamps) */
     CU_ASSERT_EQUAL(run_once(m, state, &changes), NX_EX_OK);
     CU_ASSERT_EQUAL(changes, 0);
-    CU_ASSERT_EQUAL(st_creates, 6);
-    CU_ASSERT_EQUAL(st_payloads, 0);
+    CU_ASSERT_EQUAL(store.creates, 6);
+    CU_ASSERT_EQUAL(store.payloads, 0);
 
     /* without a stamp: the full check, the same credentials, nothing to do */
     CU_ASSERT_EQUAL(unlink(stamp), 0);
@@ -367,14 +178,13 @@ static void test_credentials(void)
     memcpy(before, st_last_cert, sizeof(before));
     CU_ASSERT_EQUAL(run_once(m, state, &changes), NX_EX_OK);
     CU_ASSERT_EQUAL(changes, 1);
-    CU_ASSERT_EQUAL(st_payloads, 1);
+    CU_ASSERT_EQUAL(store.payloads, 1);
     CU_ASSERT_EQUAL(st_bad_payloads, 0);
     CU_ASSERT_STRING_NOT_EQUAL(before, st_last_cert);
     CU_ASSERT_EQUAL(run_once(m, state, &changes), NX_EX_OK);
     CU_ASSERT_EQUAL(changes, 0);
 
-    for (size_t i = 0; i < n_stored; i++)
-        nx_obs_free(stored[i]);
+    nx_fake_release(&store);
     char *cmd = nx_asprintf("rm -rf '%s'", root);
     CU_ASSERT_EQUAL(system(cmd), 0);
     free(cmd);
@@ -387,60 +197,24 @@ static void test_credentials(void)
 
 /* ---- "rm://": not concurrent, owns one appliance per tenant, removes them - */
 
-static int rm_in, rm_max, rm_removes;
-
-static bool rm_probe(const char *uri)
-{
-    return nx_str_has_prefix(uri, "rm://");
-}
-
-static int rm_list(struct nx_conn *c, struct nx_obs_list *out)
-{
-    (void)c;
-    for (int i = 0; i < 8; i++) {
-        struct nx_appliance_obs *o = nx_calloc(1, sizeof(*o));
-        o->id = nx_asprintf("vm-%d", i);
-        o->name = nx_asprintf("netext-r%02d-h", i);
-        o->marker.role = NX_ROLE_PROVIDER;
-        o->marker.tenant = nx_asprintf("r%02d", i);
-        o->marker.host = nx_strdup("h");
-        o->marker.revision = 1;
-        nx_obs_list_add(out, o);
-    }
-    return 0;
-}
-
-static int rm_remove(struct nx_conn *c, const struct nx_appliance_obs *o)
-{
-    (void)c;
-    (void)o;
-    pthread_mutex_lock(&mu);
-    rm_removes++;
-    if (++rm_in > rm_max)
-        rm_max = rm_in;
-    pthread_mutex_unlock(&mu);
-    usleep(5000); /* a transport that is not thread-safe would be in use now */
-    pthread_mutex_lock(&mu);
-    rm_in--;
-    pthread_mutex_unlock(&mu);
-    return 0;
-}
-
-static const struct nx_provider_ops rm_ops = {
-    .name = "removing",
-    .probe = rm_probe,
-    .mac_range = &nx_mac_range_local,
-    .concurrent = false,
-    .open = rec_open,
-    .close = rec_close,
-    .check_placement = rec_check,
-    .list_owned = rm_list,
-    .remove = rm_remove,
-};
+static struct nx_fake rm;
 
 static void test_removals_serialised(void)
 {
-    CU_ASSERT_EQUAL_FATAL(nx_provider_register(&rm_ops), 0);
+    nx_fake_init(&rm, "rm", "removing");
+    rm.call_delay_us = 5000; /* a transport that is not thread-safe would be in use now */
+    CU_ASSERT_EQUAL_FATAL(nx_fake_register(&rm), 0);
+    for (int i = 0; i < 8; i++) {
+        struct nx_appliance_obs o = {.marker = {.role = NX_ROLE_PROVIDER, .revision = 1}};
+        o.id = nx_asprintf("vm-%d", i);
+        o.name = nx_asprintf("netext-r%02d-h", i);
+        o.marker.tenant = nx_asprintf("r%02d", i);
+        o.marker.host = nx_strdup("h");
+        nx_fake_add(&rm, &o);
+        free(o.id);
+        free(o.name);
+        nx_marker_release(&o.marker);
+    }
     struct strbuf sb = STRBUF_INIT;
     strbuf_addstr(&sb, NX_PLAN_HEAD "<gateway address='gw'/><host name='h' uri='rm://one' "
                                     "production-network='p' vlan-switch='v'/>");
@@ -456,10 +230,11 @@ static void test_removals_serialised(void)
     struct nx_run_opts o = {.role = NX_ROLE_PROVIDER, .jobs = 4, .remove_all = true};
     struct nx_run r;
     CU_ASSERT_EQUAL(nx_run_execute(m, &o, &r), NX_EX_OK);
-    CU_ASSERT_EQUAL(rm_removes, 8);
+    CU_ASSERT_EQUAL(rm.removes, 8);
     CU_ASSERT_EQUAL(r.n_changes, 8);
-    CU_ASSERT_EQUAL(rm_max, 1); /* one call at a time on the one connection */
+    CU_ASSERT_EQUAL(rm.max_in_call, 1); /* one call at a time on the one connection */
     nx_run_release(&r);
+    nx_fake_release(&rm);
     nx_model_free(m);
     nx_diag_release(&d);
     strbuf_release(&sb);
@@ -467,42 +242,13 @@ static void test_removals_serialised(void)
 
 /* ---- "lim://": at most 4 vNICs per appliance ------------------------------ */
 
-static int lim_creates;
-
-static bool lim_probe(const char *uri)
-{
-    return nx_str_has_prefix(uri, "lim://");
-}
-
-static int lim_create(struct nx_conn *c, const struct nx_appliance_spec *s,
-                      struct nx_appliance_obs **out)
-{
-    (void)c;
-    struct nx_appliance_obs *o = nx_calloc(1, sizeof(*o));
-    o->id = nx_asprintf("vm-%s", s->name);
-    o->name = nx_strdup(s->name);
-    nx_marker_from_spec(&o->marker, s);
-    *out = o;
-    lim_creates++;
-    return 0;
-}
-
-static const struct nx_provider_ops lim_ops = {
-    .name = "limited",
-    .probe = lim_probe,
-    .mac_range = &nx_mac_range_local,
-    .max_vnics = 4,
-    .open = rec_open,
-    .close = rec_close,
-    .check_placement = rec_check,
-    .list_owned = rec_list,
-    .create = lim_create,
-    .set_power = st_power,
-};
+static struct nx_fake lim;
 
 static void test_vnic_limit(void)
 {
-    CU_ASSERT_EQUAL_FATAL(nx_provider_register(&lim_ops), 0);
+    nx_fake_init(&lim, "lim", "limited");
+    lim.max_vnics = 4;
+    CU_ASSERT_EQUAL_FATAL(nx_fake_register(&lim), 0);
     const char *plan = NX_PLAN_HEAD
         "<gateway address='gw'/><host name='h' uri='lim://one' "
         "production-network='p' vlan-switch='v'/>"
@@ -520,7 +266,7 @@ static void test_vnic_limit(void)
     struct nx_run_opts o = {.role = NX_ROLE_PROVIDER, .jobs = 2};
     struct nx_run r;
     nx_run_execute(m, &o, &r);
-    CU_ASSERT_EQUAL(lim_creates, 1); /* 'small' (4 vNICs) only */
+    CU_ASSERT_EQUAL(lim.creates, 1); /* 'small' (4 vNICs) only */
     CU_ASSERT_EQUAL_FATAL(r.problems.n, 1);
     CU_ASSERT(strstr(r.problems.msgs[0],
                      "tenant 'big', host 'h': the appliance would need 5 vNICs (the production "
@@ -528,6 +274,7 @@ static void test_vnic_limit(void)
     CU_ASSERT_EQUAL(nx_run_tenant_result(&r, 1), NX_TR_REFUSED);
     CU_ASSERT_EQUAL(nx_run_tenant_result(&r, 0), NX_TR_CHANGED);
     nx_run_release(&r);
+    nx_fake_release(&lim);
     nx_model_free(m);
     nx_diag_release(&d);
 }
