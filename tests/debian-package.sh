@@ -14,8 +14,9 @@
 # (DEB_BUILD_OPTIONS without nocheck).
 . "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
 for t in dpkg-buildpackage dpkg-deb dh dh_autoreconf; do
-    command -v $t >/dev/null 2>&1 || skip_all "$t is missing (debhelper, dpkg-dev: tests/debian-test-deps)"
+    require_cmd $t "$t is missing (debhelper, dpkg-dev: tests/debian-test-deps)"
 done
+[ -n "${NX_SKIP_SLOW_TIERS:-}" ] && skip_all "NX_SKIP_SLOW_TIERS is set (a package build takes a minute)"
 [ -x "$top_srcdir/debian/rules" ] || skip_all "no debian/ in $top_srcdir (a dist tarball)"
 nx_tmpdir
 trap 'rm -rf "$NX_TMP"' EXIT
@@ -24,7 +25,8 @@ SRC=$NX_TMP/netext-deploy-$VER
 mkdir -p "$SRC"
 
 # ---- a copy of the source tree: git's files, else the tree without build dirs
-if git -C "$top_srcdir" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+# (a tree inside another checkout, e.g. make distcheck's, is no checkout of its own)
+if [ "$(git -C "$top_srcdir" rev-parse --show-toplevel 2>/dev/null)" = "$(cd "$top_srcdir" && pwd -P)" ]; then
     (cd "$top_srcdir" && git ls-files -z -c -o --exclude-standard | xargs -0 sh -c \
         'for f; do [ -e "$f" ] && printf "%s\n" "$f"; done' sh) >"$NX_TMP/files"
     (cd "$top_srcdir" && tar -cf - -T "$NX_TMP/files") | tar -xf - -C "$SRC"
