@@ -7,6 +7,8 @@
  * its own hardware plan of 3 VLANs, every other tenant with a static address,
  * every tenth with a public IP rule. Diff runs twice: against nothing (all
  * creates) and against an exact copy of the desired state (no actions). */
+#include "config.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

@@ -1,4 +1,6 @@
 /* cli.c: what the command implementations share. */
+#include "config.h"
+
 #include "cli.h"
 #include "log.h"
 #include "metrics.h"

@@ -1,4 +1,6 @@
 /* cmd_batch.c: batch mode: every tenant of a plan in one run. */
+#include "config.h"
+
 #include "cli.h"
 #include "lock.h"
 #include "log.h"

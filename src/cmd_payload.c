@@ -1,4 +1,6 @@
 /* cmd_payload.c: `netext-deploy payload` and `netext-deploy rotate`. */
+#include "config.h"
+
 #include "cmd_payload.h"
 #include "lock.h"
 #include "desired.h"

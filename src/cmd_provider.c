@@ -1,4 +1,6 @@
 /* cmd_provider.c: validate, subscribe, unsubscribe, status, export-bundle. */
+#include "config.h"
+
 #include "cli.h"
 #include "desired.h"
 #include "fsutil.h"

@@ -1,4 +1,6 @@
 /* credentials.c: hypervisor credentials, from a file or the environment. */
+#include "config.h"
+
 #include "credentials.h"
 #include "error.h"
 #include "util.h"

@@ -1,4 +1,6 @@
 /* desired.c: the desired state, a pure function of the model. */
+#include "config.h"
+
 #include "desired.h"
 #include "util.h"
 

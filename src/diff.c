@@ -1,4 +1,6 @@
 /* diff.c: desired vs observed, as an ordered list of actions. */
+#include "config.h"
+
 #include "diff.h"
 #include "util.h"
 

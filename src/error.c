@@ -1,4 +1,6 @@
 /* error.c: per-thread last error and diagnostic lists. */
+#include "config.h"
+
 #include "error.h"
 #include "util.h"
 

@@ -1,8 +1,5 @@
 /* fsutil.c: directories, atomic writes, whole-file reads (see fsutil.h). */
 #include "config.h"
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE 1 /* syncfs */
-#endif
 
 #include "fsutil.h"
 #include "error.h"

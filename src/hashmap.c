@@ -1,4 +1,6 @@
 /* hashmap.c: string-keyed open-addressing hash map with linear probing. */
+#include "config.h"
+
 #include "hashmap.h"
 #include "util.h"
 

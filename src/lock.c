@@ -1,4 +1,6 @@
 /* lock.c: advisory locks in the state directory. */
+#include "config.h"
+
 #include "lock.h"
 #include "error.h"
 #include "fsutil.h"

@@ -1,4 +1,6 @@
 /* log.c: log lines on stderr. */
+#include "config.h"
+
 #include "log.h"
 
 #include <pthread.h>

@@ -1,4 +1,6 @@
 /* model.c: construction and destruction of the subscription model. */
+#include "config.h"
+
 #include "model.h"
 #include "image.h"
 #include "util.h"

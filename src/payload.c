@@ -1,4 +1,6 @@
 /* payload.c: rendering of the bootstrap document. */
+#include "config.h"
+
 #include "payload.h"
 #include "pki.h"
 #include "util.h"

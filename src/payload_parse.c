@@ -1,4 +1,6 @@
 /* payload_parse.c: the decoder of the bootstrap document. */
+#include "config.h"
+
 #include "payload_parse.h"
 #include "error.h"
 #include "payload.h"

@@ -1,4 +1,6 @@
 /* plan.c: streaming reader of netext-plan(5) files into the model. */
+#include "config.h"
+
 #include "plan.h"
 #include "log.h"
 #include "util.h"

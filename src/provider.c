@@ -1,4 +1,6 @@
 /* provider.c: the provider registry and connections (provider.h). */
+#include "config.h"
+
 #include "provider.h"
 #include "config.h"
 #include "error.h"

@@ -1,4 +1,6 @@
 /* reconcile.c: discover, diff and execute through the provider interface. */
+#include "config.h"
+
 #include "reconcile.h"
 #include "image.h"
 #include "log.h"

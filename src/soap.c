@@ -1,4 +1,6 @@
 /* soap.c: SOAP 1.1 envelopes, answers and faults (see soap.h). */
+#include "config.h"
+
 #include "soap.h"
 #include "error.h"
 #include "http.h"

@@ -1,4 +1,6 @@
 /* strbuf.c: a growable string, after git's struct strbuf. */
+#include "config.h"
+
 #include "strbuf.h"
 #include "util.h"
 

@@ -1,4 +1,6 @@
 /* template.c: the project's small template engine. */
+#include "config.h"
+
 #include "template.h"
 #include "error.h"
 #include "util.h"

@@ -1,4 +1,6 @@
 /* tenant_side.c: bundles, tenant-side checks and default resolution. */
+#include "config.h"
+
 #include "tenant_side.h"
 #include "fsutil.h"
 #include "util.h"

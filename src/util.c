@@ -1,4 +1,6 @@
 /* util.c: memory helpers and small shared utilities. */
+#include "config.h"
+
 #include "util.h"
 
 #include <ctype.h>

@@ -1,4 +1,6 @@
 /* validate.c: semantic checks of a whole model. */
+#include "config.h"
+
 #include "validate.h"
 #include "desired.h"
 #include "tenant_side.h"

@@ -1,4 +1,6 @@
 /* wsman.c: WS-Management client (see wsman.h). */
+#include "config.h"
+
 #include "wsman.h"
 #include "error.h"
 #include "http.h"

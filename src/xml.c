@@ -1,4 +1,6 @@
 /* xml.c: libxml2 set up safely, and small DOM helpers. */
+#include "config.h"
+
 #include "xml.h"
 #include "error.h"
 #include "util.h"

@@ -1,6 +1,8 @@
 /* test-bootstrap.c: what netext-bootstrap renders and reads (src/bootstrap/appliance.c):
  * every template and rule, escaping (no value adds a directive or a command),
  * the hypervisor channels (fw_cfg, Hyper-V KVP, file), and file modes. */
+#include "config.h"
+
 #include "testutil.h"
 
 #include "appliance.h"

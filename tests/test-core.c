@@ -1,4 +1,6 @@
 /* test-core.c: strbuf, util, hashmap, template engine, marker, credentials. */
+#include "config.h"
+
 #include "testutil.h"
 
 #include <fcntl.h>

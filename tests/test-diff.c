@@ -1,4 +1,6 @@
 /* test-diff.c: desired state (a pure function of the model) and the diff. */
+#include "config.h"
+
 #include "testutil.h"
 
 #include "diff.h"

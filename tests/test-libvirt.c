@@ -1,6 +1,8 @@
 /* test-libvirt.c: the libvirt provider through the reconcile core, on
  * libvirt's test driver (test:///default, whose state is shared by every
  * connection of this process while one stays open). */
+#include "config.h"
+
 #include "testutil.h"
 
 #include <libvirt/libvirt.h>

@@ -1,4 +1,6 @@
 /* test-payload.c: the versioned payload document, its PKI hook and its decoder. */
+#include "config.h"
+
 #include "testutil.h"
 
 #include "payload.h"

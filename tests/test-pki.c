@@ -1,4 +1,6 @@
 /* test-pki.c: the per-tenant tunnel PKI in a state directory. */
+#include "config.h"
+
 #include "testutil.h"
 
 #include "pki.h"

@@ -1,6 +1,8 @@
 /* test-plan.c: reading netext-plan(5) files and validating them.
  * The bad-input corpus lives in tests/data/bad: NAME.xml with NAME.expect
  * holding "LINE: expected message" (LINE 0: any line). */
+#include "config.h"
+
 #include "testutil.h"
 
 #include <dirent.h>

@@ -9,6 +9,8 @@
  * provider allows is refused before any change ("lim://"). Each is an
  * in-memory provider of fake-provider.h; the real providers are tested
  * elsewhere. */
+#include "config.h"
+
 #include "testutil.h"
 
 #include "fake-provider.h"

@@ -1,5 +1,7 @@
 /* test-soap.c: the SOAP layer on recorded vcsim answers, faults, truncated
  * bodies and hostile XML. */
+#include "config.h"
+
 #include "soap.h"
 #include "testutil.h"
 #include "util.h"

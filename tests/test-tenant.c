@@ -2,6 +2,8 @@
  * appliances on libvirt's test driver, rescan add/remove/no-op), per-tenant
  * validity for batch mode, a 200-tenant batch with invalid and failing
  * tenants, and lock contention. */
+#include "config.h"
+
 #include "testutil.h"
 
 #include <libvirt/libvirt.h>

@@ -1,6 +1,8 @@
 /* test-wsman.c: the WS-Management layer without a network (envelopes,
  * escaping, answers recorded in Windows' own prefixes, faults, truncated and
  * hostile XML) and the Hyper-V provider's connection-independent helpers. */
+#include "config.h"
+
 #include "testutil.h"
 
 #include <libxml/tree.h>

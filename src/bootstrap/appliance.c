@@ -1,4 +1,6 @@
 /* appliance.c: payload channels, rendering and writing of the appliance's files. */
+#include "config.h"
+
 #include "appliance.h"
 #include "error.h"
 #include "fsutil.h"

@@ -1,4 +1,6 @@
 /* fuzz-bundle.c: the tenant bundle reader and tenant-side checks. */
+#include "config.h"
+
 #include "fuzz.h"
 
 #include "plan.h"

@@ -1,5 +1,7 @@
 /* fuzz-marker.c: the text form of the ownership marker (read back from
  * vSphere extraConfig and Hyper-V Notes, which anyone may edit). */
+#include "config.h"
+
 #include "fuzz.h"
 
 #include <stdlib.h>

@@ -1,4 +1,6 @@
 /* fuzz-payload.c: the payload decoder the appliance runs at first boot. */
+#include "config.h"
+
 #include "fuzz.h"
 
 #include <string.h>

@@ -1,4 +1,6 @@
 /* fuzz-plan.c: the plan reader, validator, desired state, payloads and diff. */
+#include "config.h"
+
 #include "fuzz.h"
 
 #include "desired.h"

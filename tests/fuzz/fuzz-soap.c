@@ -1,4 +1,6 @@
 /* fuzz-soap.c: the SOAP answer parser of the vSphere provider. */
+#include "config.h"
+
 #include "fuzz.h"
 
 #include "soap.h"

@@ -1,5 +1,7 @@
 /* fuzz-template.c: the template engine. Input: TEMPLATE NUL VALUE NUL VALUE...
  * Values become a, b, c and a list "items" of them, in every escape mode. */
+#include "config.h"
+
 #include "fuzz.h"
 
 #include <stdlib.h>

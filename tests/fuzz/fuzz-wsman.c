@@ -1,5 +1,7 @@
 /* fuzz-wsman.c: the WS-Management answer parser of the Hyper-V provider,
  * including embedded CIM-XML instances. */
+#include "config.h"
+
 #include "fuzz.h"
 
 #include <stdlib.h>

@@ -2,6 +2,8 @@
  * deterministic mutations of each (truncations, bit flips, byte runs), so
  * that make check exercises every parser on hostile input without libFuzzer.
  * Usage: replay-TARGET [-m MUTATIONS] PATH... ; prints one summary line. */
+#include "config.h"
+
 #include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
