@@ -46,23 +46,16 @@ vms() { curl -s "http://127.0.0.1:$1/state" | "$PY" -c 'import json,sys; print(l
 t0=$(date +%s)
 expect_exit 1 "batch of 210: some fail" ND -j 4 --json batch "$NX_TMP/plan.xml"
 echo "# first run: $(( $(date +%s) - t0 )) s"
-check "200 changed, 5 failed, 5 invalid" "$PY" -c "
-import json,sys; t=json.load(open('$NX_TMP/out'))['totals']
-sys.exit(not (t['changed']==200 and t['failed']==5 and t['invalid']==5 and t['refused']==0))"
-check "failures are VLAN read-backs on hv2" "$PY" -c "
-import json,sys; d=json.load(open('$NX_TMP/out'))
-bad=[x for x in d['tenants'] if x['result']=='failed']
-sys.exit(not (len(bad)==5 and all('VLAN' in x.get('error','') for x in bad)))"
+check_json "200 changed, 5 failed, 5 invalid" \
+    "t['changed']==200 and t['failed']==5 and t['invalid']==5 and t['refused']==0"
+check_json "failures are VLAN read-backs on hv2" \
+    "len(bad := [x for x in d['tenants'] if x['result']=='failed'])==5 and all('VLAN' in x.get('error','') for x in bad)"
 check "hv1 and hv3 hold exactly the 200 appliances" test "$(( $(vms "$port1") + $(vms "$port3") ))" = 200
 expect_exit 1 "re-run: only the failing tenants are retried" ND -j 4 --json batch "$NX_TMP/plan.xml"
-check "re-run: 200 up to date, 5 failed again" "$PY" -c "
-import json,sys; t=json.load(open('$NX_TMP/out'))['totals']
-sys.exit(not (t['up-to-date']==200 and t['failed']==5))"
+check_json "re-run: 200 up to date, 5 failed again" "t['up-to-date']==200 and t['failed']==5"
 check "still exactly 200 appliances (no duplicate)" test "$(( $(vms "$port1") + $(vms "$port3") ))" = 200
 curl -s -X POST --data '{"drop_vlan": false}' "http://127.0.0.1:$port2/control" > /dev/null
 expect_exit 65 "once hv2 behaves: everything valid is done, invalid ones remain (65)" ND -j 4 --json batch "$NX_TMP/plan.xml"
-check "205 done, 5 invalid" "$PY" -c "
-import json,sys; t=json.load(open('$NX_TMP/out'))['totals']
-sys.exit(not (t['up-to-date']==200 and t['changed']==5 and t['invalid']==5))"
+check_json "205 done, 5 invalid" "t['up-to-date']==200 and t['changed']==5 and t['invalid']==5"
 check "hv2 holds the 5 appliances, each once" test "$(vms "$port2")" = 5
 finish

@@ -39,20 +39,15 @@ count_vms() { govc find / -type m -name 'netext-t*' | wc -l; }
 t0=$(date +%s)
 expect_exit 1 "batch of 210 through the proxy: some fail" ND -j 4 --json batch "$NX_TMP/plan.xml"
 echo "# first run: $(( $(date +%s) - t0 )) s"
-check "200 changed, 5 failed, 5 invalid" "$PY" -c "
-import json,sys; t=json.load(open('$NX_TMP/out'))['totals']
-sys.exit(not (t['changed']==200 and t['failed']==5 and t['invalid']==5 and t['refused']==0))"
-check "the failures carry the server's fault" "$PY" -c "
-import json,sys; d=json.load(open('$NX_TMP/out'))
-bad=[x for x in d['tenants'] if x['result']=='failed']
-sys.exit(not (len(bad)==5 and all('CreateVM_Task: InsufficientResources: not enough resources' in x.get('error','') for x in bad)))"
+check_json "200 changed, 5 failed, 5 invalid" \
+    "t['changed']==200 and t['failed']==5 and t['invalid']==5 and t['refused']==0"
+check_json "the failures carry the server's fault" \
+    "len(bad := [x for x in d['tenants'] if x['result']=='failed'])==5 and all('CreateVM_Task: InsufficientResources: not enough resources' in x.get('error','') for x in bad)"
 check "the invalid ones are reported with file:line" sh -c "test \$(grep -c 'plan.xml:[0-9]*: .*port 22 is reserved' '$NX_TMP/err') = 5"
 check "vcsim holds exactly 200 appliances" test "$(count_vms)" = 200
 before=$(vcsim_trace_methods "$NX_TMP/trace" | awk '$2=="CreateVM_Task"{print $1}')
 expect_exit 65 "re-run: the failed ones are finished, the invalid ones still refused" ND -j 4 --json batch "$NX_TMP/plan.xml"
-check "205 done (200 up to date, 5 changed), 5 invalid" "$PY" -c "
-import json,sys; t=json.load(open('$NX_TMP/out'))['totals']
-sys.exit(not (t['up-to-date']==200 and t['changed']==5 and t['invalid']==5))"
+check_json "205 done (200 up to date, 5 changed), 5 invalid" "t['up-to-date']==200 and t['changed']==5 and t['invalid']==5"
 after=$(vcsim_trace_methods "$NX_TMP/trace" | awk '$2=="CreateVM_Task"{print $1}')
 check "exactly 5 more CreateVM_Task reached vcsim" test "$((after - before))" = 5
 check "vcsim holds 205 appliances, each once" test "$(count_vms)" = 205

@@ -34,7 +34,7 @@ expect_exit 65 "port 22 is refused" "$ND" --connect "qemu+tcp://127.0.0.1:1/syst
 check "error names file and line" grep -q "port-22.xml:10: .*port 22 is reserved" "$NX_TMP/err"
 check "no connection was attempted" sh -c "! grep -q -i connect '$NX_TMP/err'"
 expect_exit 65 "--json on an invalid plan" "$ND" --json validate "$bad"
-check "invalid result is JSON" /usr/bin/python3 -c "import json,sys; d=json.load(open('$NX_TMP/out')); sys.exit(d['result']!='invalid' or d['exit_code']!=65 or not d['problems'])"
+check_json "invalid result is JSON" "not (d['result']!='invalid' or d['exit_code']!=65 or not d['problems'])"
 
 truncate -s 257M "$NX_TMP/huge.xml"
 expect_exit 65 "a plan over 256 MiB is refused before it is read" "$ND" validate "$NX_TMP/huge.xml"
@@ -52,11 +52,8 @@ check "subscribe created the appliance" grep -q "^create .*netext-acme-esx1 (ten
 check "and powered it on" grep -q "^power-on .*netext-acme-esx1" "$NX_TMP/out"
 check "summary line" grep -q "subscribe: 2 changes made, 0 failed" "$NX_TMP/out"
 expect_exit 0 "subscribe --json" "$ND" --connect "$NODE" --json subscribe "$ACME"
-check "JSON result: changed, 2 changes, create+power-on done" /usr/bin/python3 -c "
-import json,sys
-d=json.load(open('$NX_TMP/out'))
-acts=[(a['action'],a['status']) for a in d['actions']]
-sys.exit(not (d['result']=='changed' and d['changes']==2 and acts==[('create','done'),('power-on','done')]))"
+check_json "JSON result: changed, 2 changes, create+power-on done" \
+    "d['result']=='changed' and d['changes']==2 and [(a['action'],a['status']) for a in d['actions']]==[('create','done'),('power-on','done')]"
 check "JSON mode keeps stdout to the document" sh -c "test \$(wc -l < '$NX_TMP/out') = 1"
 expect_exit 0 "status" "$ND" --connect "$NODE" status "$SEED"
 check "status lists every appliance as missing" sh -c "test \$(grep -c ' missing' '$NX_TMP/out') = 3"

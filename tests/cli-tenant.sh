@@ -64,8 +64,7 @@ check "validate says defaults" grep -q "(defaults), 1 extended networks" "$NX_TM
 expect_exit 0 "rescan: default appliance on the detected network" "$ND" --connect "$NODE" rescan "$NX_TMP/tenant.xml"
 check "created on LAN (3 of 4 production VMs)" grep -q "^create .*netext-t-initech-LAN .*production 'LAN'" "$NX_TMP/out"
 expect_exit 0 "rescan --json" "$ND" --connect "$NODE" --json rescan "$NX_TMP/tenant.xml"
-check "rescan JSON: changed, 2 changes" /usr/bin/python3 -c "
-import json,sys; d=json.load(open('$NX_TMP/out')); sys.exit(not (d['result']=='changed' and d['changes']==2))"
+check_json "rescan JSON: changed, 2 changes" "d['result']=='changed' and d['changes']==2"
 expect_exit 64 "subscribe refuses a tenant configuration" "$ND" --connect "$NODE" subscribe "$NX_TMP/tenant.xml"
 expect_exit 64 "rescan refuses a provider plan" "$ND" --connect "$NODE" rescan "$NX_TMP/sp.xml"
 check "rescan says what it wants" grep -q "rescan: give a <netext-tenant> configuration" "$NX_TMP/err"
@@ -176,9 +175,8 @@ check "invalid tenants are reported with file:line" sh -c "test \$(grep -c 'batc
 check "plain progress lines (not a terminal)" sh -c "test \$(grep -c '^batch: \[[0-9]*/205\] tenant' '$NX_TMP/err') = 205"
 check "failures carry the hypervisor's error" grep -q "^t007 .*failed: .*already exists" "$NX_TMP/out"
 expect_exit 1 "batch --json" "$ND" --connect "test://$bnode" -j 8 --json batch "$plan"
-check "JSON totals" /usr/bin/python3 -c "
-import json,sys; d=json.load(open('$NX_TMP/out')); t=d['totals']
-sys.exit(not (t['tenants']==210 and t['changed']==200 and t['failed']==5 and t['invalid']==5 and len(d['tenants'])==210 and d['exit_code']==1))"
+check_json "JSON totals" \
+    "t['tenants']==210 and t['changed']==200 and t['failed']==5 and t['invalid']==5 and len(d['tenants'])==210 and d['exit_code']==1"
 expect_exit 65 "batch --dry-run: invalid tenants make it 65" "$ND" --connect "test://$bnode" --dry-run batch "$plan"
 check "dry run plans and changes nothing" grep -q "205 planned, 0 failed, 0 refused, 5 invalid; 0 changes" "$NX_TMP/out"
 expect_exit 65 "batch refuses everything on a problem that is not one tenant's" "$ND" --connect "test://$bnode" batch "$plan" "$top_srcdir/tests/data/bad/gateway-twice.xml"

@@ -53,10 +53,7 @@ fp_stats() {
 }
 
 fp_stop_all() {
-    for p in $FP_PIDS; do
-        kill "$p" 2>/dev/null
-        wait "$p" 2>/dev/null
-    done
+    nx_stop $FP_PIDS
     FP_PIDS=""
 }
 

@@ -94,7 +94,7 @@ cmd=$(execline netext-deploy-rescan@.service acme | sed "s|--connect test://[^ ]
 echo "    rescan: $cmd"
 expect_exit 0 "rescan@acme's ExecStart runs (bundle from %d, not the one the configuration names)" \
     env NETEXT_DEPLOY_CREDENTIALS="$NX_TMP/creds/credentials" NETEXT_DEPLOY_STATE_DIR="$NX_TMP/var/lib/netext-deploy" $cmd
-check "rescan@acme: JSON result 'changed'" python3 -c "import json,sys; sys.exit(json.load(open('$NX_TMP/out'))['result'] != 'changed')"
+check_json "rescan@acme: JSON result 'changed'" "d['result'] == 'changed'"
 check "rescan@acme: metrics written" grep -q '^netext_deploy_run_info{command="rescan"' \
     "$NX_TMP/var/lib/prometheus/node-exporter/netext-deploy-rescan-acme.prom"
 finish

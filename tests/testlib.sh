@@ -42,6 +42,16 @@ expect_exit() {
     fi
 }
 
+# check_json "description" PYTHON-EXPRESSION: passes when the expression is
+# true of the JSON document in $NX_TMP/out (the last expect_exit's stdout);
+# d is the document, t its "totals" (None when it has none)
+check_json() {
+    check "$1" "${NX_PY:-/usr/bin/python3}" -c "import json, sys
+d = json.load(open(sys.argv[1]))
+t = d.get('totals') if isinstance(d, dict) else None
+sys.exit(not ($2))" "$NX_TMP/out"
+}
+
 skip_all() {
     echo "SKIP: $*"
     exit 77
@@ -59,6 +69,16 @@ nx_tmpdir() {
     export NX_TMP NETEXT_DEPLOY_STATE_DIR
 }
 
+# nx_stop PID...: stops processes this test started (kill, then wait, so
+# that none outlives the test); PIDs may be empty
+nx_stop() {
+    for nx_p in "$@"; do
+        kill "$nx_p" 2>/dev/null
+        wait "$nx_p" 2>/dev/null
+    done
+    return 0
+}
+
 # ---- what a tier needs: each skips the whole tier (exit 77) with the reason --
 
 # require_root [WHY]
@@ -69,6 +89,16 @@ require_root() {
 # require_cmd COMMAND [REASON]: COMMAND must be on PATH
 require_cmd() {
     command -v "$1" >/dev/null 2>&1 || skip_all "${2:-$1 not installed}"
+}
+
+# require_netns: root, ip(8) and /dev/net/tun, and network namespaces can
+# be made here (one is made and removed)
+require_netns() {
+    require_root "network namespaces"
+    require_cmd ip "ip is not installed (see tests/debian-test-deps)"
+    [ -c /dev/net/tun ] || skip_all "no /dev/net/tun"
+    ip netns add "nx$$-probe" 2>/dev/null || skip_all "cannot create network namespaces here"
+    ip netns del "nx$$-probe"
 }
 
 # has_provider NAME: netext-deploy --version lists provider NAME
@@ -131,19 +161,13 @@ hv_sim_start() {
 
 # hv_sim_stop PID: stops one simulator hv_sim_start started
 hv_sim_stop() {
-    kill "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
+    nx_stop "$1"
     hv_left=
     for hv_p in $HV_SIM_PIDS; do [ "$hv_p" = "$1" ] || hv_left="$hv_left $hv_p"; done
     HV_SIM_PIDS=$hv_left
-    return 0
 }
 
 hv_sim_stop_all() {
-    for hv_p in $HV_SIM_PIDS; do
-        kill "$hv_p" 2>/dev/null
-        wait "$hv_p" 2>/dev/null
-    done
+    nx_stop $HV_SIM_PIDS
     HV_SIM_PIDS=""
-    return 0
 }

@@ -9,11 +9,10 @@ set -u
 . "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
 
 [ -n "${NX_SKIP_SLOW_TIERS:-}" ] && skip_all "NX_SKIP_SLOW_TIERS is set"
-require_root "network namespaces"
-for t in ip openvpn setsid base64; do
+require_netns
+for t in openvpn setsid base64; do
     require_cmd $t "$t is not installed (see tests/debian-test-deps)"
 done
-[ -c /dev/net/tun ] || skip_all "no /dev/net/tun"
 PY=/usr/bin/python3
 [ -x $PY ] || skip_all "no /usr/bin/python3 (reads the payloads)"
 BOOT=${NETEXT_BOOTSTRAP:-$top_builddir/src/bootstrap/netext-bootstrap}
@@ -22,8 +21,6 @@ ND=$NETEXT_DEPLOY
 [ -x "$ND" ] && [ -x "$BOOT" ] || { echo "FAIL: build netext-deploy and netext-bootstrap first"; exit 1; }
 
 P=nxr$$-
-ip netns add ${P}probe 2>/dev/null || skip_all "cannot create network namespaces here"
-ip netns del ${P}probe
 T=$(mktemp -d /tmp/nx-tunnel-revoke.XXXXXX)
 chmod 0700 "$T"
 NSES="sw papp t1 t2"

@@ -79,15 +79,11 @@ vcsim_start() {
 }
 
 vcsim_stop() {
-    kill "$1" 2>/dev/null
-    wait "$1" 2>/dev/null
-    return 0
+    nx_stop "$1"
 }
 
 vcsim_stop_all() {
-    for p in $VCSIM_PIDS; do
-        vcsim_stop "$p"
-    done
+    nx_stop $VCSIM_PIDS
     VCSIM_PIDS=""
 }
 

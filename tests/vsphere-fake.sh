@@ -13,7 +13,7 @@ nx_tmpdir
 export NETEXT_DEPLOY_STATE_DIR="$NX_TMP/state"
 SERVER_PID=
 stop_server() {
-    [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null
+    nx_stop $SERVER_PID
     SERVER_PID=
 }
 trap 'stop_server; rm -rf "$NX_TMP"' EXIT INT TERM
