@@ -288,18 +288,31 @@ cleanup:
     return code;
 }
 
+/* rotate, revoke: the provider plan, and the tenant they act on (--tenant, or
+ * the plan's only one; NULL when neither) */
+static int load_pki_tenant(const struct nx_cli *cli, const char *why, struct nx_model **m,
+                           const char **tenant)
+{
+    int code = nx_cli_load_kind(cli, m, false, NX_KIND_PROVIDER, why);
+    if (code)
+        return code;
+    *tenant = cli->tenant;
+    if (!*tenant && (*m)->n_tenants == 1)
+        *tenant = (*m)->tenants[0]->name;
+    return 0;
+}
+
 int nx_cmd_rotate(struct nx_cli *cli)
 {
     bool ca = !strcmp(cli->command, "rotate-ca");
     struct nx_model *m;
-    int code = nx_cli_load_kind(cli, &m, false, NX_KIND_PROVIDER,
-                                "the tunnel PKI lives on the provider side; give the "
-                                "provider plan");
+    const char *tenant;
+    int code = load_pki_tenant(cli,
+                               "the tunnel PKI lives on the provider side; give the "
+                               "provider plan",
+                               &m, &tenant);
     if (code)
         return code;
-    const char *tenant = cli->tenant;
-    if (!tenant && m->n_tenants == 1)
-        tenant = m->tenants[0]->name;
     struct nx_pki *pki = NULL;
     if (!tenant || !nx_model_tenant(m, tenant)) {
         nx_error_set(NX_EX_USAGE, "%s: --tenant NAME of a tenant in the plan is required",
@@ -327,14 +340,13 @@ int nx_cmd_rotate(struct nx_cli *cli)
 int nx_cmd_revoke(struct nx_cli *cli)
 {
     struct nx_model *m;
-    int code = nx_cli_load_kind(cli, &m, false, NX_KIND_PROVIDER,
-                                "the revocation lists live on the provider side; give the "
-                                "provider plan");
+    const char *tenant;
+    int code = load_pki_tenant(cli,
+                               "the revocation lists live on the provider side; give the "
+                               "provider plan",
+                               &m, &tenant);
     if (code)
         return code;
-    const char *tenant = cli->tenant;
-    if (!tenant && m->n_tenants == 1)
-        tenant = m->tenants[0]->name;
     struct nx_pki *pki = NULL;
     const char *verb = cli->undo ? "reinstated" : "revoked";
     if (!tenant || !nx_model_tenant(m, tenant) || !cli->appliance || !*cli->appliance) {

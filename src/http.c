@@ -341,6 +341,15 @@ void nx_http_response_release(struct nx_http_response *r)
 }
 
 /* nx_error and h->transient/unsent for a failed curl_easy_perform */
+/* status and content type of the answer just received */
+static void response_head(CURL *c, struct nx_http_response *resp)
+{
+    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
+    char *ctype = NULL;
+    if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK && ctype)
+        resp->content_type = nx_strdup(ctype);
+}
+
 static void report_failure(struct nx_http *h, CURLcode rc)
 {
     if (h->pin_mismatch)
@@ -409,10 +418,7 @@ int nx_http_post_ex(struct nx_http *h, const char *content_type, const char *con
         strbuf_reset(&resp->body);
         goto cleanup;
     }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-    char *ctype = NULL;
-    if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK && ctype)
-        resp->content_type = nx_strdup(ctype);
+    response_head(c, resp);
     ret = 0;
 cleanup:
     /* the body and headers belong to the caller / this call */
@@ -463,10 +469,7 @@ static int perform_at(struct nx_http *h, const char *path, struct nx_http_respon
         strbuf_reset(&resp->body);
         goto cleanup;
     }
-    curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-    char *ctype = NULL;
-    if (curl_easy_getinfo(c, CURLINFO_CONTENT_TYPE, &ctype) == CURLE_OK && ctype)
-        resp->content_type = nx_strdup(ctype);
+    response_head(c, resp);
     ret = 0;
 cleanup:
     curl_easy_setopt(c, CURLOPT_URL, h->url);
