@@ -112,6 +112,9 @@ static void test_provider_files(void)
     CU_ASSERT_EQUAL(nx_app_files_find(&f, "etc/netext/openvpn/nxt102.conf")->mode, 0600);
     const char *sh = file(&f, "etc/netext/network.sh");
     CU_ASSERT(has(sh, "prod=$(if_by_mac '02:00:00:00:00:01')"));
+    /* the scripts' shared helpers come with them */
+    CU_ASSERT(has(sh, ". \"${0%/*}/lib.sh\""));
+    CU_ASSERT(has(file(&f, "etc/netext/lib.sh"), "\nif_by_mac() {\n"));
     CU_ASSERT(has(sh, "ip addr replace '192.0.2.10/24' dev \"$addr_dev\""));
     CU_ASSERT(has(sh, "ip route replace default via '192.0.2.1'"));
     CU_ASSERT(has(sh, "nic=$(if_by_mac '02:00:00:00:01:01')\nip link set dev \"$nic\" master "

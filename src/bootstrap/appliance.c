@@ -24,6 +24,7 @@
 extern const char nx_app_tmpl_openvpn_server[];
 extern const char nx_app_tmpl_openvpn_client[];
 extern const char nx_app_tmpl_network_sh[];
+extern const char nx_app_tmpl_lib_sh[];
 extern const char nx_app_tmpl_firewall_nft[];
 extern const char nx_app_tmpl_failover_full_nft[];
 extern const char nx_app_tmpl_failover_full_sh[];
@@ -629,7 +630,9 @@ int nx_app_render(const struct nx_payload *p, const struct nx_app_config *c,
             goto cleanup;
     }
     nx_tctx_set(t, "tunnel_ports", p->role == NX_ROLE_PROVIDER ? ports.buf : "");
-    if (add_rendered(out, nx_strdup("etc/netext/network.sh"), nx_app_tmpl_network_sh, t,
+    if (add_rendered(out, nx_strdup("etc/netext/lib.sh"), nx_app_tmpl_lib_sh, t, NX_ESC_SHELL,
+                     0600) < 0 ||
+        add_rendered(out, nx_strdup("etc/netext/network.sh"), nx_app_tmpl_network_sh, t,
                      NX_ESC_SHELL, 0700) < 0 ||
         add_rendered(out, nx_strdup("etc/netext/firewall.nft"), nx_app_tmpl_firewall_nft, t,
                      NX_ESC_CONF, 0600) < 0 ||
@@ -706,7 +709,9 @@ int nx_app_render_failover(const struct nx_payload *p, const struct nx_app_confi
         }
     }
     nx_tctx_set(t, "public_list", list.buf);
-    if (add_rendered(out, nx_strdup("etc/netext/failover-full.nft"), nx_app_tmpl_failover_full_nft,
+    if (add_rendered(out, nx_strdup("etc/netext/lib.sh"), nx_app_tmpl_lib_sh, t, NX_ESC_SHELL,
+                     0600) < 0 ||
+        add_rendered(out, nx_strdup("etc/netext/failover-full.nft"), nx_app_tmpl_failover_full_nft,
                      t, NX_ESC_CONF, 0600) < 0 ||
         add_rendered(out, nx_strdup("etc/netext/failover-full.sh"), nx_app_tmpl_failover_full_sh, t,
                      NX_ESC_SHELL, 0700) < 0 ||

@@ -3,16 +3,7 @@
 # netext-bootstrap; do not edit. Every value is single-quoted.
 set -eu
 appliance={{appliance}}
-if_by_mac() {
-    for d in /sys/class/net/*; do
-        if [ "$(cat "$d/address" 2>/dev/null)" = "$1" ]; then
-            echo "${d##*/}"
-            return 0
-        fi
-    done
-    echo "netext ($appliance): no network interface has MAC $1" >&2
-    return 1
-}
+. "${0%/*}/lib.sh" # if_by_mac
 prod=$(if_by_mac {{prod_mac}})
 sysctl -qw net.ipv4.ip_forward=1
 # the replicas' default gateway, on the bridge of their network

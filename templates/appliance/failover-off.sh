@@ -3,16 +3,8 @@
 # netext-bootstrap; do not edit. Every value is single-quoted.
 set -u
 appliance={{appliance}}
-if_by_mac() {
-    for d in /sys/class/net/*; do
-        if [ "$(cat "$d/address" 2>/dev/null)" = "$1" ]; then
-            echo "${d##*/}"
-            return 0
-        fi
-    done
-    return 1
-}
-prod=$(if_by_mac {{prod_mac}}) || prod=
+. "${0%/*}/lib.sh" # if_by_mac
+prod=$(if_by_mac {{prod_mac}} 2>/dev/null) || prod=
 nft delete table ip netext_failover 2>/dev/null
 {{#gateways}}ip addr del {{cidr}} dev {{bridge}} 2>/dev/null
 {{/gateways}}{{#public_ips}}ip route del {{ip}}/32 dev lo 2>/dev/null

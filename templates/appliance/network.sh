@@ -6,16 +6,7 @@ set -eu
 appliance={{appliance}}
 role={{role}}
 
-if_by_mac() {
-    for d in /sys/class/net/*; do
-        if [ "$(cat "$d/address" 2>/dev/null)" = "$1" ]; then
-            echo "${d##*/}"
-            return 0
-        fi
-    done
-    echo "netext ($appliance): no network interface has MAC $1" >&2
-    return 1
-}
+. "${0%/*}/lib.sh" # if_by_mac
 
 prod=$(if_by_mac {{prod_mac}})
 ip link set dev "$prod" up
