@@ -7,7 +7,7 @@
 # simulators' own state.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
 PY=$NX_PY
-[ -n "${NX_SKIP_SLOW_TIERS:-}" ] && skip_all "NX_SKIP_SLOW_TIERS is set"
+slow_tier
 hv_sim_require
 require_provider hyperv
 nx_tmpdir

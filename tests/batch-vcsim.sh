@@ -5,7 +5,7 @@
 # 200 deploy with -j 4. A re-run through a clean path finishes exactly the 5
 # failed ones and leaves the 200 alone. State checked with govc.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
-[ -n "${NX_SKIP_SLOW_TIERS:-}" ] && skip_all "NX_SKIP_SLOW_TIERS is set"
+slow_tier
 require_provider vsphere
 nx_tmpdir
 . "$top_srcdir/tests/vcsim-lib.sh"

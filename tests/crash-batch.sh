@@ -24,7 +24,7 @@
 . "$top_srcdir/tests/fault-lib.sh"
 
 require_provider vsphere
-[ -n "${NX_SKIP_SLOW_TIERS:-}" ] && skip_all "NX_SKIP_SLOW_TIERS is set"
+slow_tier
 nx_tmpdir
 ND_PID=
 trap '[ -n "$ND_PID" ] && kill -9 "$ND_PID" 2>/dev/null; vcsim_stop_all; [ -n "$NX_KEEP" ] || rm -rf "$NX_TMP"' EXIT INT TERM

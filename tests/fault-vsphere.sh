@@ -14,7 +14,7 @@
 . "$top_srcdir/tests/fault-lib.sh"
 
 require_provider vsphere
-[ -n "${NX_SKIP_SLOW_TIERS:-}" ] && skip_all "NX_SKIP_SLOW_TIERS is set"
+slow_tier
 nx_tmpdir
 trap 'fp_stop_all; vcsim_stop_all; [ -n "$NX_KEEP" ] || rm -rf "$NX_TMP"' EXIT INT TERM
 vcsim_require

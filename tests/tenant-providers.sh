@@ -6,7 +6,7 @@
 # calls), a no-op rescan, and custom settings: two production networks with a
 # static address. Checked through govc and the simulator's own state.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
-[ -n "${NX_SKIP_SLOW_TIERS:-}" ] && skip_all "NX_SKIP_SLOW_TIERS is set"
+slow_tier
 nx_tmpdir
 . "$top_srcdir/tests/vcsim-lib.sh"
 PY=$NX_PY

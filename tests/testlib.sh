@@ -4,6 +4,7 @@
 : "${top_srcdir:=$(cd "$(dirname "$0")/.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
 : "${NETEXT_DEPLOY:=$top_builddir/src/netext-deploy}"
+: "${NETEXT_BOOTSTRAP:=$top_builddir/src/bootstrap/netext-bootstrap}"
 NX_PASS=0
 NX_FAIL=0
 NX_N=0
@@ -81,6 +82,11 @@ nx_stop() {
 
 # ---- what a tier needs: each skips the whole tier (exit 77) with the reason --
 
+# slow_tier: a slow tier, skipped when NX_SKIP_SLOW_TIERS is set
+slow_tier() {
+    [ -z "${NX_SKIP_SLOW_TIERS:-}" ] || skip_all "NX_SKIP_SLOW_TIERS is set"
+}
+
 # require_root [WHY]
 require_root() {
     [ "$(id -u)" = 0 ] || skip_all "needs root${1:+ ($1)}"
@@ -99,6 +105,20 @@ require_netns() {
     [ -c /dev/net/tun ] || skip_all "no /dev/net/tun"
     ip netns add "nx$$-probe" 2>/dev/null || skip_all "cannot create network namespaces here"
     ip netns del "nx$$-probe"
+}
+
+# bootstrap_stop NETNS ROOT: stops what netext-bootstrap --root ROOT started
+# in network namespace NETNS: its own "stop", then (belt and braces) every
+# tunnel whose pid file is under ROOT and whose command line names ROOT
+bootstrap_stop() {
+    [ -d "$2" ] || return 0
+    ip netns exec "$1" "$NETEXT_BOOTSTRAP" --root "$2" -q stop 2>/dev/null
+    for nx_f in "$2"/run/netext/*.pid; do
+        [ -f "$nx_f" ] || continue
+        nx_p=$(cat "$nx_f")
+        grep -q "$2" "/proc/$nx_p/cmdline" 2>/dev/null && kill "$nx_p"
+    done
+    return 0
 }
 
 # has_provider NAME: netext-deploy --version lists provider NAME

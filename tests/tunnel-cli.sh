@@ -4,7 +4,7 @@
 # (no root needed; nothing is started).
 set -u
 . "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
-BOOT=$top_builddir/src/bootstrap/netext-bootstrap
+BOOT=$NETEXT_BOOTSTRAP
 PLAN=$top_srcdir/tests/data/tunnel/plan.xml
 ND=$NETEXT_DEPLOY
 [ -x "$ND" ] && [ -x "$BOOT" ] || { echo "FAIL: build netext-deploy and netext-bootstrap first"; exit 1; }

@@ -22,14 +22,14 @@
 set -u
 . "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
 
-[ -n "${NX_SKIP_SLOW_TIERS:-}" ] && skip_all "NX_SKIP_SLOW_TIERS is set"
+slow_tier
 require_netns
 for t in openvpn socat nft ping setsid base64; do
     require_cmd $t "$t is not installed (see tests/debian-test-deps)"
 done
 PY=/usr/bin/python3
 [ -x $PY ] || skip_all "no /usr/bin/python3 (builds the Hyper-V KVP pool file)"
-BOOT=${NETEXT_BOOTSTRAP:-$top_builddir/src/bootstrap/netext-bootstrap}
+BOOT=$NETEXT_BOOTSTRAP
 PLAN=$top_srcdir/tests/data/tunnel/plan.xml
 [ -x "$NETEXT_DEPLOY" ] && [ -x "$BOOT" ] || { echo "FAIL: build netext-deploy and netext-bootstrap first"; exit 1; }
 
@@ -43,15 +43,7 @@ GW_PIDS=""
 
 cleanup() {
     set +e
-    for ns in tapp papp; do
-        [ -d "$T/root-$ns" ] && ip netns exec $P$ns "$BOOT" --root "$T/root-$ns" -q stop 2>/dev/null
-        # belt and braces: tunnels this test's bootstrap runs started
-        for f in "$T"/root-$ns/run/netext/*.pid; do
-            [ -f "$f" ] || continue
-            pid=$(cat "$f")
-            grep -q "$T/root-$ns" /proc/$pid/cmdline 2>/dev/null && kill "$pid"
-        done
-    done
+    for ns in tapp papp; do bootstrap_stop $P$ns "$T/root-$ns"; done
     for pid in $GW_PIDS; do kill -- -"$pid" 2>/dev/null; done
     for pid in $PIDS; do kill -- -"$pid" 2>/dev/null; done
     sleep 0.3

@@ -8,14 +8,14 @@
 set -u
 . "${top_srcdir:-$(dirname "$0")/..}/tests/testlib.sh"
 
-[ -n "${NX_SKIP_SLOW_TIERS:-}" ] && skip_all "NX_SKIP_SLOW_TIERS is set"
+slow_tier
 require_netns
 for t in openvpn setsid base64; do
     require_cmd $t "$t is not installed (see tests/debian-test-deps)"
 done
 PY=/usr/bin/python3
 [ -x $PY ] || skip_all "no /usr/bin/python3 (reads the payloads)"
-BOOT=${NETEXT_BOOTSTRAP:-$top_builddir/src/bootstrap/netext-bootstrap}
+BOOT=$NETEXT_BOOTSTRAP
 PLAN=$top_srcdir/tests/data/tunnel/plan.xml
 ND=$NETEXT_DEPLOY
 [ -x "$ND" ] && [ -x "$BOOT" ] || { echo "FAIL: build netext-deploy and netext-bootstrap first"; exit 1; }
@@ -28,12 +28,7 @@ CLIENT=""
 cleanup() {
     set +e
     [ -n "$CLIENT" ] && kill -- -"$CLIENT" 2>/dev/null
-    [ -d "$T/root-papp" ] && ip netns exec ${P}papp "$BOOT" --root "$T/root-papp" -q stop 2>/dev/null
-    for f in "$T"/root-papp/run/netext/*.pid; do
-        [ -f "$f" ] || continue
-        pid=$(cat "$f")
-        grep -q "$T/root-papp" /proc/$pid/cmdline 2>/dev/null && kill "$pid"
-    done
+    bootstrap_stop ${P}papp "$T/root-papp"
     sleep 0.3
     for ns in $NSES; do ip netns del $P$ns 2>/dev/null; done
     rm -rf "$T"
