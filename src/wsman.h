@@ -141,6 +141,10 @@ int nx_wsman_check_answer(const char *what, long status, const char *data, size_
 int nx_wsman_parse_item(xmlNodePtr node, struct nx_wsman_instance **out);
 int nx_wsman_parse_epr(xmlNodePtr node,
                        struct nx_wsman_epr **out); /* node holds Address/RefParams */
+/* The properties (child elements) of el added to inst. */
+int nx_wsman_parse_props(xmlNodePtr el, struct nx_wsman_instance *inst);
+/* The first child element ns:name of parent, or NULL. */
+xmlNodePtr nx_wsman_child(xmlNodePtr parent, const char *ns, const char *name);
 
 /* ---- helpers ---- */
 struct nx_wsman_epr *nx_wsman_epr_new(const char *resource_uri);
