@@ -1,6 +1,14 @@
 #!/usr/bin/python3
 """hyperv_sim.py: a stateful Hyper-V WMI v2 simulator over WS-Management.
 
+One file of about 1,700 lines, on purpose: it is one self-contained program
+that the tiers start as a single script (tests/testlib.sh runs it with
+/usr/bin/python3, from the source tree, no package path, no install step),
+and its parts (WMI paths, NTLM, CIM-XML, the state, the WMI methods, WQL,
+the rendering of answers, the service, HTTP) only make sense together:
+each serves one simulated Hyper-V host. They are kept apart as sections, in
+that order.
+
 Run with /usr/bin/python3 (standard library only):
 
     hyperv_sim.py [--port N|0] [--port-file F] [--pid-file F] [--user U]
