@@ -3,7 +3,7 @@
 
 One file of about 1,700 lines, on purpose: it is one self-contained program
 that the tiers start as a single script (tests/testlib.sh runs it with
-/usr/bin/python3, from the source tree, no package path, no install step),
+Python 3 from the source tree: no package path, no install step),
 and its parts (WMI paths, NTLM, CIM-XML, the state, the WMI methods, WQL,
 the rendering of answers, the service, HTTP) only make sense together:
 each serves one simulated Hyper-V host. They are kept apart as sections, in
