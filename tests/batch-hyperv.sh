@@ -14,11 +14,16 @@ nx_tmpdir
 trap 'hv_sim_stop_all; rm -rf "$NX_TMP"' EXIT
 printf 'batch-pw-%s\n' "$$" > "$NX_TMP/pw"
 chmod 600 "$NX_TMP/pw"
-for h in 1 2 3; do
-    hv_sim_start "hv$h" --password-file "$NX_TMP/pw" --switch Production --switch VLANs --job-polls 0 ||
-        { not_ok "simulator hv$h starts"; finish; exit 1; }
-    eval "port$h=\$HV_SIM_PORT"
-done
+sim() { # sim NAME: one of the three hosts
+    hv_sim_start "$1" --password-file "$NX_TMP/pw" --switch Production --switch VLANs --job-polls 0 ||
+        { not_ok "simulator $1 starts"; finish; exit 1; }
+}
+sim hv1
+port1=$HV_SIM_PORT
+sim hv2
+port2=$HV_SIM_PORT
+sim hv3
+port3=$HV_SIM_PORT
 curl -s -X POST --data '{"drop_vlan": true}' "http://127.0.0.1:$port2/control" > /dev/null
 printf 'user = administrator\npassword = %s\n' "$(cat "$NX_TMP/pw")" > "$NX_TMP/creds"
 chmod 600 "$NX_TMP/creds"

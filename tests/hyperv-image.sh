@@ -24,7 +24,6 @@ printf 'image pw %s\n' "$RANDOM" >"$tmp/pw"
 printf 'user = administrator\npassword = %s\n' "$(cat "$tmp/pw")" >"$tmp/creds"
 hv_sim_start sim --password-file "$tmp/pw" --switch Production --switch VLAN-Switch ||
     { not_ok "the simulator starts"; finish; exit 1; }
-port=$HV_SIM_PORT
 base=$HV_SIM_URL
 uri=$HV_SIM_URI
 

@@ -1,3 +1,4 @@
+# shellcheck shell=sh
 # testlib.sh: helpers for the shell test tiers (sourced).
 # Every check prints "ok N - what" or "not ok N - what"; finish prints the
 # plain "N passed, N failed" line and exits non-zero on any failure.
@@ -149,6 +150,7 @@ hv_sim_require() {
 # http(s)://127.0.0.1:PORT) and HV_SIM_URI (the plan's hyperv+http:// URI).
 # Every simulator started is stopped by hv_sim_stop_all (call it from the
 # EXIT trap). Returns 1, with the simulator's stderr, when it does not start.
+# shellcheck disable=SC2034 # HV_SIM_URL, HV_SIM_URI: read by the tiers
 hv_sim_start() {
     hv_name=$1
     shift
@@ -159,7 +161,7 @@ hv_sim_start() {
         >"$NX_TMP/$hv_name.out" 2>"$NX_TMP/$hv_name.err" &
     HV_SIM_PID=$!
     HV_SIM_PIDS="$HV_SIM_PIDS $HV_SIM_PID"
-    HV_SIM_PORT= HV_SIM_URL= HV_SIM_URI=
+    HV_SIM_PORT='' HV_SIM_URL='' HV_SIM_URI=''
     hv_i=0
     while [ $hv_i -lt 100 ] && kill -0 "$HV_SIM_PID" 2>/dev/null; do
         if [ -s "$NX_TMP/$hv_name.port" ]; then
