@@ -1,7 +1,11 @@
-/* pki.c: the per-tenant tunnel PKI (OpenSSL library, no CLI). */
+/* pki.c: the per-tenant tunnel PKI (pki.h): its store in the state directory
+ * (paths, locking, check stamps, revocation lists kept current) and what
+ * issues, rotates and revokes. The certificates themselves are built and
+ * verified in pki_cert.c (pki_cert.h), which knows nothing of the store. */
 #include "config.h"
 
 #include "pki.h"
+#include "pki_cert.h"
 #include "error.h"
 #include "fsutil.h"
 #include "log.h"
@@ -18,15 +22,6 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
-
-#include <openssl/bio.h>
-#include <openssl/bn.h>
-#include <openssl/err.h>
-#include <openssl/evp.h>
-#include <openssl/pem.h>
-#include <openssl/rand.h>
-#include <openssl/x509.h>
-#include <openssl/x509v3.h>
 
 struct nx_pki {
     char *dir;
@@ -47,16 +42,6 @@ const char *nx_state_dir_default(void)
 const char *nx_pki_dir(const struct nx_pki *p)
 {
     return p->dir;
-}
-
-static int ssl_error(const char *what)
-{
-    unsigned long e = ERR_get_error();
-    char buf[256] = "";
-    if (e)
-        ERR_error_string_n(e, buf, sizeof(buf));
-    ERR_clear_error();
-    return nx_error_set(NX_EX_SOFTWARE, "%s: %s", what, *buf ? buf : "OpenSSL error");
 }
 
 /* ---- files ---------------------------------------------------------------- */
@@ -211,17 +196,23 @@ static int relock(struct nx_pki *p)
     return 1;
 }
 
-void nx_pki_cred_release(struct nx_pki_cred *c)
+/* One operation's hold on the store: p->mu, and the flock again if
+ * nx_pki_unlock() gave it back. Returns what end_op() takes: 1 if the flock
+ * was taken here, 0, or -1 (nx_error set; p->mu held all the same). */
+static int begin_op(struct nx_pki *p)
 {
-    if (!c)
-        return;
-    free(c->ca_pem);
-    free(c->cert_pem);
-    nx_free_secret(c->key_pem);
-    memset(c, 0, sizeof(*c));
+    pthread_mutex_lock(&p->mu);
+    return relock(p);
 }
 
-/* ---- certificates ------------------------------------------------------------ */
+static void end_op(struct nx_pki *p, int took)
+{
+    if (took == 1 && flock(p->lock_fd, LOCK_UN) == 0)
+        p->held = false;
+    pthread_mutex_unlock(&p->mu);
+}
+
+/* ---- the tenant's files ------------------------------------------------------- */
 
 static char *tenant_dir(const struct nx_pki *p, const char *tenant)
 {
@@ -237,136 +228,6 @@ static char *leaf_base(enum nx_pki_kind kind, const char *name)
     strbuf_addstr(&sb, kind == NX_PKI_SERVER ? "server-" : "client-");
     add_component(&sb, name);
     return strbuf_detach(&sb, NULL);
-}
-
-static char *pem_of_cert(X509 *x)
-{
-    BIO *b = BIO_new(BIO_s_mem());
-    char *data, *ret = NULL;
-    if (b && PEM_write_bio_X509(b, x)) {
-        long n = BIO_get_mem_data(b, &data);
-        ret = nx_strndup(data, (size_t)n);
-    }
-    BIO_free(b);
-    return ret;
-}
-
-static char *pem_of_key(EVP_PKEY *k)
-{
-    BIO *b = BIO_new(BIO_s_secmem());
-    char *data, *ret = NULL;
-    if (!b)
-        b = BIO_new(BIO_s_mem());
-    if (b && PEM_write_bio_PrivateKey(b, k, NULL, NULL, 0, NULL, NULL)) {
-        long n = BIO_get_mem_data(b, &data);
-        ret = nx_strndup(data, (size_t)n);
-        nx_memzero(data, (size_t)n);
-    }
-    BIO_free(b);
-    return ret;
-}
-
-static X509 *cert_of_pem(const char *pem)
-{
-    BIO *b = BIO_new_mem_buf(pem, -1);
-    X509 *x = b ? PEM_read_bio_X509(b, NULL, NULL, NULL) : NULL;
-    BIO_free(b);
-    ERR_clear_error();
-    return x;
-}
-
-static EVP_PKEY *key_of_pem(const char *pem)
-{
-    BIO *b = BIO_new_mem_buf(pem, -1);
-    EVP_PKEY *k = b ? PEM_read_bio_PrivateKey(b, NULL, NULL, NULL) : NULL;
-    BIO_free(b);
-    ERR_clear_error();
-    return k;
-}
-
-static int add_ext(X509 *x, X509 *issuer, int nid, const char *value)
-{
-    X509V3_CTX ctx;
-    X509V3_set_ctx(&ctx, issuer, x, NULL, NULL, 0);
-    X509_EXTENSION *e = X509V3_EXT_conf_nid(NULL, &ctx, nid, value);
-    if (!e)
-        return ssl_error("certificate extension");
-    int ok = X509_add_ext(x, e, -1);
-    X509_EXTENSION_free(e);
-    return ok ? 0 : ssl_error("certificate extension");
-}
-
-static X509_NAME *make_name(const char *tenant, const char *cn)
-{
-    X509_NAME *n = X509_NAME_new();
-    if (!n ||
-        !X509_NAME_add_entry_by_txt(n, "O", MBSTRING_UTF8, (const unsigned char *)"netext-deploy",
-                                    -1, -1, 0) ||
-        !X509_NAME_add_entry_by_txt(n, "OU", MBSTRING_UTF8, (const unsigned char *)tenant, -1, -1,
-                                    0) ||
-        !X509_NAME_add_entry_by_txt(n, "CN", MBSTRING_UTF8, (const unsigned char *)cn, -1, -1, 0)) {
-        X509_NAME_free(n);
-        return NULL;
-    }
-    return n;
-}
-
-/* A new key and certificate. ca/ca_key NULL: self-signed CA. */
-static int issue(const char *tenant, const char *cn, bool is_ca, enum nx_pki_kind kind, X509 *ca,
-                 EVP_PKEY *ca_key, X509 **cert_out, EVP_PKEY **key_out)
-{
-    EVP_PKEY *key = EVP_EC_gen("P-256");
-    X509 *x = X509_new();
-    X509_NAME *name = make_name(tenant, cn);
-    BIGNUM *bn = BN_new();
-    ASN1_INTEGER *serial = NULL;
-    int ret = -1;
-    if (!key || !x || !name || !bn) {
-        ssl_error("generating a key");
-        goto cleanup;
-    }
-    if (!BN_rand(bn, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) ||
-        !(serial = BN_to_ASN1_INTEGER(bn, NULL)) || !X509_set_serialNumber(x, serial) ||
-        !X509_set_version(x, 2) || !X509_set_subject_name(x, name) ||
-        !X509_set_issuer_name(x, ca ? X509_get_subject_name(ca) : name) ||
-        !X509_set_pubkey(x, key) ||
-        !X509_gmtime_adj(X509_getm_notBefore(x), -3600) || /* clock skew */
-        !X509_time_adj_ex(X509_getm_notAfter(x), is_ca ? NX_PKI_CA_DAYS : NX_PKI_LEAF_DAYS, 0,
-                          NULL)) {
-        ssl_error("building a certificate");
-        goto cleanup;
-    }
-    X509 *issuer = ca ? ca : x;
-    if (add_ext(x, issuer, NID_subject_key_identifier, "hash") < 0 ||
-        add_ext(x, issuer, NID_authority_key_identifier, "keyid:always") < 0)
-        goto cleanup;
-    if (is_ca) {
-        if (add_ext(x, issuer, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") < 0 ||
-            add_ext(x, issuer, NID_key_usage, "critical,keyCertSign,cRLSign") < 0)
-            goto cleanup;
-    } else {
-        if (add_ext(x, issuer, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
-            add_ext(x, issuer, NID_key_usage, "critical,digitalSignature") < 0 ||
-            add_ext(x, issuer, NID_ext_key_usage,
-                    kind == NX_PKI_SERVER ? "serverAuth" : "clientAuth") < 0)
-            goto cleanup;
-    }
-    if (!X509_sign(x, ca_key ? ca_key : key, EVP_sha256())) {
-        ssl_error("signing a certificate");
-        goto cleanup;
-    }
-    *cert_out = x;
-    *key_out = key;
-    x = NULL;
-    key = NULL;
-    ret = 0;
-cleanup:
-    ASN1_INTEGER_free(serial);
-    BN_free(bn);
-    X509_NAME_free(name);
-    X509_free(x);
-    EVP_PKEY_free(key);
-    return ret;
 }
 
 /* A certificate and its key: decoded, and the PEM text kept on disk. */
@@ -392,11 +253,11 @@ static int store(struct nx_pki *p, const char *dir, const char *base, struct pai
 {
     char *kname = nx_asprintf("%s.key", base), *cname = nx_asprintf("%s.crt", base);
     int ret = -1;
-    pr->key = pem_of_key(pr->k);
-    pr->crt = pem_of_cert(pr->x);
+    pr->key = pkc_pem_of_key(pr->k);
+    pr->crt = pkc_pem_of_cert(pr->x);
     __atomic_store_n(&p->dirty, 1, __ATOMIC_RELAXED);
     if (!pr->key || !pr->crt)
-        ssl_error("encoding PEM");
+        pkc_ssl_error("encoding PEM");
     else if (write_atomic(dir, kname, pr->key, strlen(pr->key), 0600) == 0 &&
              write_atomic(dir, cname, pr->crt, strlen(pr->crt), 0644) == 0)
         ret = 0;
@@ -419,8 +280,8 @@ static int load(const char *dir, const char *base, struct pair *pr)
             nx_warn("%s: mode %04o; tightening to 0600", kpath, (unsigned)(st.st_mode & 07777));
             chmod(kpath, 0600);
         }
-        pr->x = cert_of_pem(pr->crt);
-        pr->k = key_of_pem(pr->key);
+        pr->x = pkc_cert_of_pem(pr->crt);
+        pr->k = pkc_key_of_pem(pr->key);
         if (!pr->x || !pr->k)
             rc = 1;
     }
@@ -429,57 +290,6 @@ static int load(const char *dir, const char *base, struct pair *pr)
     free(cpath);
     free(kpath);
     return rc;
-}
-
-static bool expires_soon(X509 *x, int days)
-{
-    time_t t = time(NULL) + (time_t)days * 86400;
-    return X509_cmp_time(X509_get0_notAfter(x), &t) <= 0;
-}
-
-static int verify_x509(X509 *ca, X509 *x, enum nx_pki_kind kind, const char *tenant)
-{
-    int ret = -1;
-    X509_STORE *st = X509_STORE_new();
-    X509_STORE_CTX *ctx = X509_STORE_CTX_new();
-    if (!st || !ctx || !X509_STORE_add_cert(st, ca) || !X509_STORE_CTX_init(ctx, st, x, NULL)) {
-        ssl_error("certificate verification");
-        goto cleanup;
-    }
-    X509_STORE_CTX_set_purpose(ctx, kind == NX_PKI_SERVER ? X509_PURPOSE_SSL_SERVER
-                                                          : X509_PURPOSE_SSL_CLIENT);
-    if (X509_verify_cert(ctx) != 1) {
-        nx_error_set(NX_EX_DATAERR, "certificate does not verify: %s",
-                     X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
-        goto cleanup;
-    }
-    char ou[256] = "";
-    if (X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_organizationalUnitName, ou,
-                                  sizeof(ou)) < 0 ||
-        strcmp(ou, tenant) != 0) {
-        nx_error_set(NX_EX_DATAERR, "certificate belongs to tenant '%s', not '%s'", ou, tenant);
-        goto cleanup;
-    }
-    ret = 0;
-cleanup:
-    X509_STORE_CTX_free(ctx);
-    X509_STORE_free(st);
-    ERR_clear_error();
-    return ret;
-}
-
-int nx_pki_verify(const char *ca_pem, const char *cert_pem, enum nx_pki_kind kind,
-                  const char *tenant)
-{
-    X509 *ca = ca_pem ? cert_of_pem(ca_pem) : NULL, *x = cert_pem ? cert_of_pem(cert_pem) : NULL;
-    int ret;
-    if (!ca || !x)
-        ret = nx_error_set(NX_EX_DATAERR, "not a PEM certificate");
-    else
-        ret = verify_x509(ca, x, kind, tenant);
-    X509_free(ca);
-    X509_free(x);
-    return ret;
 }
 
 /* ---- the check stamp --------------------------------------------------------
@@ -498,32 +308,7 @@ int nx_pki_verify(const char *ca_pem, const char *cert_pem, enum nx_pki_kind kin
 static int stamp_digest(const char *ca, const char *crt, const char *key, char hex[65])
 {
     const char *parts[] = {ca, crt, key};
-    unsigned char md[EVP_MAX_MD_SIZE];
-    unsigned n = 0;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    int ok = c && EVP_DigestInit_ex(c, EVP_sha256(), NULL);
-    for (size_t i = 0; ok && i < NX_ARRAY_SIZE(parts); i++) {
-        char len[32];
-        int l = snprintf(len, sizeof(len), "%zu\n", strlen(parts[i]));
-        ok = EVP_DigestUpdate(c, len, (size_t)l) && EVP_DigestUpdate(c, parts[i], strlen(parts[i]));
-    }
-    ok = ok && EVP_DigestFinal_ex(c, md, &n) && n == 32;
-    EVP_MD_CTX_free(c);
-    if (!ok) {
-        ERR_clear_error();
-        return -1;
-    }
-    for (unsigned i = 0; i < 32; i++)
-        snprintf(hex + 2 * i, 3, "%02x", md[i]);
-    return 0;
-}
-
-static time_t not_after(X509 *x)
-{
-    struct tm tm;
-    if (!ASN1_TIME_to_tm(X509_get0_notAfter(x), &tm))
-        return 0;
-    return timegm(&tm);
+    return pkc_digest(parts, NX_ARRAY_SIZE(parts), hex);
 }
 
 /* Record that ca + leaf passed (best effort: a failure only costs a check). */
@@ -531,7 +316,7 @@ static void stamp_write(const char *dir, const char *base, const struct pair *ca
                         const struct pair *leaf)
 {
     char hex[65];
-    time_t a = not_after(ca->x), b = not_after(leaf->x);
+    time_t a = pkc_not_after(ca->x), b = pkc_not_after(leaf->x);
     if (a <= 0 || b <= 0 || stamp_digest(ca->crt, leaf->crt, leaf->key, hex) < 0)
         return;
     char *name = nx_asprintf("%s.ok", base);
@@ -600,15 +385,13 @@ static int get_ca(struct nx_pki *p, const char *dir, const char *tenant, bool re
         return -1;
     if (rc == 0 && !renew && (rc = load(dir, "ca", ca)) < 0)
         return -1;
-    if (rc == 0 && !renew && X509_check_private_key(ca->x, ca->k) == 1 &&
-        !expires_soon(ca->x, NX_PKI_RENEW_DAYS))
+    if (rc == 0 && !renew && pkc_pair_ok(ca->x, ca->k, NX_PKI_RENEW_DAYS))
         return 0;
     pair_release(ca);
-    ERR_clear_error();
     if (ro)
         return 1;
     nx_info("tenant '%s': issuing a new tunnel CA", tenant);
-    if (issue(tenant, "ca", true, NX_PKI_SERVER, NULL, NULL, &ca->x, &ca->k) < 0 ||
+    if (pkc_issue(tenant, "ca", true, NX_PKI_SERVER, NULL, NULL, &ca->x, &ca->k) < 0 ||
         store(p, dir, "ca", ca) < 0) {
         pair_release(ca);
         return -1;
@@ -627,11 +410,9 @@ static int get_leaf(struct nx_pki *p, const char *dir, const char *tenant, enum 
     int rc = renew ? 1 : load(dir, base, &leaf);
     if (rc < 0)
         goto cleanup;
-    if (rc == 0 &&
-        (X509_check_private_key(leaf.x, leaf.k) != 1 || expires_soon(leaf.x, NX_PKI_RENEW_DAYS) ||
-         verify_x509(ca->x, leaf.x, kind, tenant) < 0))
+    if (rc == 0 && (!pkc_pair_ok(leaf.x, leaf.k, NX_PKI_RENEW_DAYS) ||
+                    pkc_verify(ca->x, leaf.x, kind, tenant) < 0))
         rc = 1;
-    ERR_clear_error();
     nx_error_clear();
     if (rc == 1) {
         if (p->flags & NX_PKI_READONLY) {
@@ -642,7 +423,7 @@ static int get_leaf(struct nx_pki *p, const char *dir, const char *tenant, enum 
         pair_release(&leaf);
         nx_info("tenant '%s': issuing the %s certificate '%s'", tenant,
                 kind == NX_PKI_SERVER ? "server" : "client", cn);
-        if (issue(tenant, cn, false, kind, ca->x, ca->k, &leaf.x, &leaf.k) < 0 ||
+        if (pkc_issue(tenant, cn, false, kind, ca->x, ca->k, &leaf.x, &leaf.k) < 0 ||
             store(p, dir, base, &leaf) < 0)
             goto cleanup;
         out->issued = true;
@@ -676,184 +457,14 @@ static char *decode_component(const char *s, size_t len)
     return strbuf_detach(&sb, NULL);
 }
 
-/* ---- the client CA, derived tenant-side certificates, revocation -----------
- * (pki.h). Files: clients-ca.crt/.key, revoked (one %XX-encoded name a line,
- * sorted), ca.crl (tenant CA: client-NAME certificates of revoked names),
+/* ---- the client CA and revocation -----------------------------------------
+ * (pki.h; the derived certificates are pki_cert.c's). Files: clients-ca.crt/.key, revoked (one
+ * %XX-encoded name a line, sorted), ca.crl (tenant CA: client-NAME certificates of revoked names),
  * clients-ca.crl (client CA: derived serials of revoked names). The lists
  * are rewritten whenever what they cover changes: revoke, rotate, a new
  * client CA, and (nx_pki_get, server) when one is missing or was not signed
  * by the current CA. */
 #define CLIENTS_CA "clients-ca"
-#define DERIVE_KEY_LABEL "netext-deploy tenant-side key"
-#define DERIVE_SERIAL_LABEL "netext-deploy tenant-side serial"
-
-static int issue_clients_ca(const char *tenant, X509 **cert_out, EVP_PKEY **key_out)
-{
-    EVP_PKEY *key = EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
-    X509 *x = X509_new();
-    X509_NAME *name = make_name(tenant, "clients");
-    BIGNUM *bn = BN_new();
-    ASN1_INTEGER *serial = NULL;
-    int ret = -1;
-    if (!key || !x || !name || !bn) {
-        ssl_error("generating a key");
-        goto cleanup;
-    }
-    if (!BN_rand(bn, 127, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY) ||
-        !(serial = BN_to_ASN1_INTEGER(bn, NULL)) || !X509_set_serialNumber(x, serial) ||
-        !X509_set_version(x, 2) || !X509_set_subject_name(x, name) ||
-        !X509_set_issuer_name(x, name) || !X509_set_pubkey(x, key) ||
-        !X509_gmtime_adj(X509_getm_notBefore(x), -3600) ||
-        !X509_time_adj_ex(X509_getm_notAfter(x), NX_PKI_LEAF_DAYS, 0, NULL)) {
-        ssl_error("building a certificate");
-        goto cleanup;
-    }
-    if (add_ext(x, x, NID_subject_key_identifier, "hash") < 0 ||
-        add_ext(x, x, NID_basic_constraints, "critical,CA:TRUE,pathlen:0") < 0 ||
-        add_ext(x, x, NID_key_usage, "critical,keyCertSign,cRLSign") < 0 ||
-        add_ext(x, x, NID_ext_key_usage, "clientAuth") < 0)
-        goto cleanup;
-    if (!X509_sign(x, key, NULL)) {
-        ssl_error("signing a certificate");
-        goto cleanup;
-    }
-    *cert_out = x;
-    *key_out = key;
-    x = NULL;
-    key = NULL;
-    ret = 0;
-cleanup:
-    ASN1_INTEGER_free(serial);
-    BN_free(bn);
-    X509_NAME_free(name);
-    X509_free(x);
-    EVP_PKEY_free(key);
-    return ret;
-}
-
-/* The serial number of name's derived certificate: 128 bits of SHA-256(label,
- * the client CA's DER, name), positive, first byte 0x40-0x7f. */
-static ASN1_INTEGER *derived_serial(X509 *clients_ca, const char *name)
-{
-    unsigned char *der = NULL, md[EVP_MAX_MD_SIZE];
-    unsigned mdlen = 0;
-    int len = i2d_X509(clients_ca, &der);
-    ASN1_INTEGER *ret = NULL;
-    EVP_MD_CTX *c = EVP_MD_CTX_new();
-    if (len > 0 && c && EVP_DigestInit_ex(c, EVP_sha256(), NULL) &&
-        EVP_DigestUpdate(c, DERIVE_SERIAL_LABEL, sizeof(DERIVE_SERIAL_LABEL)) &&
-        EVP_DigestUpdate(c, der, (size_t)len) && EVP_DigestUpdate(c, name, strlen(name)) &&
-        EVP_DigestFinal_ex(c, md, &mdlen) && mdlen >= 16) {
-        md[0] = (unsigned char)((md[0] & 0x3f) | 0x40);
-        BIGNUM *bn = BN_bin2bn(md, 16, NULL);
-        ret = bn ? BN_to_ASN1_INTEGER(bn, NULL) : NULL;
-        BN_free(bn);
-    }
-    EVP_MD_CTX_free(c);
-    OPENSSL_free(der);
-    if (!ret)
-        ssl_error("deriving a serial number");
-    return ret;
-}
-
-/* name's key and certificate from the client CA: deterministic. */
-static int derive_leaf(X509 *cax, EVP_PKEY *cak, const char *tenant, const char *name,
-                       X509 **cert_out, EVP_PKEY **key_out)
-{
-    unsigned char raw[64], seed[32];
-    size_t rawlen = sizeof(raw), seedlen = 0;
-    struct strbuf msg = STRBUF_INIT;
-    EVP_PKEY *key = NULL;
-    X509 *x = NULL;
-    X509_NAME *subj = NULL;
-    ASN1_INTEGER *serial = NULL;
-    char *cn = nx_asprintf("tenant:%s", name);
-    int ret = -1;
-    if (EVP_PKEY_get_id(cak) != EVP_PKEY_ED25519 ||
-        !EVP_PKEY_get_raw_private_key(cak, raw, &rawlen)) {
-        nx_error_set(NX_EX_DATAERR, "the client CA's key is not an Ed25519 key");
-        ERR_clear_error();
-        goto cleanup;
-    }
-    strbuf_add(&msg, DERIVE_KEY_LABEL, sizeof(DERIVE_KEY_LABEL));
-    strbuf_add(&msg, tenant, strlen(tenant) + 1);
-    strbuf_addstr(&msg, name);
-    if (!EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, raw, rawlen, (unsigned char *)msg.buf,
-                   msg.len, seed, sizeof(seed), &seedlen) ||
-        seedlen != sizeof(seed) ||
-        !(key = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, sizeof(seed))) ||
-        !(x = X509_new()) || !(subj = make_name(tenant, cn)) ||
-        !(serial = derived_serial(cax, name)) || !X509_set_serialNumber(x, serial) ||
-        !X509_set_version(x, 2) || !X509_set_subject_name(x, subj) ||
-        !X509_set_issuer_name(x, X509_get_subject_name(cax)) || !X509_set_pubkey(x, key) ||
-        !X509_set1_notBefore(x, X509_get0_notBefore(cax)) ||
-        !X509_set1_notAfter(x, X509_get0_notAfter(cax))) {
-        ssl_error("deriving a tenant-side certificate");
-        goto cleanup;
-    }
-    if (add_ext(x, cax, NID_authority_key_identifier, "keyid:always") < 0 ||
-        add_ext(x, cax, NID_basic_constraints, "critical,CA:FALSE") < 0 ||
-        add_ext(x, cax, NID_key_usage, "critical,digitalSignature") < 0 ||
-        add_ext(x, cax, NID_ext_key_usage, "clientAuth") < 0)
-        goto cleanup;
-    if (!X509_sign(x, cak, NULL)) {
-        ssl_error("signing a certificate");
-        goto cleanup;
-    }
-    *cert_out = x;
-    *key_out = key;
-    x = NULL;
-    key = NULL;
-    ret = 0;
-cleanup:
-    nx_memzero(raw, sizeof(raw));
-    nx_memzero(seed, sizeof(seed));
-    strbuf_release(&msg);
-    ASN1_INTEGER_free(serial);
-    X509_NAME_free(subj);
-    X509_free(x);
-    EVP_PKEY_free(key);
-    free(cn);
-    return ret;
-}
-
-int nx_pki_derive_client(const char *ca_pem, const char *clients_ca_pem,
-                         const char *clients_key_pem, const char *tenant, const char *name,
-                         struct nx_pki_cred *out)
-{
-    memset(out, 0, sizeof(*out));
-    X509 *cax = clients_ca_pem ? cert_of_pem(clients_ca_pem) : NULL, *x = NULL;
-    EVP_PKEY *cak = clients_key_pem ? key_of_pem(clients_key_pem) : NULL, *k = NULL;
-    int ret = -1;
-    if (!cax || !cak || !ca_pem) {
-        nx_error_set(NX_EX_DATAERR, "the bundle's client CA is not a PEM certificate and key");
-        goto cleanup;
-    }
-    if (X509_check_private_key(cax, cak) != 1) {
-        ERR_clear_error();
-        nx_error_set(NX_EX_DATAERR, "the bundle's client CA does not match its key");
-        goto cleanup;
-    }
-    if (derive_leaf(cax, cak, tenant, name, &x, &k) < 0)
-        goto cleanup;
-    out->cert_pem = pem_of_cert(x);
-    out->key_pem = pem_of_key(k);
-    out->ca_pem = nx_strdup(ca_pem);
-    if (!out->cert_pem || !out->key_pem) {
-        nx_pki_cred_release(out);
-        ssl_error("encoding PEM");
-        goto cleanup;
-    }
-    ret = 0;
-cleanup:
-    if (ret < 0)
-        nx_error_prefix("tenant-side appliance '%s': ", name);
-    X509_free(cax);
-    X509_free(x);
-    EVP_PKEY_free(cak);
-    EVP_PKEY_free(k);
-    return ret;
-}
 
 /* The revoked names (decoded), sorted as in the file. */
 static void read_revoked(const char *dir, char ***names, size_t *n)
@@ -890,44 +501,6 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static int make_crl(X509 *issuer, EVP_PKEY *ik, ASN1_INTEGER **serials, size_t n, char **pem)
-{
-    X509_CRL *crl = X509_CRL_new();
-    ASN1_TIME *now = ASN1_TIME_adj(NULL, time(NULL), 0, 0);
-    BIO *b = BIO_new(BIO_s_mem());
-    int ret = -1;
-    *pem = NULL;
-    if (!crl || !now || !b || !X509_CRL_set_version(crl, 1) ||
-        !X509_CRL_set_issuer_name(crl, X509_get_subject_name(issuer)) ||
-        !X509_CRL_set1_lastUpdate(crl, now) ||
-        !X509_CRL_set1_nextUpdate(crl, X509_get0_notAfter(issuer))) /* lives with its CA */
-        goto fail;
-    for (size_t i = 0; i < n; i++) {
-        X509_REVOKED *r = X509_REVOKED_new();
-        if (!r || !X509_REVOKED_set_serialNumber(r, serials[i]) ||
-            !X509_REVOKED_set_revocationDate(r, now) || !X509_CRL_add0_revoked(crl, r)) {
-            X509_REVOKED_free(r);
-            goto fail;
-        }
-    }
-    X509_CRL_sort(crl);
-    if (!X509_CRL_sign(crl, ik, EVP_PKEY_get_id(ik) == EVP_PKEY_ED25519 ? NULL : EVP_sha256()) ||
-        !PEM_write_bio_X509_CRL(b, crl))
-        goto fail;
-    char *data;
-    long len = BIO_get_mem_data(b, &data);
-    *pem = nx_strndup(data, (size_t)len);
-    ret = 0;
-    goto cleanup;
-fail:
-    ssl_error("building a revocation list");
-cleanup:
-    BIO_free(b);
-    ASN1_TIME_free(now);
-    X509_CRL_free(crl);
-    return ret;
-}
-
 /* Rewrite ca.crl and clients-ca.crl from the revoked names (ca: the tenant's
  * current CA). */
 static int write_crls(struct nx_pki *p, const char *dir, const struct pair *ca)
@@ -949,7 +522,7 @@ static int write_crls(struct nx_pki *p, const char *dir, const struct pair *ca)
         free(base);
     }
     __atomic_store_n(&p->dirty, 1, __ATOMIC_RELAXED);
-    if (make_crl(ca->x, ca->k, serials, ns, &pem) < 0 ||
+    if (pkc_make_crl(ca->x, ca->k, serials, ns, &pem) < 0 ||
         write_atomic(dir, "ca.crl", pem, strlen(pem), 0644) < 0)
         goto cleanup;
     for (size_t i = 0; i < ns; i++)
@@ -967,9 +540,9 @@ static int write_crls(struct nx_pki *p, const char *dir, const struct pair *ca)
         goto cleanup;
     }
     for (size_t i = 0; i < n; i++)
-        if (!(serials[ns++] = derived_serial(cc.x, names[i])))
+        if (!(serials[ns++] = pkc_derived_serial(cc.x, names[i])))
             goto cleanup;
-    if (make_crl(cc.x, cc.k, serials, ns, &pem) < 0 ||
+    if (pkc_make_crl(cc.x, cc.k, serials, ns, &pem) < 0 ||
         write_atomic(dir, CLIENTS_CA ".crl", pem, strlen(pem), 0644) < 0)
         goto cleanup;
     ret = 0;
@@ -988,14 +561,8 @@ static bool crl_ok(const char *dir, const char *name, X509 *issuer)
 {
     char *path = nx_asprintf("%s/%s", dir, name), *text = NULL;
     bool ok = false;
-    if (read_file(path, &text) == 0) {
-        BIO *b = BIO_new_mem_buf(text, -1);
-        X509_CRL *crl = b ? PEM_read_bio_X509_CRL(b, NULL, NULL, NULL) : NULL;
-        ok = crl && X509_CRL_verify(crl, X509_get0_pubkey(issuer)) == 1;
-        X509_CRL_free(crl);
-        BIO_free(b);
-    }
-    ERR_clear_error();
+    if (read_file(path, &text) == 0)
+        ok = pkc_crl_ok(text, issuer);
     nx_error_clear();
     free(text);
     free(path);
@@ -1024,7 +591,7 @@ static int add_crls(struct nx_pki *p, const char *dir, const char *tenant, const
             goto cleanup;
         }
         nx_info("tenant '%s': issuing the client CA for tenant-side appliances", tenant);
-        rc = issue_clients_ca(tenant, &cc.x, &cc.k) < 0 || store(p, dir, CLIENTS_CA, &cc) < 0
+        rc = pkc_issue_clients_ca(tenant, &cc.x, &cc.k) < 0 || store(p, dir, CLIENTS_CA, &cc) < 0
                  ? -1
                  : write_crls(p, dir, ca);
         pair_release(&cc);
@@ -1097,8 +664,7 @@ int nx_pki_get_clients_ca(struct nx_pki *p, const char *tenant, struct nx_pki_cr
     char *dir = tenant_dir(p, tenant);
     struct pair ca = {0}, cc = {0};
     int ret = -1;
-    pthread_mutex_lock(&p->mu);
-    int took = relock(p);
+    int took = begin_op(p);
     if (took < 0)
         goto cleanup;
     int rc = get_ca(p, dir, tenant, false, &ca);
@@ -1109,15 +675,12 @@ int nx_pki_get_clients_ca(struct nx_pki *p, const char *tenant, struct nx_pki_cr
     }
     rc = load(dir, CLIENTS_CA, &cc);
     nx_error_clear();
-    if (rc == 0 &&
-        (X509_check_private_key(cc.x, cc.k) != 1 || EVP_PKEY_get_id(cc.k) != EVP_PKEY_ED25519 ||
-         expires_soon(cc.x, NX_PKI_RENEW_DAYS)))
+    if (rc == 0 && (!pkc_pair_ok(cc.x, cc.k, NX_PKI_RENEW_DAYS) || !pkc_is_ed25519(cc.k)))
         rc = 1;
-    ERR_clear_error();
     if (rc != 0) {
         pair_release(&cc);
         nx_info("tenant '%s': issuing the client CA for tenant-side appliances", tenant);
-        if (issue_clients_ca(tenant, &cc.x, &cc.k) < 0 || store(p, dir, CLIENTS_CA, &cc) < 0 ||
+        if (pkc_issue_clients_ca(tenant, &cc.x, &cc.k) < 0 || store(p, dir, CLIENTS_CA, &cc) < 0 ||
             write_crls(p, dir, &ca) < 0)
             goto cleanup;
     }
@@ -1127,9 +690,7 @@ int nx_pki_get_clients_ca(struct nx_pki *p, const char *tenant, struct nx_pki_cr
     cc.crt = cc.key = NULL;
     ret = 0;
 cleanup:
-    if (took == 1 && flock(p->lock_fd, LOCK_UN) == 0)
-        p->held = false;
-    pthread_mutex_unlock(&p->mu);
+    end_op(p, took);
     if (ret < 0)
         nx_error_prefix("tenant '%s': tunnel PKI in %s: ", tenant, p->dir);
     pair_release(&ca);
@@ -1146,8 +707,7 @@ int nx_pki_revoke(struct nx_pki *p, const char *tenant, const char *name, bool u
     size_t n;
     struct pair ca = {0};
     int ret = -1;
-    pthread_mutex_lock(&p->mu);
-    int took = relock(p);
+    int took = begin_op(p);
     read_revoked(dir, &names, &n);
     if (took < 0 || get_ca(p, dir, tenant, false, &ca) != 0)
         goto cleanup;
@@ -1178,9 +738,7 @@ int nx_pki_revoke(struct nx_pki *p, const char *tenant, const char *name, bool u
     else if (ret != 1)
         ret = 0;
 cleanup:
-    if (took == 1 && flock(p->lock_fd, LOCK_UN) == 0)
-        p->held = false;
-    pthread_mutex_unlock(&p->mu);
+    end_op(p, took);
     if (ret < 0)
         nx_error_prefix("tenant '%s': revoking '%s': ", tenant, name);
     free_names(names, n);
@@ -1218,8 +776,7 @@ int nx_pki_get(struct nx_pki *p, const char *tenant, enum nx_pki_kind kind, cons
     char *base = leaf_base(kind, name);
     struct pair ca = {0};
     int ret = -1;
-    pthread_mutex_lock(&p->mu);
-    int took = relock(p);
+    int took = begin_op(p);
     if (took < 0)
         goto cleanup;
     if (kind == NX_PKI_CLIENT && !p->missing && nx_pki_is_revoked(p, tenant, name)) {
@@ -1249,9 +806,7 @@ int nx_pki_get(struct nx_pki *p, const char *tenant, enum nx_pki_kind kind, cons
     if (ret == 0 && kind == NX_PKI_SERVER && !out->pending)
         ret = add_crls(p, dir, tenant, &ca, out) < 0 ? -1 : 0;
 cleanup:
-    if (took == 1 && flock(p->lock_fd, LOCK_UN) == 0)
-        p->held = false;
-    pthread_mutex_unlock(&p->mu);
+    end_op(p, took);
     if (ret < 0)
         nx_error_prefix("tenant '%s': tunnel PKI in %s: ", tenant, p->dir);
     pair_release(&ca);
@@ -1323,7 +878,7 @@ int nx_pki_rotate(struct nx_pki *p, const char *tenant, bool ca)
     pair_release(&cc);
     nx_error_clear();
     if (rc == 0 && count >= 0) {
-        if (issue_clients_ca(tenant, &cc.x, &cc.k) < 0 || store(p, dir, CLIENTS_CA, &cc) < 0)
+        if (pkc_issue_clients_ca(tenant, &cc.x, &cc.k) < 0 || store(p, dir, CLIENTS_CA, &cc) < 0)
             count = -1;
         else
             count++;
