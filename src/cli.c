@@ -5,6 +5,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "plan.h"
+#include "report.h"
 #include "strbuf.h"
 #include "tenant_side.h"
 #include "util.h"

@@ -88,7 +88,7 @@ static int open_connections(struct nx_run *run)
     return ret;
 }
 
-static bool spec_in_scope(const struct nx_run *run, const struct nx_appliance_spec *s)
+bool nx_run_in_scope(const struct nx_run *run, const struct nx_appliance_spec *s)
 {
     return s->role == run->opts->role && tenant_selected(run->opts, s->tenant->name);
 }
@@ -97,7 +97,7 @@ static void check_placements(struct nx_run *run)
 {
     for (size_t i = 0; i < run->desired->n; i++) {
         const struct nx_appliance_spec *s = run->desired->items[i];
-        if (!spec_in_scope(run, s))
+        if (!nx_run_in_scope(run, s))
             continue;
         struct nx_conn *c = run->host_conn[s->host->idx];
         nx_error_clear();
@@ -135,17 +135,17 @@ static int list_all(struct nx_run *run)
     return 0;
 }
 
-static const char *action_tenant(const struct nx_action *a)
+const char *nx_action_tenant(const struct nx_action *a)
 {
     return a->spec ? a->spec->tenant->name : a->obs->marker.tenant;
 }
 
-static const char *action_host(const struct nx_action *a)
+const char *nx_action_host(const struct nx_action *a)
 {
     return a->spec ? a->spec->host->name : a->obs->marker.host;
 }
 
-static const char *action_appliance(const struct nx_action *a)
+const char *nx_action_appliance(const struct nx_action *a)
 {
     if (a->kind == NX_ACT_REMOVE)
         return a->obs->name;
@@ -376,7 +376,7 @@ static void execute_tenant(struct nx_run *run, struct range r)
     run->tenants_done++;
     run->tenants_failed += failed;
     if (run->opts->progress)
-        run->opts->progress(run->opts->progress_ud, action_tenant(&run->actions.items[r.start]),
+        run->opts->progress(run->opts->progress_ud, nx_action_tenant(&run->actions.items[r.start]),
                             failed, run->tenants_done, run->tenants_failed, run->tenants_total);
     pthread_mutex_unlock(&run->lock);
 }
@@ -399,9 +399,9 @@ static void execute(struct nx_run *run)
     size_t n = run->actions.n, n_ranges = 0, alloc = 0;
     struct range *ranges = NULL;
     for (size_t i = 0; i < n;) {
-        const char *t = action_tenant(&run->actions.items[i]);
+        const char *t = nx_action_tenant(&run->actions.items[i]);
         size_t j = i + 1;
-        while (j < n && strcmp(action_tenant(&run->actions.items[j]), t) == 0)
+        while (j < n && strcmp(nx_action_tenant(&run->actions.items[j]), t) == 0)
             j++;
         NX_GROW(ranges, alloc, n_ranges + 1);
         ranges[n_ranges].start = i;
@@ -438,7 +438,7 @@ static void compute_results(struct nx_run *run)
     struct nx_model *m = run->model;
     run->tenant_results = nx_calloc(m->n_tenants + 1, sizeof(*run->tenant_results));
     for (size_t i = 0; i < run->actions.n; i++) {
-        const struct nx_tenant *t = nx_model_tenant(m, action_tenant(&run->actions.items[i]));
+        const struct nx_tenant *t = nx_model_tenant(m, nx_action_tenant(&run->actions.items[i]));
         if (!t)
             continue;
         enum nx_tenant_result *r = &run->tenant_results[t->idx];
@@ -539,7 +539,7 @@ static int attach_credentials(struct nx_run *run)
     const struct nx_run_opts *o = run->opts;
     if (!o->tunnel_credentials) { /* payloads without, kept until sent */
         for (size_t i = 0; i < run->desired->n; i++)
-            if (spec_in_scope(run, run->desired->items[i]))
+            if (nx_run_in_scope(run, run->desired->items[i]))
                 nx_payload_attach_cred(run->desired->items[i], m, NULL);
         return 0;
     }
@@ -558,7 +558,7 @@ static int attach_credentials(struct nx_run *run)
     for (size_t i = 0; ret == 0 && i < run->desired->n; i++) {
         struct nx_appliance_spec *s = run->desired->items[i];
         int rc = 0;
-        if (spec_in_scope(run, s)) {
+        if (nx_run_in_scope(run, s)) {
             rc = nx_payload_attach_spec(s, m, run->pki, true);
             if (rc == 1 && (o->dry_run || nx_map_get(&seen, s->key)))
                 rc = nx_payload_attach_spec(s, m, run->pki, false);
@@ -739,201 +739,4 @@ void nx_run_release(struct nx_run *run)
     free(run->tenant_results);
     pthread_mutex_destroy(&run->lock);
     memset(run, 0, sizeof(*run));
-}
-
-/* ---- reporting ---------------------------------------------------------- */
-
-static void describe_vnic(struct strbuf *sb, const struct nx_vnic_spec *v)
-{
-    char mac[18];
-    nx_format_mac(v->mac, mac);
-    if (v->kind == NX_VNIC_PRODUCTION)
-        strbuf_addf(sb, "production '%s'", v->label);
-    else
-        strbuf_addf(sb, "VLAN %u '%s'", v->vlan, v->label);
-    strbuf_addf(sb, " %s", mac);
-}
-
-static void describe(struct strbuf *sb, const struct nx_action *a)
-{
-    char mac[18];
-    switch (a->kind) {
-    case NX_ACT_CREATE:
-        strbuf_addf(sb, "%zu vNICs: ", a->spec->n_vnics);
-        for (size_t i = 0; i < a->spec->n_vnics; i++) {
-            if (i)
-                strbuf_addstr(sb, ", ");
-            describe_vnic(sb, &a->spec->vnics[i]);
-        }
-        strbuf_addf(sb, "; folder '%s', pool '%s'",
-                    a->spec->placement.folder ? a->spec->placement.folder : "-",
-                    a->spec->placement.resource_pool ? a->spec->placement.resource_pool : "-");
-        if (a->spec->placement.datastore)
-            strbuf_addf(sb, ", datastore '%s'", a->spec->placement.datastore);
-        if (a->spec->image)
-            strbuf_addf(sb, "; image %s", a->spec->image->name);
-        break;
-    case NX_ACT_SET_IMAGE:
-        strbuf_addf(sb, "%s (was %s)", a->spec->image->name,
-                    a->obs->marker.image[0] ? a->obs->marker.image : "none");
-        break;
-    case NX_ACT_ADD_VNIC:
-        describe_vnic(sb, a->vnic);
-        break;
-    case NX_ACT_REMOVE_VNIC:
-        nx_format_mac(a->ovnic->mac, mac);
-        strbuf_addf(sb, "%s VLAN %u %s", a->ovnic->network ? a->ovnic->network : "-",
-                    a->ovnic->vlan, mac);
-        break;
-    case NX_ACT_SET_PAYLOAD:
-        strbuf_addf(sb, "sha256 %.12s", a->spec->digest);
-        break;
-    default:
-        strbuf_addstr(sb, a->reason ? a->reason : "");
-        break;
-    }
-}
-
-void nx_run_report_text(const struct nx_run *run, const char *command, FILE *out)
-{
-    struct strbuf sb = STRBUF_INIT;
-    bool dry = run->opts->dry_run;
-    for (size_t i = 0; i < run->problems.n; i++)
-        fprintf(stderr, "%s\n", run->problems.msgs[i]);
-    for (size_t i = 0; i < run->actions.n; i++) {
-        const struct nx_action *a = &run->actions.items[i];
-        strbuf_reset(&sb);
-        describe(&sb, a);
-        const char *st = "";
-        switch (run->status[i]) {
-        case NX_ST_PLANNED:
-            st = dry ? "would " : "";
-            break;
-        case NX_ST_DONE:
-            st = "";
-            break;
-        case NX_ST_FAILED:
-            st = "FAILED ";
-            break;
-        case NX_ST_SKIPPED:
-            st = "skipped ";
-            break;
-        }
-        fprintf(out, "%s%-11s %s (tenant %s, host %s): %s", st, nx_action_name(a->kind),
-                action_appliance(a), action_tenant(a), action_host(a), sb.buf);
-        if (run->errors[i])
-            fprintf(out, ": %s", run->errors[i]);
-        fputc('\n', out);
-    }
-    size_t planned = run->actions.n;
-    if (planned == 0 && run->problems.n == 0)
-        fprintf(out, "%s: up to date (%zu appliance%s checked, 0 changes)\n", command,
-                run->desired ? run->desired->n : 0,
-                run->desired && run->desired->n == 1 ? "" : "s");
-    else if (dry)
-        fprintf(out, "%s: dry run: %zu action%s planned, nothing changed\n", command, planned,
-                planned == 1 ? "" : "s");
-    else
-        fprintf(out, "%s: %lu change%s made, %zu failed\n", command, run->n_changes,
-                run->n_changes == 1 ? "" : "s", run->n_failed);
-    strbuf_release(&sb);
-}
-
-/* status: one line per appliance in scope, from the diff. */
-void nx_run_report_status(const struct nx_run *run, FILE *out)
-{
-    for (size_t i = 0; i < run->problems.n; i++)
-        fprintf(stderr, "%s\n", run->problems.msgs[i]);
-    fprintf(out, "%-40s %-16s %-12s %s\n", "APPLIANCE", "TENANT", "HOST", "STATE");
-    const struct nx_desired *d = run->opts->remove_all ? &run->empty : run->desired;
-    for (size_t i = 0; d && i < d->n; i++) {
-        const struct nx_appliance_spec *s = d->items[i];
-        if (!spec_in_scope(run, s))
-            continue;
-        size_t add = 0, rem = 0;
-        bool missing = false, payload = false, power = false, dup = false, image = false;
-        for (size_t k = 0; k < run->actions.n; k++) {
-            const struct nx_action *a = &run->actions.items[k];
-            if (a->spec != s)
-                continue;
-            missing |= a->kind == NX_ACT_CREATE;
-            add += a->kind == NX_ACT_ADD_VNIC;
-            rem += a->kind == NX_ACT_REMOVE_VNIC;
-            payload |= a->kind == NX_ACT_SET_PAYLOAD;
-            image |= a->kind == NX_ACT_SET_IMAGE;
-            power |= a->kind == NX_ACT_POWER_ON || a->kind == NX_ACT_POWER_OFF;
-            dup |= a->kind == NX_ACT_REMOVE;
-        }
-        struct strbuf st = STRBUF_INIT;
-        if (missing)
-            strbuf_addstr(&st, "missing");
-        if (add || rem)
-            strbuf_addf(&st, "%svNICs +%zu -%zu", st.len ? ", " : "", add, rem);
-        if (payload)
-            strbuf_addf(&st, "%spayload outdated", st.len ? ", " : "");
-        if (image)
-            strbuf_addf(&st, "%simage outdated", st.len ? ", " : "");
-        if (power && !missing)
-            strbuf_addf(&st, "%spower state differs", st.len ? ", " : "");
-        if (dup)
-            strbuf_addf(&st, "%sduplicates", st.len ? ", " : "");
-        fprintf(out, "%-40s %-16s %-12s %s\n", s->name, s->tenant->name, s->host->name,
-                st.len ? st.buf : "up to date");
-        strbuf_release(&st);
-    }
-    for (size_t k = 0; k < run->actions.n; k++) {
-        const struct nx_action *a = &run->actions.items[k];
-        if (a->kind == NX_ACT_REMOVE && !a->spec)
-            fprintf(out, "%-40s %-16s %-12s %s\n", a->obs->name, a->obs->marker.tenant,
-                    a->obs->marker.host, "orphan (not subscribed)");
-    }
-}
-
-void nx_run_report_json(const struct nx_run *run, const char *command, FILE *out)
-{
-    struct strbuf sb = STRBUF_INIT;
-    const char *result = run->problems.n      ? "refused"
-                         : run->n_failed      ? "failed"
-                         : !run->actions.n    ? "up-to-date"
-                         : run->opts->dry_run ? "planned"
-                                              : "changed";
-    strbuf_addstr(&sb, "{\"command\":");
-    strbuf_add_json_str(&sb, command);
-    strbuf_addf(&sb,
-                ",\"dry_run\":%s,\"result\":\"%s\",\"exit_code\":%d,\"changes\":%lu,"
-                "\"failed\":%zu,\"appliances\":%zu,\"actions\":[",
-                run->opts->dry_run ? "true" : "false", result, run->exit_code, run->n_changes,
-                run->n_failed, run->desired ? run->desired->n : 0);
-    static const char *const st_names[] = {"planned", "done", "failed", "skipped"};
-    for (size_t i = 0; i < run->actions.n; i++) {
-        const struct nx_action *a = &run->actions.items[i];
-        struct strbuf d = STRBUF_INIT;
-        describe(&d, a);
-        strbuf_addstr(&sb, i ? ",{" : "{");
-        strbuf_addf(&sb,
-                    "\"action\":\"%s\",\"status\":\"%s\",\"appliance\":", nx_action_name(a->kind),
-                    st_names[run->status[i]]);
-        strbuf_add_json_str(&sb, action_appliance(a));
-        strbuf_addstr(&sb, ",\"tenant\":");
-        strbuf_add_json_str(&sb, action_tenant(a));
-        strbuf_addstr(&sb, ",\"host\":");
-        strbuf_add_json_str(&sb, action_host(a));
-        strbuf_addstr(&sb, ",\"detail\":");
-        strbuf_add_json_str(&sb, d.buf);
-        if (run->errors[i]) {
-            strbuf_addstr(&sb, ",\"error\":");
-            strbuf_add_json_str(&sb, run->errors[i]);
-        }
-        strbuf_addch(&sb, '}');
-        strbuf_release(&d);
-    }
-    strbuf_addstr(&sb, "],\"problems\":[");
-    for (size_t i = 0; i < run->problems.n; i++) {
-        if (i)
-            strbuf_addch(&sb, ',');
-        strbuf_add_json_str(&sb, run->problems.msgs[i]);
-    }
-    strbuf_addstr(&sb, "]}\n");
-    fputs(sb.buf, out);
-    strbuf_release(&sb);
 }

@@ -114,8 +114,13 @@ void nx_run_release(struct nx_run *run);
 /* Outcome of tenant t (index in the model) after the run. */
 enum nx_tenant_result nx_run_tenant_result(const struct nx_run *run, size_t t);
 
-void nx_run_report_text(const struct nx_run *run, const char *command, FILE *out);
-void nx_run_report_status(const struct nx_run *run, FILE *out);
-void nx_run_report_json(const struct nx_run *run, const char *command, FILE *out);
+/* Whether s is in the run's scope (its role, a selected tenant). */
+bool nx_run_in_scope(const struct nx_run *run, const struct nx_appliance_spec *s);
+/* The tenant, host and appliance name an action concerns. */
+const char *nx_action_tenant(const struct nx_action *a);
+const char *nx_action_host(const struct nx_action *a);
+const char *nx_action_appliance(const struct nx_action *a);
+
+/* The reports of a run are in report.h. */
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "image.h"
 #include "reconcile.h"
+#include "report.h"
 #include "strbuf.h"
 #include "util.h"
 #include "xml.h"
