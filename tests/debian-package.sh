@@ -16,7 +16,7 @@
 for t in dpkg-buildpackage dpkg-deb dh dh_autoreconf; do
     require_cmd $t "$t is missing (debhelper, dpkg-dev: tests/debian-test-deps)"
 done
-[ -n "${NX_SKIP_SLOW_TIERS:-}" ] && skip_all "NX_SKIP_SLOW_TIERS is set (a package build takes a minute)"
+slow_tier "a package build takes a minute"
 [ -x "$top_srcdir/debian/rules" ] || skip_all "no debian/ in $top_srcdir (a dist tarball)"
 nx_tmpdir
 trap 'rm -rf "$NX_TMP"' EXIT

@@ -83,9 +83,9 @@ nx_stop() {
 
 # ---- what a tier needs: each skips the whole tier (exit 77) with the reason --
 
-# slow_tier: a slow tier, skipped when NX_SKIP_SLOW_TIERS is set
+# slow_tier [WHY]: a slow tier, skipped when NX_SKIP_SLOW_TIERS is set
 slow_tier() {
-    [ -z "${NX_SKIP_SLOW_TIERS:-}" ] || skip_all "NX_SKIP_SLOW_TIERS is set"
+    [ -z "${NX_SKIP_SLOW_TIERS:-}" ] || skip_all "NX_SKIP_SLOW_TIERS is set${1:+ ($1)}"
 }
 
 # require_root [WHY]
