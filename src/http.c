@@ -341,6 +341,17 @@ void nx_http_response_release(struct nx_http_response *r)
 }
 
 /* nx_error and h->transient/unsent for a failed curl_easy_perform */
+/* one request on c: what the last one left is forgotten, and it is counted */
+static CURLcode perform(struct nx_http *h, CURL *c)
+{
+    h->errbuf[0] = '\0';
+    h->pin_mismatch = false;
+    h->transient = false;
+    h->unsent = false;
+    h->n_requests++;
+    return curl_easy_perform(c);
+}
+
 /* status and content type of the answer just received */
 static void response_head(CURL *c, struct nx_http_response *resp)
 {
@@ -407,12 +418,7 @@ int nx_http_post_ex(struct nx_http *h, const char *content_type, const char *con
     /* on a reused connection that dies before answering, libcurl sends the
      * request again by itself: harmless for reads, not for every write */
     curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, fresh ? 1L : 0L);
-    h->errbuf[0] = '\0';
-    h->pin_mismatch = false;
-    h->transient = false;
-    h->unsent = false;
-    h->n_requests++;
-    CURLcode rc = curl_easy_perform(c);
+    CURLcode rc = perform(h, c);
     if (rc != CURLE_OK) {
         report_failure(h, rc);
         strbuf_reset(&resp->body);
@@ -452,12 +458,7 @@ static int perform_at(struct nx_http *h, const char *path, struct nx_http_respon
     curl_easy_setopt(c, CURLOPT_URL, url);
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &resp->body);
     curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 0L);
-    h->errbuf[0] = '\0';
-    h->pin_mismatch = false;
-    h->transient = false;
-    h->unsent = false;
-    h->n_requests++;
-    CURLcode rc = curl_easy_perform(c);
+    CURLcode rc = perform(h, c);
     if (rc != CURLE_OK) {
         report_failure(h, rc);
         /* the message names the resource, not the endpoint */
